@@ -1,0 +1,214 @@
+/**
+ * Pure value checks for the configuration schema. A check reports each problem it finds through
+ * `report(subPath, message, value)`; `subPath` is '' for the value itself, or `[2].name`-style for
+ * the parts of a list. Messages are phrased to follow the value they describe:
+ * `"x" is not declared in queue.config`.
+ */
+import { suggest } from './did-you-mean.js';
+
+export type Report = (subPath: string, message: string, value?: unknown) => void;
+
+/** The JSON type a check accepts; a JSON-encoded string is decoded for every type but `string`. */
+export type JsonType = 'string' | 'number' | 'boolean' | 'array' | 'object';
+
+export interface Check {
+  (value: unknown, report: Report): void;
+  readonly jsonType: JsonType;
+  /** Present on object checks and lists of objects: the fields (their defaults are applied before checking). */
+  readonly fields?: Fields;
+}
+
+/** One field of a list element, described like a convict schema leaf. */
+export interface Field {
+  doc: string;
+  format: Check;
+  /** Omitted (undefined) for a required field. */
+  default?: unknown;
+  nullable?: boolean;
+  sensitive?: boolean;
+}
+export type Fields = Readonly<Record<string, Field>>;
+
+function check(jsonType: JsonType, fn: (value: unknown, report: Report) => void, fields?: Fields): Check {
+  return Object.assign(fn, { jsonType, fields });
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function integer(min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER, hint?: string): Check {
+  const range =
+    max !== Number.MAX_SAFE_INTEGER ? ` from ${min} to ${max}` : min !== Number.MIN_SAFE_INTEGER ? ` of at least ${min}` : '';
+  return check('number', (value, report) => {
+    if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
+      report('', `must be an integer${range}${hint ? ` (${hint})` : ''}`, value);
+    }
+  });
+}
+
+/** An integer that is either one of `specials` or at least `min`. */
+export function integerOrSpecial(specials: readonly number[], min: number, meaning: string): Check {
+  return check('number', (value, report) => {
+    if (!Number.isInteger(value) || (!specials.includes(value as number) && (value as number) < min)) {
+      report('', `must be ${meaning}`, value);
+    }
+  });
+}
+
+export function positiveNumberOr(special: number, meaning: string): Check {
+  return check('number', (value, report) => {
+    if (typeof value !== 'number' || !Number.isFinite(value) || (value !== special && value <= 0)) {
+      report('', `must be ${meaning}`, value);
+    }
+  });
+}
+
+export const boolean: Check = check('boolean', (value, report) => {
+  if (typeof value !== 'boolean') report('', 'must be true or false', value);
+});
+
+export function oneOf(choices: readonly string[]): Check {
+  return check('string', (value, report) => {
+    if (typeof value !== 'string' || !choices.includes(value)) {
+      report('', `must be one of ${choices.map((c) => JSON.stringify(c)).join(', ')}`, value);
+    }
+  });
+}
+
+export const nonEmptyString: Check = check('string', (value, report) => {
+  if (typeof value !== 'string' || value.trim() === '') report('', 'must be a non-empty string', value);
+});
+
+export function matching(pattern: RegExp, rule: string): Check {
+  return check('string', (value, report) => {
+    if (typeof value !== 'string' || !pattern.test(value)) report('', `is not valid: ${rule}`, value);
+  });
+}
+
+/** An absolute http(s) URL. */
+export const httpUrl: Check = check('string', (value, report) => {
+  if (typeof value !== 'string' || !URL.canParse(value)) {
+    report('', 'is not a valid URL', value);
+    return;
+  }
+  const { protocol } = new URL(value);
+  if (protocol !== 'http:' && protocol !== 'https:') report('', 'must be an http or https URL', value);
+});
+
+export const urlPath: Check = check('string', (value, report) => {
+  if (typeof value !== 'string' || !value.startsWith('/')) report('', 'must be a URL path starting with "/"', value);
+});
+
+// Azure naming rules: https://learn.microsoft.com/rest/api/storageservices/naming-queues-and-metadata
+export const queueName = matching(
+  /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$/,
+  'an Azure queue name has 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit',
+);
+// https://learn.microsoft.com/rest/api/storageservices/understanding-the-table-service-data-model#table-names
+export const tableName: Check = check('string', (value, report) => {
+  if (typeof value !== 'string' || !/^[A-Za-z][A-Za-z0-9]{2,62}$/.test(value) || value.toLowerCase() === 'tables') {
+    report('', 'is not valid: an Azure table name has 3-63 letters and digits, starts with a letter and is not "tables"', value);
+  }
+});
+// https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata
+export const containerName = matching(
+  /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$/,
+  'an Azure blob container name has 3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit',
+);
+
+export function listOf(item: Check): Check {
+  return check('array', (value, report) => {
+    if (!Array.isArray(value)) {
+      report('', 'must be a list', value);
+      return;
+    }
+    value.forEach((entry, i) => item(entry, (sub, message, v) => report(`[${i}]${sub}`, message, v)));
+  });
+}
+
+/** Reports unknown keys of `value` against `known`, each with the nearest known key when one is close. */
+export function reportUnknownKeys(value: Record<string, unknown>, known: readonly string[], report: Report, prefix = ''): void {
+  for (const key of Object.keys(value)) {
+    if (known.includes(key)) continue;
+    const near = suggest(key, known);
+    report(`${prefix}.${key}`, `is not a known key${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`);
+  }
+}
+
+/** An object checked field by field; defaults were applied by {@link applyDefaults}. */
+export function objectOf(fields: Fields): Check {
+  return check('object', (value, report) => checkObject(value, fields, report), fields);
+}
+
+/** A list of objects, each checked field by field; defaults were applied by {@link applyDefaults}. */
+export function listOfObjects(fields: Fields): Check {
+  return check(
+    'array',
+    (value, report) => {
+      if (!Array.isArray(value)) {
+        report('', 'must be a list', value);
+        return;
+      }
+      value.forEach((entry, i) => checkObject(entry, fields, (sub, message, v) => report(`[${i}]${sub}`, message, v)));
+    },
+    fields,
+  );
+}
+
+function checkObject(value: unknown, fields: Fields, report: Report): void {
+  if (!isPlainObject(value)) {
+    report('', 'must be an object', value);
+    return;
+  }
+  reportUnknownKeys(value, Object.keys(fields), report);
+  for (const [key, field] of Object.entries(fields)) {
+    const v = value[key];
+    if (v === undefined) {
+      if (field.default === undefined) report(`.${key}`, 'is required');
+      continue;
+    }
+    if (v === null && field.nullable) continue;
+    field.format(v, (sub, message, bad) => report(`.${key}${sub}`, message, field.sensitive ? REDACTED : bad));
+  }
+}
+
+export const REDACTED = '[redacted]';
+
+/**
+ * Returns `value` with the defaults of an object or list-of-objects check filled in (recursively),
+ * and JSON-encoded strings decoded where a field is not a string. Leaves anything malformed as it
+ * is, for the check to report.
+ */
+export function applyDefaults(value: unknown, format: Check): unknown {
+  const { fields } = format;
+  if (!fields) return value;
+  if (format.jsonType === 'array') return Array.isArray(value) ? value.map((entry) => withFieldDefaults(entry, fields)) : value;
+  return withFieldDefaults(value, fields);
+}
+
+function withFieldDefaults(entry: unknown, fields: Fields): unknown {
+  if (!isPlainObject(entry)) return entry;
+  // Schema order first, then whatever unknown keys the check will report.
+  const out: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(fields)) {
+    const raw = entry[key] === undefined ? structuredClone(field.default) : decodeJsonString(entry[key], field.format.jsonType);
+    if (raw !== undefined) out[key] = applyDefaults(raw, field.format);
+  }
+  for (const [key, raw] of Object.entries(entry)) if (!(key in fields)) out[key] = raw;
+  return out;
+}
+
+/**
+ * Key-value stores hold strings, so any value whose type is not string may be written as its JSON
+ * text ("10", "true", "[...]"). Returns the decoded value, or the original when it is not such a text.
+ */
+export function decodeJsonString(value: unknown, jsonType: JsonType): unknown {
+  if (typeof value !== 'string' || jsonType === 'string') return value;
+  try {
+    const decoded: unknown = JSON.parse(value);
+    return typeof decoded === 'string' ? value : decoded;
+  } catch {
+    return value;
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * Chooses the configuration file, merges it over the schema's defaults and the environment's
+ * secrets (convict), validates it, and resolves it into the frozen {@link EngineConfig}.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import convict from 'convict';
+import { EngineError } from '../errors.js';
+import { REDACTED } from './checks.js';
+import { defaultAssignments, placeDocument, renderDocument } from './document.js';
+import { ConfigError, type ConfigIssue } from './issues.js';
+import { leaves, schema } from './schema.js';
+import type { EngineConfig, FlowDefinition, FlowStep, QueueOptions, RoleMapping, StorageTarget } from './types.js';
+import { crossCheck } from './validate.js';
+
+export interface ConfigSource {
+  /** --config PATH, when given. */
+  path?: string | undefined;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+export interface LoadedConfig {
+  config: EngineConfig;
+  /** The normalised document in the users' key form, secrets as "[redacted]": safe to print. */
+  document: Record<string, unknown>;
+  /** Where it came from, for messages. */
+  source: string;
+}
+
+/** `--config PATH`, else ASYNC_ENGINE_CONFIG, else config/${ASYNC_ENGINE_ENV:-local}.json. */
+export function resolveConfigPath({ path: given, env, cwd }: ConfigSource): string {
+  const chosen = given ?? (env['ASYNC_ENGINE_CONFIG'] || `config/${env['ASYNC_ENGINE_ENV'] || 'local'}.json`);
+  return path.resolve(cwd, chosen);
+}
+
+export async function loadConfigFile(source: ConfigSource): Promise<LoadedConfig> {
+  const file = resolveConfigPath(source);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be read';
+    throw new EngineError('AE_CONFIG_UNREADABLE', `configuration file ${file} ${reason}`, { cause: err });
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (err) {
+    // The parser's message may quote the text, and the text may hold a secret: name the position only.
+    const position = /position (\d+)/.exec(String(err))?.[1];
+    throw new EngineError('AE_CONFIG_UNREADABLE', `configuration file ${file} is not valid JSON${position ? ` (at character ${position})` : ''}`);
+  }
+  return parseConfig(document, { source: file, env: source.env });
+}
+
+/** Validates a document (already parsed from JSON) and resolves it. Throws {@link ConfigError} with every issue. */
+export function parseConfig(document: unknown, { source, env }: { source: string; env: NodeJS.ProcessEnv }): LoadedConfig {
+  const placement = placeDocument(document);
+  // convict merges the document over the schema's defaults and imports the secrets named by `env`
+  // (the environment wins over the file). Its validate() joins all errors into one string and drops
+  // falsy values, so the checks run below, over the merged values, with their JSON paths.
+  const merged = convict(schema as unknown as convict.Schema<Record<string, unknown>>, { env, args: [] });
+  for (const [key, value] of [...defaultAssignments(), ...placement.assignments]) merged.set(key, value);
+  merged.load({});
+  const props = merged.getProperties();
+
+  const issues: ConfigIssue[] = [...placement.issues];
+  for (const [key, leaf] of leaves()) {
+    const value = merged.get(key);
+    if (value === null && leaf.nullable) continue;
+    leaf.format(value, (sub, message, bad) => issues.push({ path: key + sub, message, value: leaf.sensitive ? REDACTED : bad }));
+  }
+  issues.push(...crossCheck(props));
+  if (issues.length > 0) throw new ConfigError(source, issues);
+  return { config: deepFreeze(resolve(props as unknown as RawConfig)), document: renderDocument(props), source };
+}
+
+/** The merged document after validation: the shapes the schema guarantees. */
+interface RawConfig {
+  azure: { storage: { config: RawStorage } };
+  queue: { config: RawQueue[] };
+  flow: { config: Array<{ flowName: string; queueMappings: RawStep[] }> };
+  table: { config: { statusTable: string; dlqTable: string } };
+  redelivery: { config: { default: RawRule; additional: Array<RawRule & { httpStatus: number }> } };
+  http: { connection: { config: Record<'routeConnections' | 'totalConnections' | 'requestTimeout' | 'connectionTimeout' | 'socketTimeout', number> & { connectionTimeToLive: number | null } } };
+  threadpool: { config: { poolSize: number; maxPoolSize: number; maxQueueSize: number } };
+  openid: { config: Record<'realm' | 'auth-server-url' | 'resource', string | null> & RawOpenIdFlags };
+  rbac: { config: { apiMappings: RawMapping[]; applicationMappings: RawMapping[] } };
+  openapi: { url: string | null; username: string | null; password: string | null };
+  server: { config: { host: string; port: number; maxBodyBytes: number; shutdownGraceMs: number; auth: 'oidc' | 'none'; trustProxy: boolean } };
+  callback: { config: { allowedHosts: string[]; timeout: number; retries: number } };
+  payload: { config: { inlineLimitBytes: number; container: string } };
+}
+interface RawStorage {
+  accountName: string | null;
+  accountKey: string | null;
+  suffix: string;
+  connectionString: string | null;
+  emulator: 'embedded' | null;
+  emulatorLocation: string;
+  emulatorBlobPort: number;
+  emulatorQueuePort: number;
+  emulatorTablePort: number;
+}
+interface RawQueue {
+  name: string;
+  maxMessages: number;
+  delay: number;
+  greedy: boolean;
+  timeToLive: number;
+  visibilityTimeout: number;
+  maxDequeueCount: number;
+}
+interface RawStep {
+  initial: boolean;
+  sourceQueueName: string;
+  endpointName: string | null;
+  endpointUrl: string | null;
+  targetQueueName: string | null;
+  maxThreads: number;
+}
+interface RawRule {
+  count: number;
+  delay: number;
+}
+interface RawMapping {
+  url: string;
+  roles: string[];
+}
+interface RawOpenIdFlags {
+  credentials: { secret: string | null };
+  'use-resource-role-mappings': boolean;
+  'ssl-required': 'all' | 'external' | 'none';
+  'principal-attribute': string;
+}
+
+function resolve(raw: RawConfig): EngineConfig {
+  const openid = raw.openid.config;
+  const server = raw.server.config;
+  const http = raw.http.connection.config;
+  const pool = raw.threadpool.config;
+  return {
+    storage: resolveStorage(raw.azure.storage.config),
+    queues: new Map(raw.queue.config.map((q) => [q.name, resolveQueue(q)])),
+    flows: raw.flow.config.map((f) => resolveFlow(f.flowName, f.queueMappings, raw.openapi.url)),
+    tables: { ...raw.table.config },
+    redelivery: {
+      default: { count: raw.redelivery.config.default.count, delayInMs: raw.redelivery.config.default.delay },
+      byHttpStatus: new Map(raw.redelivery.config.additional.map((r) => [r.httpStatus, { count: r.count, delayInMs: r.delay }])),
+    },
+    http: {
+      routeConnections: http.routeConnections,
+      totalConnections: http.totalConnections,
+      connectionTimeToLiveInMs: http.connectionTimeToLive,
+      requestTimeoutInMs: http.requestTimeout,
+      connectionTimeoutInMs: http.connectionTimeout,
+      socketTimeoutInMs: http.socketTimeout,
+    },
+    admission: { poolSize: pool.poolSize, maxPoolSize: pool.maxPoolSize, maxQueueSize: pool.maxQueueSize },
+    openid:
+      openid.realm !== null && openid['auth-server-url'] !== null && openid.resource !== null
+        ? {
+            realm: openid.realm,
+            authServerUrl: openid['auth-server-url'],
+            resource: openid.resource,
+            clientSecret: openid.credentials.secret,
+            useResourceRoleMappings: openid['use-resource-role-mappings'],
+            sslRequired: openid['ssl-required'],
+            principalAttribute: openid['principal-attribute'],
+          }
+        : null,
+    rbac: { apiMappings: raw.rbac.config.apiMappings.map(toRoleMapping), applicationMappings: raw.rbac.config.applicationMappings.map(toRoleMapping) },
+    platform: { url: raw.openapi.url, username: raw.openapi.username, password: raw.openapi.password },
+    server: {
+      host: server.host,
+      port: server.port,
+      maxBodyBytes: server.maxBodyBytes,
+      shutdownGraceInMs: server.shutdownGraceMs,
+      auth: server.auth,
+      trustProxy: server.trustProxy,
+    },
+    callback: { allowedHosts: raw.callback.config.allowedHosts, timeoutInMs: raw.callback.config.timeout, retries: raw.callback.config.retries },
+    payload: { ...raw.payload.config },
+  };
+}
+
+function resolveStorage(s: RawStorage): StorageTarget {
+  if (s.emulator === 'embedded') {
+    return { kind: 'embedded-emulator', location: s.emulatorLocation, blobPort: s.emulatorBlobPort, queuePort: s.emulatorQueuePort, tablePort: s.emulatorTablePort };
+  }
+  if (s.connectionString !== null) return { kind: 'connection-string', connectionString: s.connectionString };
+  return { kind: 'account', accountName: s.accountName!, accountKey: s.accountKey!, suffix: s.suffix };
+}
+
+function resolveQueue(q: RawQueue): QueueOptions {
+  return {
+    name: q.name,
+    maxMessages: q.maxMessages,
+    pollDelayInMs: q.delay,
+    greedy: q.greedy,
+    timeToLiveInSeconds: q.timeToLive === -1 ? -1 : Math.max(1, Math.round(q.timeToLive * 3600)),
+    visibilityTimeoutInSeconds: q.visibilityTimeout,
+    maxDequeueCount: q.maxDequeueCount,
+  };
+}
+
+/** Orders the steps along the chain from the initial step (validation guaranteed it is one chain). */
+function resolveFlow(name: string, mappings: RawStep[], platformUrl: string | null): FlowDefinition {
+  const bySource = new Map(mappings.map((m) => [m.sourceQueueName, m]));
+  const steps: FlowStep[] = [];
+  for (let m = mappings.find((s) => s.initial); m; m = m.targetQueueName === null ? undefined : bySource.get(m.targetQueueName)) {
+    steps.push({
+      index: steps.length,
+      sourceQueueName: m.sourceQueueName,
+      targetQueueName: m.targetQueueName,
+      endpoint:
+        m.endpointName !== null
+          ? { kind: 'platform', name: m.endpointName, url: resolvePlatformUrl(m.endpointName, platformUrl!) }
+          : { kind: 'url', url: m.endpointUrl! },
+      maxThreads: m.maxThreads,
+    });
+  }
+  return { name, steps };
+}
+
+/** `endpointName` is a path below openapi.url, whether or not the base ends with "/". */
+export function resolvePlatformUrl(endpointName: string, base: string): string {
+  return new URL(endpointName.replace(/^\/+/, ''), base.endsWith('/') ? base : `${base}/`).href;
+}
+
+function toRoleMapping(m: RawMapping): RoleMapping {
+  return { urlPrefix: m.url, roles: [...m.roles] };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    if (value instanceof Map) for (const v of value.values()) deepFreeze(v);
+    else for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,114 @@
+/**
+ * The resolved configuration that the rest of src imports: validated, defaults applied, units in
+ * the names. Built by `load.ts` from the document; nothing here is optional unless it may be unset.
+ */
+
+export type StorageTarget =
+  | { kind: 'account'; accountName: string; accountKey: string; suffix: string }
+  | { kind: 'connection-string'; connectionString: string }
+  | {
+      kind: 'embedded-emulator';
+      location: string;
+      blobPort: number;
+      queuePort: number;
+      tablePort: number;
+    };
+
+export interface QueueOptions {
+  name: string;
+  maxMessages: number;
+  pollDelayInMs: number;
+  greedy: boolean;
+  /** -1 = never expires. */
+  timeToLiveInSeconds: number;
+  visibilityTimeoutInSeconds: number;
+  maxDequeueCount: number;
+}
+
+export type Endpoint =
+  /** A platform endpoint: `url` is `name` resolved against openapi.url; calls carry the platform token. */
+  | { kind: 'platform'; name: string; url: string }
+  | { kind: 'url'; url: string };
+
+export interface FlowStep {
+  /** 0-based position in the chain from the initial step. */
+  index: number;
+  sourceQueueName: string;
+  /** null on the last step. */
+  targetQueueName: string | null;
+  endpoint: Endpoint;
+  maxThreads: number;
+}
+
+export interface FlowDefinition {
+  name: string;
+  /** In chain order: steps[0] is the initial step. */
+  steps: readonly FlowStep[];
+}
+
+export interface RedeliveryRule {
+  count: number;
+  delayInMs: number;
+}
+
+export interface RedeliveryOptions {
+  default: RedeliveryRule;
+  byHttpStatus: ReadonlyMap<number, RedeliveryRule>;
+}
+
+export interface HttpConnectionOptions {
+  routeConnections: number;
+  totalConnections: number;
+  /** null = connections live forever. */
+  connectionTimeToLiveInMs: number | null;
+  /** For each: 0 = infinite, negative = system default. */
+  requestTimeoutInMs: number;
+  connectionTimeoutInMs: number;
+  socketTimeoutInMs: number;
+}
+
+export interface AdmissionOptions {
+  poolSize: number;
+  maxPoolSize: number;
+  /** -1 = unbounded. */
+  maxQueueSize: number;
+}
+
+export interface OpenIdOptions {
+  realm: string;
+  authServerUrl: string;
+  resource: string;
+  clientSecret: string | null;
+  useResourceRoleMappings: boolean;
+  sslRequired: 'all' | 'external' | 'none';
+  principalAttribute: string;
+}
+
+export interface RoleMapping {
+  urlPrefix: string;
+  roles: readonly string[];
+}
+
+export interface EngineConfig {
+  storage: StorageTarget;
+  queues: ReadonlyMap<string, QueueOptions>;
+  flows: readonly FlowDefinition[];
+  tables: { statusTable: string; dlqTable: string };
+  redelivery: RedeliveryOptions;
+  http: HttpConnectionOptions;
+  admission: AdmissionOptions;
+  /** null when server.auth is "none" and openid.config is not set. */
+  openid: OpenIdOptions | null;
+  rbac: { apiMappings: readonly RoleMapping[]; applicationMappings: readonly RoleMapping[] };
+  platform: { url: string | null; username: string | null; password: string | null };
+  server: {
+    host: string;
+    port: number;
+    maxBodyBytes: number;
+    shutdownGraceInMs: number;
+    auth: 'oidc' | 'none';
+    trustProxy: boolean;
+  };
+  callback: { allowedHosts: readonly string[]; timeoutInMs: number; retries: number };
+  payload: { inlineLimitBytes: number; container: string };
+}

@@ -1,0 +1,220 @@
+/**
+ * Cross-checks between keys, reported with JSON paths. They run on the merged document even when
+ * some values failed their own checks, so every error is reported at once; a value of the wrong
+ * type is skipped here (its own check already reported it).
+ */
+import { isPlainObject } from './checks.js';
+import type { ConfigIssue } from './issues.js';
+
+type Props = Record<string, unknown>;
+
+const at = (node: unknown, path: string): unknown =>
+  path.split('.').reduce<unknown>((n, key) => (isPlainObject(n) ? n[key] : undefined), node);
+const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
+/** The objects of a list with their indexes in it (other entries were reported by their own checks). */
+const objects = (value: unknown): Array<[Props, number]> =>
+  Array.isArray(value) ? value.flatMap((v: unknown, i) => (isPlainObject(v) ? [[v, i] as [Props, number]] : [])) : [];
+
+export function crossCheck(props: Props): ConfigIssue[] {
+  return [
+    ...checkStorage(props),
+    ...checkQueues(props),
+    ...checkFlows(props),
+    ...checkRedelivery(props),
+    ...checkLimits(props),
+    ...checkAuth(props),
+    ...checkRbac(props),
+  ];
+}
+
+function checkStorage(props: Props): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const section = 'azure.storage.config';
+  const s = at(props, section);
+  const ways = [
+    at(s, 'emulator') != null && 'emulator',
+    at(s, 'connectionString') != null && 'connectionString (or AZURE_STORAGE_CONNECTION_STRING)',
+    (at(s, 'accountName') != null || at(s, 'accountKey') != null) && 'accountName/accountKey (or AZURE_STORAGE_ACCOUNT_KEY)',
+  ].filter((w): w is string => typeof w === 'string');
+  if (ways.length === 0) {
+    issues.push({ path: section, message: 'must set accountName and accountKey, or connectionString, or emulator: "embedded"' });
+  } else if (ways.length > 1) {
+    issues.push({ path: section, message: `must set only one way to reach storage, but sets ${ways.join(' and ')}` });
+  } else if (ways[0]?.startsWith('accountName')) {
+    if (at(s, 'accountName') == null) issues.push({ path: `${section}.accountName`, message: 'is required with accountKey' });
+    if (at(s, 'accountKey') == null) {
+      issues.push({ path: `${section}.accountKey`, message: 'is required with accountName (or set AZURE_STORAGE_ACCOUNT_KEY)' });
+    }
+  }
+  if (at(s, 'emulator') != null) {
+    const ports = ['emulatorBlobPort', 'emulatorQueuePort', 'emulatorTablePort'];
+    ports.forEach((key, i) => {
+      const port = at(s, key);
+      const earlier = ports.slice(0, i).find((k) => port !== 0 && at(s, k) === port);
+      if (earlier) issues.push({ path: `${section}.${key}`, message: `is also ${earlier}; each service needs its own port`, value: port });
+    });
+  }
+  return issues;
+}
+
+function checkQueues(props: Props): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const seen = new Map<string, number>();
+  objects(at(props, 'queue.config')).forEach(([queue, i]) => {
+    const name = str(queue['name']);
+    if (name === undefined) return;
+    const first = seen.get(name);
+    if (first !== undefined) issues.push({ path: `queue.config[${i}].name`, message: `is declared twice (also queue.config[${first}])`, value: name });
+    else seen.set(name, i);
+  });
+  return issues;
+}
+
+function checkFlows(props: Props): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const declared = new Set(objects(at(props, 'queue.config')).map(([q]) => str(q['name'])));
+  const hasPlatformUrl = at(props, 'openapi.url') != null;
+  const flowNames = new Map<string, number>();
+  const sources = new Map<string, string>();
+
+  objects(at(props, 'flow.config')).forEach(([flow, i]) => {
+    const flowPath = `flow.config[${i}]`;
+    const flowName = str(flow['flowName']);
+    if (flowName !== undefined) {
+      const first = flowNames.get(flowName);
+      if (first !== undefined) issues.push({ path: `${flowPath}.flowName`, message: `is declared twice (also flow.config[${first}])`, value: flowName });
+      else flowNames.set(flowName, i);
+    }
+    if (!Array.isArray(flow['queueMappings'])) return;
+    const steps = flow['queueMappings'] as unknown[];
+    if (steps.length === 0) {
+      issues.push({ path: `${flowPath}.queueMappings`, message: 'must have at least one step' });
+      return;
+    }
+
+    steps.forEach((step, j) => {
+      if (!isPlainObject(step)) return;
+      const stepPath = `${flowPath}.queueMappings[${j}]`;
+      for (const key of ['sourceQueueName', 'targetQueueName']) {
+        const queue = str(step[key]);
+        if (queue !== undefined && !declared.has(queue)) {
+          issues.push({ path: `${stepPath}.${key}`, message: 'is not declared in queue.config', value: queue });
+        }
+      }
+      const source = str(step['sourceQueueName']);
+      if (source !== undefined) {
+        const owner = sources.get(source);
+        if (owner !== undefined) issues.push({ path: `${stepPath}.sourceQueueName`, message: `is already the source of ${owner}`, value: source });
+        else sources.set(source, stepPath);
+      }
+      if (step['endpointName'] == null && step['endpointUrl'] == null) {
+        issues.push({ path: stepPath, message: 'has no endpoint: set endpointUrl or endpointName' });
+      }
+      if (step['endpointName'] != null && !hasPlatformUrl) {
+        issues.push({ path: `${stepPath}.endpointName`, message: 'needs openapi.url to resolve against', value: step['endpointName'] });
+      }
+    });
+
+    issues.push(...checkChain(flowPath, flowName ?? `#${i}`, steps));
+  });
+  return issues;
+}
+
+/** Exactly one initial step, and the steps form one chain by targetQueueName -> sourceQueueName. */
+function checkChain(flowPath: string, flowName: string, steps: unknown[]): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const stepPath = (j: number): string => `${flowPath}.queueMappings[${j}]`;
+  const initial = steps.flatMap((step, j) => (isPlainObject(step) && step['initial'] === true ? [j] : []));
+  if (initial.length === 0) {
+    issues.push({ path: `${flowPath}.queueMappings`, message: 'has no step with "initial": true' });
+    return issues;
+  }
+  for (const j of initial.slice(1)) {
+    issues.push({ path: `${stepPath(j)}.initial`, message: `marks a second initial step (the first is ${stepPath(initial[0]!)})` });
+  }
+  const bySource = new Map<string, number>();
+  steps.forEach((step, j) => {
+    const source = isPlainObject(step) ? str(step['sourceQueueName']) : undefined;
+    if (source !== undefined && !bySource.has(source)) bySource.set(source, j);
+  });
+
+  const visited = new Set<number>();
+  let current: number | undefined = initial[0];
+  let isChainWhole = true;
+  while (current !== undefined) {
+    visited.add(current);
+    const step = steps[current];
+    const target = isPlainObject(step) ? str(step['targetQueueName']) : undefined;
+    if (target === undefined) break;
+    const next = bySource.get(target);
+    if (next === undefined) {
+      issues.push({ path: `${stepPath(current)}.targetQueueName`, message: `is not the sourceQueueName of any step of flow "${flowName}"`, value: target });
+      isChainWhole = false;
+      break;
+    }
+    if (visited.has(next)) {
+      issues.push({ path: `${stepPath(current)}.targetQueueName`, message: `leads back to ${stepPath(next)}: the steps form a cycle`, value: target });
+      isChainWhole = false;
+      break;
+    }
+    current = next;
+  }
+  if (isChainWhole) {
+    steps.forEach((_, j) => {
+      if (!visited.has(j)) issues.push({ path: stepPath(j), message: 'is not reachable from the initial step by targetQueueName' });
+    });
+  }
+  return issues;
+}
+
+function checkRedelivery(props: Props): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const seen = new Map<number, number>();
+  objects(at(props, 'redelivery.config.additional')).forEach(([rule, k]) => {
+    const status = rule['httpStatus'];
+    if (typeof status !== 'number') return;
+    const path = `redelivery.config.additional[${k}].httpStatus`;
+    if (status >= 200 && status < 300) issues.push({ path, message: 'is a success, which is never redelivered', value: status });
+    const first = seen.get(status);
+    if (first !== undefined) issues.push({ path, message: `has a second rule (the first is redelivery.config.additional[${first}])`, value: status });
+    else seen.set(status, k);
+  });
+  return issues;
+}
+
+function checkLimits(props: Props): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const notAbove = (section: string, small: string, large: string): void => {
+    const a = at(props, `${section}.${small}`);
+    const b = at(props, `${section}.${large}`);
+    if (typeof a === 'number' && typeof b === 'number' && a > b) {
+      issues.push({ path: `${section}.${small}`, message: `must not exceed ${large} (${b})`, value: a });
+    }
+  };
+  notAbove('http.connection.config', 'routeConnections', 'totalConnections');
+  notAbove('threadpool.config', 'poolSize', 'maxPoolSize');
+  const status = str(at(props, 'table.config.statusTable'));
+  const dlq = str(at(props, 'table.config.dlqTable'));
+  // Table names are case-insensitive in Azure Storage.
+  if (status !== undefined && status.toLowerCase() === dlq?.toLowerCase()) {
+    issues.push({ path: 'table.config.dlqTable', message: 'must differ from statusTable', value: dlq });
+  }
+  return issues;
+}
+
+function checkAuth(props: Props): ConfigIssue[] {
+  if (at(props, 'server.config.auth') !== 'oidc') return [];
+  return ['realm', 'auth-server-url', 'resource']
+    .filter((key) => at(props, `openid.config.${key}`) == null)
+    .map((key) => ({ path: `openid.config.${key}`, message: 'is required while server.config.auth is "oidc" (the default)' }));
+}
+
+function checkRbac(props: Props): ConfigIssue[] {
+  return ['apiMappings', 'applicationMappings'].flatMap((list) =>
+    objects(at(props, `rbac.config.${list}`)).flatMap(([mapping, k]) =>
+      Array.isArray(mapping['roles']) && mapping['roles'].length === 0
+        ? [{ path: `rbac.config.${list}[${k}].roles`, message: 'must name at least one role' }]
+        : [],
+    ),
+  );
+}

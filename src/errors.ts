@@ -1,0 +1,43 @@
+/**
+ * The codes an {@link EngineError} can carry. Callers branch on these, never on message text.
+ *
+ * - `AE_INVALID_CONFIG`: the configuration document failed validation (see `ConfigError.issues`).
+ * - `AE_CONFIG_UNREADABLE`: the configuration file is missing, unreadable or not JSON.
+ * - `AE_INVALID_OPTION`: a component was constructed with an option that breaks its invariants (a bug).
+ * - `AE_USAGE`: the command line could not be understood.
+ * - `AE_EMULATOR_PORT_IN_USE`: the embedded Azurite could not listen because a port is taken.
+ * - `AE_EMULATOR_FAILED`: the embedded Azurite exited or did not become ready.
+ * - `AE_STORAGE_UNAVAILABLE`: Azure Storage could not be reached or refused the credentials.
+ * - `AE_STORAGE`: any other storage failure.
+ */
+export type EngineErrorCode =
+  | 'AE_INVALID_CONFIG'
+  | 'AE_CONFIG_UNREADABLE'
+  | 'AE_INVALID_OPTION'
+  | 'AE_USAGE'
+  | 'AE_EMULATOR_PORT_IN_USE'
+  | 'AE_EMULATOR_FAILED'
+  | 'AE_STORAGE_UNAVAILABLE'
+  | 'AE_STORAGE';
+
+export interface EngineErrorOptions {
+  cause?: unknown;
+  /** True when the message is safe to show to an API client. */
+  expose?: boolean;
+}
+
+export class EngineError extends Error {
+  override name = 'EngineError';
+  readonly code: EngineErrorCode;
+  readonly expose: boolean;
+
+  constructor(code: EngineErrorCode, message: string, options: EngineErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.expose = options.expose ?? false;
+  }
+}
+
+export function isEngineError(err: unknown, code?: EngineErrorCode): err is EngineError {
+  return err instanceof EngineError && (code === undefined || err.code === code);
+}

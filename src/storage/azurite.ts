@@ -1,0 +1,142 @@
+/**
+ * The embedded emulator: Azurite from the engine's own dependencies, in a child process (it serves
+ * everything from one core, so it gets its own), either persistent in a workspace folder or in
+ * memory for tests. The engine and the test harness both start it through {@link Emulator.start}.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { EngineError } from '../errors.js';
+import type { StorageConnection } from './clients.js';
+
+/** Azurite's well-known development account; public by design, it protects nothing. */
+const ACCOUNT_NAME = 'devstoreaccount1';
+const ACCOUNT_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+const SERVICES = ['blob', 'queue', 'table'] as const;
+type Service = (typeof SERVICES)[number];
+const CONFIG_KEYS: Record<Service, string> = {
+  blob: 'azure.storage.config.emulatorBlobPort',
+  queue: 'azure.storage.config.emulatorQueuePort',
+  table: 'azure.storage.config.emulatorTablePort',
+};
+
+export interface EmulatorOptions {
+  /** Workspace folder for a persistent emulator, or null to keep everything in memory. */
+  location: string | null;
+  /** 0 = any free port. */
+  ports: Record<Service, number>;
+  startTimeoutInMs: number;
+}
+
+export type EmulatorPorts = Record<Service, number>;
+
+export class Emulator {
+  readonly ports: EmulatorPorts;
+  readonly #child: ChildProcess;
+  #closing: Promise<void> | undefined;
+
+  private constructor(child: ChildProcess, ports: EmulatorPorts) {
+    this.#child = child;
+    this.ports = ports;
+  }
+
+  /** Starts Azurite and resolves once all three services listen. */
+  static async start({ location, ports, startTimeoutInMs }: EmulatorOptions): Promise<Emulator> {
+    const args = ['--silent', '--skipApiVersionCheck', '--loose', '--disableTelemetry'];
+    for (const service of SERVICES) args.push(`--${service}Host`, '127.0.0.1', `--${service}Port`, String(ports[service]));
+    if (location === null) {
+      args.push('--inMemoryPersistence');
+    } else {
+      await mkdir(location, { recursive: true });
+      args.push('--location', path.resolve(location));
+    }
+    const child = fork(new URL('./azurite-child.js', import.meta.url), args, {
+      execArgv: [],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    try {
+      return new Emulator(child, await waitUntilListening(child, ports, startTimeoutInMs));
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
+    }
+  }
+
+  get connection(): StorageConnection {
+    const url = (service: Service): string => `http://127.0.0.1:${this.ports[service]}/${ACCOUNT_NAME}`;
+    return { kind: 'account', accountName: ACCOUNT_NAME, accountKey: ACCOUNT_KEY, queueUrl: url('queue'), tableUrl: url('table'), blobUrl: url('blob') };
+  }
+
+  /** The connection string for tools such as Azure Storage Explorer. */
+  get connectionString(): string {
+    const c = this.connection as Extract<StorageConnection, { kind: 'account' }>;
+    return `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT_NAME};AccountKey=${ACCOUNT_KEY};BlobEndpoint=${c.blobUrl};QueueEndpoint=${c.queueUrl};TableEndpoint=${c.tableUrl};`;
+  }
+
+  /** Stops the emulator, letting it save its workspace; kills it if it takes longer than `timeoutInMs`. Idempotent. */
+  close(timeoutInMs = 10_000): Promise<void> {
+    this.#closing ??= (async () => {
+      const child = this.#child;
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutInMs);
+      // The child shuts Azurite down when its IPC channel closes (see azurite-child.ts).
+      if (child.connected) child.disconnect();
+      else child.kill('SIGTERM');
+      await exited;
+      clearTimeout(timer);
+    })();
+    return this.#closing;
+  }
+}
+
+const LISTENING = /Azurite (Blob|Queue|Table) service is successfully listening at https?:\/\/[^\s]*:(\d+)/;
+const IN_USE = /EADDRINUSE[^\n]*?:(\d+)/;
+
+function waitUntilListening(child: ChildProcess, requested: EmulatorPorts, timeoutInMs: number): Promise<EmulatorPorts> {
+  return new Promise((resolve, reject) => {
+    const found: Partial<EmulatorPorts> = {};
+    const output: string[] = [];
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      reject(err);
+    };
+    const timer = setTimeout(
+      () => fail(new EngineError('AE_EMULATOR_FAILED', `the embedded Azurite did not start within ${timeoutInMs} ms: ${output.slice(-5).join(' | ')}`)),
+      timeoutInMs,
+    );
+    const onLine = (line: string): void => {
+      output.push(line);
+      const listening = LISTENING.exec(line);
+      if (listening) {
+        found[listening[1]!.toLowerCase() as Service] = Number(listening[2]);
+        if (SERVICES.every((s) => found[s] !== undefined)) {
+          clearTimeout(timer);
+          resolve(found as EmulatorPorts);
+        }
+      }
+      const inUse = IN_USE.exec(line);
+      if (inUse) fail(portInUse(Number(inUse[1]), requested));
+    };
+    // Keep reading both streams for the emulator's whole life, so a full pipe never blocks it.
+    createInterface({ input: child.stdout! }).on('line', onLine);
+    createInterface({ input: child.stderr! }).on('line', onLine);
+    child.once('exit', (code, signal) =>
+      fail(new EngineError('AE_EMULATOR_FAILED', `the embedded Azurite exited (${signal ?? `code ${code}`}) before it was ready: ${output.slice(-5).join(' | ')}`)),
+    );
+    child.once('error', (err) => fail(new EngineError('AE_EMULATOR_FAILED', `the embedded Azurite could not be started: ${err.message}`, { cause: err })));
+  });
+}
+
+function portInUse(port: number, requested: EmulatorPorts): EngineError {
+  const service = SERVICES.find((s) => requested[s] === port);
+  const key = service ? CONFIG_KEYS[service] : 'the emulator*Port keys of azure.storage.config';
+  return new EngineError(
+    'AE_EMULATOR_PORT_IN_USE',
+    `port ${port}${service ? ` (embedded Azurite ${service} service)` : ''} is already in use: stop the program holding it ` +
+      `(perhaps another Azurite or engine), or set ${key} to another port (0 = any free port)`,
+  );
+}

@@ -1,0 +1,69 @@
+/**
+ * The engine's storage for its lifetime: starts the embedded emulator when configured, builds the
+ * clients and provisions queues, tables and the payload container.
+ */
+import type { EngineConfig } from '../config/types.js';
+import type { Logger } from '../observability/log.js';
+import { Emulator } from './azurite.js';
+import { accountConnection, createStorageClients, type StorageClients, type StorageConnection } from './clients.js';
+import { provisionStorage } from './provision.js';
+
+export interface OpenStorageOptions {
+  log: Logger;
+  abortSignal: AbortSignal;
+}
+
+const EMULATOR_START_TIMEOUT_IN_MS = 60_000;
+
+export class Storage {
+  readonly clients: StorageClients;
+  /** Set when the engine runs its own Azurite. */
+  readonly emulator: Emulator | null;
+  #closing: Promise<void> | undefined;
+
+  private constructor(clients: StorageClients, emulator: Emulator | null) {
+    this.clients = clients;
+    this.emulator = emulator;
+  }
+
+  static async open(config: EngineConfig, { log, abortSignal }: OpenStorageOptions): Promise<Storage> {
+    const target = config.storage;
+    let emulator: Emulator | null = null;
+    let connection: StorageConnection;
+    switch (target.kind) {
+      case 'embedded-emulator':
+        emulator = await Emulator.start({
+          location: target.location,
+          ports: { blob: target.blobPort, queue: target.queuePort, table: target.tablePort },
+          startTimeoutInMs: EMULATOR_START_TIMEOUT_IN_MS,
+        });
+        log.info({ ports: emulator.ports, location: target.location }, 'storage.emulator_started');
+        connection = emulator.connection;
+        break;
+      case 'connection-string':
+        connection = { kind: 'connection-string', connectionString: target.connectionString };
+        break;
+      case 'account':
+        connection = accountConnection(target.accountName, target.accountKey, target.suffix);
+        break;
+      default:
+        throw new Error(`unhandled storage target ${(target satisfies never as { kind: string }).kind}`);
+    }
+    const clients = createStorageClients(connection, { ...config.tables, container: config.payload.container });
+    try {
+      const queueNames = [...config.queues.keys()];
+      const { created } = await provisionStorage(clients, { queueNames, abortSignal });
+      log.info({ created, queues: queueNames.length }, 'storage.provisioned');
+    } catch (err) {
+      await emulator?.close();
+      throw err;
+    }
+    return new Storage(clients, emulator);
+  }
+
+  /** Stops the embedded emulator, if any. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.emulator?.close() ?? Promise.resolve();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Runs the real `async-engine` command (dist/src/main.js) in a child process, as a shell user would.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (tests run compiled, from dist/test/<area>/). */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** The environment tests start from: the parent's, without the variables the engine reads. */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const key of ['ASYNC_ENGINE_CONFIG', 'ASYNC_ENGINE_ENV', 'AZURE_STORAGE_CONNECTION_STRING', 'AZURE_STORAGE_ACCOUNT_KEY', 'OPENAPI_PASSWORD', 'OIDC_CLIENT_SECRET']) {
+    delete env[key];
+  }
+  return { ...env, ...extra };
+}
+
+export function spawnCli(args: string[], { env = cleanEnv(), cwd = REPO_ROOT }: CliOptions = {}): RunningCli {
+  return new RunningCli(spawn(process.execPath, [MAIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** Runs the command to its end. */
+export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return spawnCli(args, options).exited;
+}
+
+export class RunningCli {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<CliResult>;
+
+  constructor(child: ChildProcess) {
+    this.child = child;
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
+    this.exited = once(child, 'close').then(([code]) => ({ code: code as number | null, stdout: this.stdout, stderr: this.stderr }));
+  }
+
+  /** The JSON log lines written so far. */
+  logLines(): Array<Record<string, unknown>> {
+    return this.stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+}

@@ -17,7 +17,9 @@ export function placeDocument(document: unknown): Placement {
   const assignments: Array<[string, unknown]> = [];
   const issues: ConfigIssue[] = [];
   if (!isPlainObject(document)) {
-    issues.push({ path: '$', message: 'must be a JSON object of configuration keys', value: document });
+    // Not echoed: a list or string here may well be the whole configuration, secrets included.
+    const kind = document === null ? 'null' : Array.isArray(document) ? 'a list' : `a ${typeof document}`;
+    issues.push({ path: '$', message: `must be a JSON object of configuration keys, not ${kind}` });
     return { assignments, issues };
   }
   const report = (path: string, message: string, value?: unknown): void => {

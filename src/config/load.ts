@@ -69,7 +69,10 @@ export function parseConfig(document: unknown, { source, env }: { source: string
   for (const [key, leaf] of leaves()) {
     const value = merged.get(key);
     if (value === null && leaf.nullable) continue;
-    leaf.format(value, (sub, message, bad) => issues.push({ path: key + sub, message, value: leaf.sensitive ? REDACTED : bad }));
+    leaf.format(value, (sub, message, bad) =>
+      // A check reports no value (undefined) for a missing or unknown key: the issue then has none to show.
+      issues.push(bad === undefined ? { path: key + sub, message } : { path: key + sub, message, value: leaf.sensitive ? REDACTED : bad }),
+    );
   }
   issues.push(...crossCheck(props));
   if (issues.length > 0) throw new ConfigError(source, issues);
@@ -88,7 +91,7 @@ interface RawConfig {
   openid: { config: Record<'realm' | 'auth-server-url' | 'resource', string | null> & RawOpenIdFlags };
   rbac: { config: { apiMappings: RawMapping[]; applicationMappings: RawMapping[] } };
   openapi: { url: string | null; username: string | null; password: string | null };
-  server: { config: { host: string; port: number; maxBodyBytes: number; shutdownGraceMs: number; auth: 'oidc' | 'none'; trustProxy: boolean } };
+  server: { config: { host: string; port: number; maxBodyBytes: number; shutdownGraceMs: number; auth: 'oidc' | 'none'; trustProxy: boolean; demoEndpoints: boolean } };
   callback: { config: { allowedHosts: string[]; timeout: number; retries: number } };
   payload: { config: { inlineLimitBytes: number; container: string } };
 }
@@ -179,6 +182,7 @@ function resolve(raw: RawConfig): EngineConfig {
       shutdownGraceInMs: server.shutdownGraceMs,
       auth: server.auth,
       trustProxy: server.trustProxy,
+      demoEndpoints: server.demoEndpoints,
     },
     callback: { allowedHosts: raw.callback.config.allowedHosts, timeoutInMs: raw.callback.config.timeout, retries: raw.callback.config.retries },
     payload: { ...raw.payload.config },

@@ -108,6 +108,7 @@ export interface EngineConfig {
     shutdownGraceInMs: number;
     auth: 'oidc' | 'none';
     trustProxy: boolean;
+    demoEndpoints: boolean;
   };
   callback: { allowedHosts: readonly string[]; timeoutInMs: number; retries: number };
   payload: { inlineLimitBytes: number; container: string };

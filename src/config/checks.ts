@@ -183,7 +183,7 @@ export const REDACTED = '[redacted]';
 export function applyDefaults(value: unknown, format: Check): unknown {
   const { fields } = format;
   if (!fields) return value;
-  if (format.jsonType === 'array') return Array.isArray(value) ? value.map((entry) => withFieldDefaults(entry, fields)) : value;
+  if (format.jsonType === 'array') return Array.isArray(value) ? value.map((entry) => withFieldDefaults(decodeJsonString(entry, 'object'), fields)) : value;
   return withFieldDefaults(value, fields);
 }
 

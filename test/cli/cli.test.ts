@@ -5,10 +5,19 @@ import { createServer } from 'node:net';
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { eventually } from '../support/eventually.js';
 import { cleanEnv, REPO_ROOT, runCli, spawnCli } from '../support/cli.js';
 import { validDocument, writeConfigFile } from '../support/config-docs.js';
+
+let tmp: string;
+let written = 0;
+before(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'ae-cli-'));
+});
+after(() => rm(tmp, { recursive: true, force: true }));
+/** Writes a config file into this suite's temp folder, removed after the suite. */
+const configFile = (doc: unknown): Promise<string> => writeConfigFile(doc, tmp, `config-${++written}.json`);
 
 const version = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -69,7 +78,7 @@ describe('async-engine config check', () => {
 
   it('lists every error of an invalid file at once', async () => {
     const doc = validDocument({ 'queue.confg': [], 'threadpool.config': { poolSize: 0, maxQueueSize: -5 } });
-    const file = await writeConfigFile(doc);
+    const file = await configFile(doc);
     const { code, stderr } = await runCli(['config', 'check', '--config', file]);
     assert.equal(code, 2);
     assert.match(stderr, /queue\.confg: is not a known key; did you mean "queue\.config"\?/);
@@ -107,7 +116,7 @@ describe('async-engine config check', () => {
 
   it('takes secrets from the environment and never prints them', async () => {
     const doc = validDocument({ 'azure.storage.config': { accountName: 'acct' }, 'openapi.url': 'http://127.0.0.1:9/' });
-    const file = await writeConfigFile(doc);
+    const file = await configFile(doc);
     const env = cleanEnv({ AZURE_STORAGE_ACCOUNT_KEY: 'ZW52LWtleS1zZWNyZXQ=', OPENAPI_PASSWORD: 'env-password-secret', OIDC_CLIENT_SECRET: 'env-oidc-secret' });
     const { code, stdout, stderr } = await runCli(['config', 'check', '--config', file], { env });
     assert.equal(code, 0, stderr);
@@ -120,7 +129,7 @@ describe('async-engine config check', () => {
 
 describe('async-engine start', () => {
   async function embeddedDocument(location: string, extra: Record<string, unknown> = {}): Promise<string> {
-    return writeConfigFile(
+    return configFile(
       validDocument({
         'azure.storage.config': { emulator: 'embedded', emulatorLocation: location, emulatorBlobPort: 0, emulatorQueuePort: 0, emulatorTablePort: 0 },
         'openapi.password': 'planted-password-secret',
@@ -169,7 +178,7 @@ describe('async-engine start', () => {
     const port = (blocker.address() as { port: number }).port;
     const location = await mkdtemp(path.join(os.tmpdir(), 'ae-start-'));
     try {
-      const file = await writeConfigFile(
+      const file = await configFile(
         validDocument({ 'azure.storage.config': { emulator: 'embedded', emulatorLocation: location, emulatorBlobPort: port, emulatorQueuePort: 0, emulatorTablePort: 0 } }),
       );
       const { code, stderr } = await runCli(['start', '--config', file]);
@@ -183,7 +192,7 @@ describe('async-engine start', () => {
   });
 
   it('exits 1 with a clear message when storage is unreachable', async () => {
-    const file = await writeConfigFile(
+    const file = await configFile(
       validDocument({
         'azure.storage.config': {
           connectionString: `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${Buffer.from('k').toString('base64')};QueueEndpoint=http://127.0.0.1:9/a;TableEndpoint=http://127.0.0.1:9/a;BlobEndpoint=http://127.0.0.1:9/a`,
@@ -196,7 +205,7 @@ describe('async-engine start', () => {
   });
 
   it('exits 2 without starting anything when the configuration is invalid', async () => {
-    const file = await writeConfigFile(validDocument({ 'queue.config': [{ name: 'Bad_Name' }] }));
+    const file = await configFile(validDocument({ 'queue.config': [{ name: 'Bad_Name' }] }));
     const { code, stdout, stderr } = await runCli(['start', '--config', file]);
     assert.equal(code, 2);
     assert.match(stderr, /queue\.config\[0\]\.name: "Bad_Name" is not valid/);

@@ -49,6 +49,14 @@ describe('JSON-encoded strings', () => {
     assert.deepEqual(document['server.config'], { host: '127.0.0.1', port: 9000, maxBodyBytes: 1048576, shutdownGraceMs: 30000, auth: 'none', trustProxy: true, demoEndpoints: false });
   });
 
+  it('reads list entries given as JSON strings', () => {
+    const doc = validDocument();
+    doc['queue.config'] = queuesOf(doc).map((queue) => JSON.stringify({ ...queue, maxMessages: 4 }));
+    const { config } = parse(doc);
+    assert.equal(config.queues.get(DEMO_QUEUES[2])?.maxMessages, 4);
+    assert.equal(config.queues.size, 3);
+  });
+
   it('reads numbers and booleans given as strings inside list elements', () => {
     const doc = validDocument();
     Object.assign(queuesOf(doc)[0]!, { maxMessages: '10', greedy: 'true', timeToLive: '-1', delay: '250' });

@@ -8,6 +8,10 @@
  * - `AE_EMULATOR_PORT_IN_USE`: the embedded Azurite could not listen because a port is taken.
  * - `AE_EMULATOR_FAILED`: the embedded Azurite exited or did not become ready.
  * - `AE_STORAGE_UNAVAILABLE`: Azure Storage could not be reached or refused the credentials.
+ * - `AE_NOT_FOUND`: the storage object (queue message, entity, blob) does not exist.
+ * - `AE_STORAGE_CONFLICT`: a conditional write lost (ETag mismatch) or the object exists already.
+ * - `AE_MESSAGE_LOST`: a received message was deleted, or its pop receipt is no longer ours.
+ * - `AE_POOL_TIMEOUT`: no outbound connection became free within http.connection.config.requestTimeout.
  * - `AE_STORAGE`: any other storage failure.
  */
 export type EngineErrorCode =
@@ -18,6 +22,10 @@ export type EngineErrorCode =
   | 'AE_EMULATOR_PORT_IN_USE'
   | 'AE_EMULATOR_FAILED'
   | 'AE_STORAGE_UNAVAILABLE'
+  | 'AE_NOT_FOUND'
+  | 'AE_STORAGE_CONFLICT'
+  | 'AE_MESSAGE_LOST'
+  | 'AE_POOL_TIMEOUT'
   | 'AE_STORAGE';
 
 export interface EngineErrorOptions {

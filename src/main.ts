@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { loadConfigFile, type LoadedConfig } from './config/load.js';
 import { EngineError, isEngineError } from './errors.js';
 import { rootLogger } from './observability/log.js';
-import { Storage } from './storage/storage.js';
+import { StorageCallCounter } from './observability/storage-calls.js';
+import { Runtime } from './runtime.js';
 
 const EXIT_RUNTIME = 1;
 const EXIT_CONFIG = 2;
@@ -110,21 +111,28 @@ async function start(configPath: string | undefined): Promise<number> {
 
   const stopping = new AbortController();
   const stopSignal = waitForStopSignal(stopping);
-  let storage: Storage;
+  let runtime: Runtime;
   try {
-    storage = await Storage.open(config, { log, abortSignal: stopping.signal });
+    runtime = await Runtime.start(config, { log, abortSignal: stopping.signal, storageCalls: new StorageCallCounter() });
   } catch (err) {
     if (stopping.signal.aborted) return 0;
-    log.error({ code: isEngineError(err) ? err.code : undefined }, 'engine.start_failed');
-    process.stderr.write(`async-engine: ${err instanceof Error ? err.message : String(err)}\n`);
+    log.error({ code: isEngineError(err) ? err.code : (err as NodeJS.ErrnoException).code }, 'engine.start_failed');
+    process.stderr.write(`async-engine: ${startFailure(err, config.server.port)}\n`);
     return EXIT_RUNTIME;
   }
-  log.info({}, 'engine.started');
+  log.info({ url: runtime.url }, 'engine.started');
   const signal = await stopSignal;
   log.info({ signal }, 'engine.stopping');
-  await storage.close();
+  await runtime.close();
   log.info({}, 'engine.stopped');
   return 0;
+}
+
+function startFailure(err: unknown, port: number): string {
+  if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    return `port ${port} of the HTTP ingress is already in use: stop the program holding it, or set server.config.port to another port`;
+  }
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** Resolves with the first SIGTERM or SIGINT; a second one ends the process at once. */

@@ -1,6 +1,7 @@
 /**
  * Translates the Azure SDKs' errors where they enter the engine: unreachable or refusing storage
- * becomes AE_STORAGE_UNAVAILABLE (the caller may wait and try later), anything else AE_STORAGE.
+ * becomes AE_STORAGE_UNAVAILABLE (the caller may wait and try later), 404 AE_NOT_FOUND, 409/412
+ * AE_STORAGE_CONFLICT, anything else AE_STORAGE.
  */
 import { isRestError } from '@azure/core-rest-pipeline';
 import { EngineError } from '../errors.js';
@@ -14,6 +15,8 @@ export function translateStorageError(err: unknown, action: string): EngineError
       const why = status === undefined ? 'storage is unreachable' : 'storage refused the credentials';
       return new EngineError('AE_STORAGE_UNAVAILABLE', `${action} failed: ${why} (${detail || 'no response'})`, { cause: err });
     }
+    if (status === 404) return new EngineError('AE_NOT_FOUND', `${action} failed: not found (${detail})`, { cause: err });
+    if (status === 409 || status === 412) return new EngineError('AE_STORAGE_CONFLICT', `${action} failed: conflict (${detail})`, { cause: err });
     return new EngineError('AE_STORAGE', `${action} failed (${detail})`, { cause: err });
   }
   const code = (err as NodeJS.ErrnoException | undefined)?.code;

@@ -4,6 +4,7 @@
  */
 import type { EngineConfig } from '../config/types.js';
 import type { Logger } from '../observability/log.js';
+import type { StorageCallCounter } from '../observability/storage-calls.js';
 import { Emulator } from './azurite.js';
 import { accountConnection, createStorageClients, type StorageClients, type StorageConnection } from './clients.js';
 import { provisionStorage } from './provision.js';
@@ -11,6 +12,8 @@ import { provisionStorage } from './provision.js';
 export interface OpenStorageOptions {
   log: Logger;
   abortSignal: AbortSignal;
+  /** Counts every storage call the clients make. */
+  counter: StorageCallCounter;
 }
 
 const EMULATOR_START_TIMEOUT_IN_MS = 60_000;
@@ -26,7 +29,7 @@ export class Storage {
     this.emulator = emulator;
   }
 
-  static async open(config: EngineConfig, { log, abortSignal }: OpenStorageOptions): Promise<Storage> {
+  static async open(config: EngineConfig, { log, abortSignal, counter }: OpenStorageOptions): Promise<Storage> {
     const target = config.storage;
     let emulator: Emulator | null = null;
     let connection: StorageConnection;
@@ -49,7 +52,7 @@ export class Storage {
       default:
         throw new Error(`unhandled storage target ${(target satisfies never as { kind: string }).kind}`);
     }
-    const clients = createStorageClients(connection, { ...config.tables, container: config.payload.container });
+    const clients = createStorageClients(connection, { ...config.tables, container: config.payload.container }, counter);
     try {
       const queueNames = [...config.queues.keys()];
       const { created } = await provisionStorage(clients, { queueNames, abortSignal });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TableServiceClient } from '@azure/data-tables';
 import { isEngineError } from '../../src/errors.js';
+import { StorageCallCounter } from '../../src/observability/storage-calls.js';
 import { createStorageClients, type StorageClients } from '../../src/storage/clients.js';
 import { provisionStorage } from '../../src/storage/provision.js';
 import { clientsFor, startAzurite, uniqueQueueName, uniqueStorageNames, type TestAzurite } from '../support/azurite.js';
@@ -67,6 +68,7 @@ describe('provisionStorage', () => {
     const clients = createStorageClients(
       { kind: 'account', accountName: 'devstoreaccount1', accountKey: Buffer.from('k').toString('base64'), queueUrl: 'http://127.0.0.1:9/a', tableUrl: 'http://127.0.0.1:9/a', blobUrl: 'http://127.0.0.1:9/a' },
       uniqueStorageNames(),
+      new StorageCallCounter(),
     );
     await assert.rejects(provisionStorage(clients, { queueNames: [uniqueQueueName()], abortSignal: AbortSignal.timeout(60_000) }), (err) => {
       assert.ok(isEngineError(err, 'AE_STORAGE_UNAVAILABLE'), String(err));
@@ -79,7 +81,7 @@ describe('provisionStorage', () => {
     const good = azurite.connection;
     assert.equal(good.kind, 'account');
     if (good.kind !== 'account') return;
-    const clients = createStorageClients({ ...good, accountKey: Buffer.from('not the key').toString('base64') }, uniqueStorageNames());
+    const clients = createStorageClients({ ...good, accountKey: Buffer.from('not the key').toString('base64') }, uniqueStorageNames(), new StorageCallCounter());
     await assert.rejects(provisionStorage(clients, { queueNames: [uniqueQueueName()], abortSignal: AbortSignal.timeout(60_000) }), (err) => {
       assert.ok(isEngineError(err, 'AE_STORAGE_UNAVAILABLE'), String(err));
       assert.match(err.message, /refused the credentials/);

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Emulator } from '../../src/storage/azurite.js';
+import { StorageCallCounter } from '../../src/observability/storage-calls.js';
 import { createStorageClients, type StorageClients, type StorageNames } from '../../src/storage/clients.js';
 
 export type TestAzurite = Emulator;
@@ -29,6 +30,6 @@ export function uniqueStorageNames(): StorageNames {
   return { statusTable: uniqueTableName('Status'), dlqTable: uniqueTableName('Dlq'), container: uniqueQueueName('payloads') };
 }
 
-export function clientsFor(azurite: TestAzurite, names: StorageNames = uniqueStorageNames()): StorageClients {
-  return createStorageClients(azurite.connection, names);
+export function clientsFor(azurite: TestAzurite, names: StorageNames = uniqueStorageNames(), counter = new StorageCallCounter()): StorageClients {
+  return createStorageClients(azurite.connection, names, counter);
 }

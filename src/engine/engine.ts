@@ -1,0 +1,111 @@
+/**
+ * Wires the parts of the engine together: per flow step a worker pool, a step runner and a poller
+ * on the step's source queue. Makes no decisions of its own.
+ */
+import type { EngineConfig, FlowStep } from '../config/types.js';
+import type { OutboundHttp } from '../http/agent.js';
+import type { Logger } from '../observability/log.js';
+import type { PayloadStore } from '../storage/payloads.js';
+import type { StepQueue } from '../storage/queues.js';
+import type { StatusTable } from '../storage/status-table.js';
+import { Poller } from './poller.js';
+import { StepRunner } from './step-runner.js';
+import { WorkerPool } from './worker-pool.js';
+
+export interface EngineOptions {
+  config: EngineConfig;
+  queues: ReadonlyMap<string, StepQueue>;
+  statusTable: StatusTable;
+  payloads: PayloadStore;
+  http: OutboundHttp;
+  log: Logger;
+}
+
+export interface StepState {
+  flow: string;
+  step: FlowStep;
+  pool: WorkerPool;
+}
+
+export class Engine {
+  readonly #log: Logger;
+  readonly #drainTimeoutInMs: number;
+  readonly #work = new AbortController();
+  readonly #pollers: Poller[] = [];
+  readonly #steps: StepState[] = [];
+  #closing: Promise<void> | undefined;
+
+  constructor({ config, queues, statusTable, payloads, http, log }: EngineOptions) {
+    this.#log = log;
+    this.#drainTimeoutInMs = config.server.shutdownGraceInMs;
+    const queueOf = (name: string): StepQueue => queues.get(name)!;
+    for (const flow of config.flows) {
+      for (const step of flow.steps) {
+        const queueOptions = config.queues.get(step.sourceQueueName)!;
+        const pool = new WorkerPool({ size: step.maxThreads });
+        const next = step.targetQueueName === null ? null : { queue: queueOf(step.targetQueueName), options: config.queues.get(step.targetQueueName)! };
+        const runner = new StepRunner({
+          flow,
+          step,
+          queue: queueOf(step.sourceQueueName),
+          queueOptions,
+          next,
+          statusTable,
+          payloads,
+          http,
+          inlineLimitBytes: config.payload.inlineLimitBytes,
+          log,
+        });
+        this.#pollers.push(
+          new Poller({
+            queue: queueOf(step.sourceQueueName),
+            queueOptions,
+            pool,
+            handle: (message, signal) => runner.run(message, signal),
+            workSignal: this.#work.signal,
+            log: log.child({ flow: flow.name, step: step.index }),
+          }),
+        );
+        this.#steps.push({ flow: flow.name, step, pool });
+      }
+    }
+  }
+
+  get steps(): readonly StepState[] {
+    return this.#steps;
+  }
+
+  start(): void {
+    for (const poller of this.#pollers) poller.start();
+    this.#log.info({ pollers: this.#pollers.length }, 'engine.pollers_started');
+  }
+
+  /**
+   * Stops intake, lets in-flight steps finish for up to shutdownGraceMs, then aborts what is left
+   * (each aborted step makes its message visible again at once). Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    await Promise.all(this.#pollers.map((p) => p.stopIntake().catch((err: unknown) => this.#log.error({ err }, 'engine.poller_stop_failed'))));
+    const inFlight = this.#steps.reduce((n, s) => n + s.pool.inFlight, 0);
+    this.#log.info({ inFlight, graceInMs: this.#drainTimeoutInMs }, 'engine.draining');
+    const drained = Promise.all(this.#steps.map((s) => s.pool.whenIdle()));
+    let timer: NodeJS.Timeout | undefined;
+    const isDrained = await Promise.race([
+      drained.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.#drainTimeoutInMs))),
+    ]);
+    clearTimeout(timer);
+    if (!isDrained) {
+      const left = this.#steps.reduce((n, s) => n + s.pool.inFlight, 0);
+      this.#log.warn({ inFlight: left }, 'engine.drain_timed_out');
+      this.#work.abort(new Error('shutdown grace period over'));
+      await drained;
+    }
+    this.#log.info({}, 'engine.drained');
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The queue message of one step: a versioned JSON envelope, base64-encoded as Azure Queues expect.
+ * The body travels inline (UTF-8 text when it is valid UTF-8, else base64), or in a payload blob
+ * that the envelope names (claim check) when it is larger than payload.config.inlineLimitBytes.
+ */
+
+export const ENVELOPE_VERSION = 1;
+
+export type InlineBody = { kind: 'inline'; encoding: 'utf8' | 'base64'; data: string };
+export type BlobBody = { kind: 'blob'; blobName: string; byteLength: number };
+export type EnvelopeBody = InlineBody | BlobBody;
+
+export interface Envelope {
+  v: typeof ENVELOPE_VERSION;
+  requestId: string;
+  flow: string;
+  /** 0-based index of the step this message is the input of. */
+  step: number;
+  /** Counts from 1; reset by a DLQ replay. */
+  attempt: number;
+  contentType: string;
+  /**
+   * ETag of the status row as the previous writer left it: the step's status write is conditional on
+   * it, so the normal path needs no read and a stale duplicate cannot rewind the row.
+   */
+  statusEtag: string;
+  traceparent: string | null;
+  callbackUrl: string | null;
+  body: EnvelopeBody;
+  /** Payload blobs this request created so far, deleted once it completes. */
+  blobs: string[];
+}
+
+/** Why a message could not be read as an envelope; it is poison. */
+export class EnvelopeError extends Error {
+  override name = 'EnvelopeError';
+}
+
+export function encodeEnvelope(envelope: Envelope): string {
+  return Buffer.from(JSON.stringify(envelope), 'utf8').toString('base64');
+}
+
+/** Builds the inline body of `bytes`, as text when they are valid UTF-8 (no base64 overhead). */
+export function inlineBody(bytes: Buffer): InlineBody {
+  const text = bytes.toString('utf8');
+  return Buffer.byteLength(text, 'utf8') === bytes.length && Buffer.from(text, 'utf8').equals(bytes)
+    ? { kind: 'inline', encoding: 'utf8', data: text }
+    : { kind: 'inline', encoding: 'base64', data: bytes.toString('base64') };
+}
+
+export function inlineBytes(body: InlineBody): Buffer {
+  return Buffer.from(body.data, body.encoding);
+}
+
+/** Reads a queue message's text; throws {@link EnvelopeError} saying what is wrong. */
+export function decodeEnvelope(messageText: string): Envelope {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(messageText, 'base64').toString('utf8'));
+  } catch {
+    throw new EnvelopeError('the message is not a base64-encoded JSON envelope');
+  }
+  if (typeof value !== 'object' || value === null) throw new EnvelopeError('the message is not a JSON object');
+  const e = value as Record<string, unknown>;
+  if (e['v'] !== ENVELOPE_VERSION) throw new EnvelopeError(`unsupported envelope version ${JSON.stringify(e['v'])}`);
+  const problems: string[] = [];
+  const need = (key: string, ok: boolean): void => {
+    if (!ok) problems.push(key);
+  };
+  need('requestId', typeof e['requestId'] === 'string' && e['requestId'] !== '');
+  need('flow', typeof e['flow'] === 'string' && e['flow'] !== '');
+  need('step', Number.isInteger(e['step']) && (e['step'] as number) >= 0);
+  need('attempt', Number.isInteger(e['attempt']) && (e['attempt'] as number) >= 1);
+  need('contentType', typeof e['contentType'] === 'string');
+  need('statusEtag', typeof e['statusEtag'] === 'string');
+  need('traceparent', e['traceparent'] === null || typeof e['traceparent'] === 'string');
+  need('callbackUrl', e['callbackUrl'] === null || typeof e['callbackUrl'] === 'string');
+  need('body', isBody(e['body']));
+  need('blobs', Array.isArray(e['blobs']) && (e['blobs'] as unknown[]).every((b) => typeof b === 'string'));
+  if (problems.length > 0) throw new EnvelopeError(`the envelope has invalid fields: ${problems.join(', ')}`);
+  return value as Envelope;
+}
+
+function isBody(value: unknown): value is EnvelopeBody {
+  if (typeof value !== 'object' || value === null) return false;
+  const b = value as Record<string, unknown>;
+  if (b['kind'] === 'inline') return (b['encoding'] === 'utf8' || b['encoding'] === 'base64') && typeof b['data'] === 'string';
+  if (b['kind'] === 'blob') return typeof b['blobName'] === 'string' && Number.isInteger(b['byteLength']);
+  return false;
+}

@@ -1,0 +1,97 @@
+/**
+ * Keeps a received message hidden while its step runs: renews the visibility at half the
+ * visibility timeout (bullmq renews locks at half their duration), tracks the pop receipt each
+ * renewal returns, and aborts the step's signal when the message is lost (deleted, or its receipt
+ * taken by another consumer after it reappeared), like Service Bus's MessageLockLost.
+ */
+import { isEngineError } from '../errors.js';
+import type { Logger } from '../observability/log.js';
+import type { StepQueue } from '../storage/queues.js';
+
+export interface LeaseOptions {
+  queue: StepQueue;
+  messageId: string;
+  popReceipt: string;
+  visibilityTimeoutInSeconds: number;
+  /** Aborting it (engine shutdown past the grace period) aborts the lease's signal too. */
+  parentSignal: AbortSignal;
+  log: Logger;
+}
+
+export class Lease {
+  readonly #queue: StepQueue;
+  readonly #messageId: string;
+  readonly #visibilityInMs: number;
+  readonly #log: Logger;
+  readonly #controller = new AbortController();
+  #popReceipt: string;
+  #timer: NodeJS.Timeout | undefined;
+  #renewing: Promise<void> | undefined;
+  #isStopped = false;
+  #isLost = false;
+
+  constructor({ queue, messageId, popReceipt, visibilityTimeoutInSeconds, parentSignal, log }: LeaseOptions) {
+    this.#queue = queue;
+    this.#messageId = messageId;
+    this.#popReceipt = popReceipt;
+    this.#visibilityInMs = visibilityTimeoutInSeconds * 1000;
+    this.#log = log;
+    if (parentSignal.aborted) this.#controller.abort(parentSignal.reason);
+    else parentSignal.addEventListener('abort', () => this.#controller.abort(parentSignal.reason), { once: true, signal: this.#controller.signal });
+    this.#schedule();
+  }
+
+  /** Aborted when the message is lost or the engine gives up on the step. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get popReceipt(): string {
+    return this.#popReceipt;
+  }
+
+  get isLost(): boolean {
+    return this.#isLost;
+  }
+
+  /** Takes over a receipt returned by an update the step made itself. */
+  set popReceipt(receipt: string) {
+    this.#popReceipt = receipt;
+  }
+
+  /** Stops renewing and waits for a renewal under way, so {@link popReceipt} is final. Idempotent. */
+  async stop(): Promise<void> {
+    this.#isStopped = true;
+    clearTimeout(this.#timer);
+    await this.#renewing;
+  }
+
+  #schedule(): void {
+    if (this.#isStopped) return;
+    this.#timer = setTimeout(() => {
+      this.#renewing = this.#renew().finally(() => {
+        this.#renewing = undefined;
+        this.#schedule();
+      });
+    }, this.#visibilityInMs / 2);
+  }
+
+  async #renew(): Promise<void> {
+    if (this.#isStopped || this.#controller.signal.aborted) return;
+    try {
+      this.#popReceipt = await this.#queue.updateVisibility(this.#messageId, this.#popReceipt, this.#visibilityInMs, this.#controller.signal);
+    } catch (err) {
+      if (this.#controller.signal.aborted) return;
+      // Deleted, or received by another consumer after it reappeared: the step must stop.
+      if (isEngineError(err, 'AE_MESSAGE_LOST')) {
+        this.#isLost = true;
+        this.#isStopped = true;
+        this.#log.warn({ messageId: this.#messageId, queue: this.#queue.name }, 'lease.lost');
+        this.#controller.abort(new Error('the message lease was lost'));
+        return;
+      }
+      // Anything else may pass: half the timeout is still left before the message reappears.
+      this.#log.warn({ err, messageId: this.#messageId, queue: this.#queue.name }, 'lease.renew_failed');
+    }
+  }
+}

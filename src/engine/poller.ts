@@ -1,0 +1,93 @@
+/**
+ * One loop per source queue: waits for a free slot in the step's pool, receives no more messages
+ * than there are free slots (and no more than maxMessages), hands each to the pool, and waits
+ * `delay` between polls, or polls again at once when `greedy` and the last poll returned messages.
+ */
+import type { QueueOptions } from '../config/types.js';
+import type { Logger } from '../observability/log.js';
+import type { ReceivedMessage, StepQueue } from '../storage/queues.js';
+import { errorDelayInMs, pause } from './backoff.js';
+import type { WorkerPool } from './worker-pool.js';
+
+export interface PollerOptions {
+  queue: StepQueue;
+  queueOptions: QueueOptions;
+  pool: WorkerPool;
+  /** Runs one message; gets the signal that aborts when shutdown gives up on in-flight work. */
+  handle: (message: ReceivedMessage, signal: AbortSignal) => Promise<void>;
+  /** Aborted when the engine gives up on in-flight work (after the shutdown grace period). */
+  workSignal: AbortSignal;
+  log: Logger;
+}
+
+/** The longest wait after consecutive failed receives. */
+const MAX_ERROR_DELAY_IN_MS = 30_000;
+
+export class Poller {
+  readonly #o: PollerOptions;
+  readonly #log: Logger;
+  #intake: AbortController | undefined;
+  #loop: Promise<void> | undefined;
+
+  constructor(options: PollerOptions) {
+    this.#o = options;
+    this.#log = options.log.child({ queue: options.queue.name });
+  }
+
+  start(): void {
+    if (this.#loop) return;
+    this.#intake = new AbortController();
+    this.#loop = this.#run(this.#intake.signal);
+  }
+
+  /** Stops receiving and resolves when the loop has ended; in-flight steps go on in the pool. Idempotent. */
+  async stopIntake(): Promise<void> {
+    this.#intake?.abort();
+    await this.#loop;
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
+    const { queue, queueOptions, pool } = this.#o;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        await pool.whenSlotFree(signal);
+        if (signal.aborted) break;
+        const count = Math.min(pool.freeSlots, queueOptions.maxMessages);
+        // Not aborted by the intake signal: a receive cut short would leave whatever Azure already
+        // dequeued hidden for the whole visibility timeout. Its messages are released below instead.
+        const messages = await queue.receive(count, { visibilityTimeoutInSeconds: queueOptions.visibilityTimeoutInSeconds, abortSignal: this.#o.workSignal });
+        failures = 0;
+        if (signal.aborted) {
+          await this.#releaseAll(messages);
+          break;
+        }
+        for (const message of messages) {
+          pool.submit(
+            () => this.#o.handle(message, this.#o.workSignal),
+            (err) => this.#log.error({ err, messageId: message.messageId }, 'poller.handler_bug'),
+          );
+        }
+        if (messages.length === 0 || !queueOptions.greedy) await pause(queueOptions.pollDelayInMs, signal);
+      } catch (err) {
+        if (signal.aborted || this.#o.workSignal.aborted) break;
+        failures++;
+        const delay = errorDelayInMs(failures, queueOptions.pollDelayInMs, MAX_ERROR_DELAY_IN_MS);
+        this.#log.warn({ err, failures, retryInMs: delay }, 'poller.receive_failed');
+        await pause(delay, signal);
+      }
+    }
+  }
+
+  /** Received during shutdown and never started: visible again at once, for another replica. */
+  async #releaseAll(messages: ReceivedMessage[]): Promise<void> {
+    await Promise.all(
+      messages.map((m) =>
+        this.#o.queue
+          .updateVisibility(m.messageId, m.popReceipt, 0, AbortSignal.timeout(5000))
+          .catch((err: unknown) => this.#log.warn({ err, messageId: m.messageId }, 'poller.release_failed')),
+      ),
+    );
+    if (messages.length > 0) this.#log.info({ count: messages.length }, 'poller.released_unstarted');
+  }
+}

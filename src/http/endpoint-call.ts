@@ -1,0 +1,101 @@
+/**
+ * One POST of a step's input to its endpoint, through the process's Agent and connection permits.
+ * Returns the outcome as a value; throws only when `signal` aborts (the step was given up).
+ * undici's UND_ERR_* codes are translated here.
+ */
+import { request } from 'undici';
+import { isEngineError } from '../errors.js';
+import type { OutboundHttp } from './agent.js';
+
+export type StepOutcome =
+  | { kind: 'ok'; status: number; contentType: string; body: Buffer; durationInMs: number }
+  | { kind: 'http-error'; status: number; retryAfterInMs: number | null; detail: string; durationInMs: number }
+  | { kind: 'transport-error'; code: string; detail: string; durationInMs: number };
+
+export interface EndpointRequest {
+  url: string;
+  body: Buffer;
+  contentType: string;
+  requestId: string;
+  flow: string;
+  step: number;
+  traceparent: string | null;
+  /** `Bearer ...` for platform endpoints, else null. */
+  authorization: string | null;
+}
+
+/** How much of an error answer is kept for the status row. */
+const ERROR_DETAIL_BYTES = 512;
+
+export async function callEndpoint(http: OutboundHttp, req: EndpointRequest, signal: AbortSignal): Promise<StepOutcome> {
+  const started = performance.now();
+  const elapsed = (): number => Math.round(performance.now() - started);
+  let release: (() => void) | undefined;
+  try {
+    release = await http.limiter.acquire(new URL(req.url).origin, signal);
+    const headers: Record<string, string> = {
+      'content-type': req.contentType,
+      'x-request-id': req.requestId,
+      'x-flow-name': req.flow,
+      'x-flow-step': String(req.step),
+      'idempotency-key': `${req.requestId}:${req.step}`,
+    };
+    if (req.traceparent) headers['traceparent'] = req.traceparent;
+    if (req.authorization) headers['authorization'] = req.authorization;
+    const response = await request(req.url, {
+      method: 'POST',
+      dispatcher: http.agent,
+      headers,
+      body: req.body,
+      signal,
+      ...(http.socketTimeoutInMs !== undefined ? { headersTimeout: http.socketTimeoutInMs, bodyTimeout: http.socketTimeoutInMs } : {}),
+    });
+    if (response.statusCode >= 200 && response.statusCode < 300) {
+      const body = Buffer.from(await response.body.arrayBuffer());
+      const contentType = String(response.headers['content-type'] ?? 'application/octet-stream');
+      return { kind: 'ok', status: response.statusCode, contentType, body, durationInMs: elapsed() };
+    }
+    const detail = await readSome(response.body, ERROR_DETAIL_BYTES);
+    return {
+      kind: 'http-error',
+      status: response.statusCode,
+      retryAfterInMs: parseRetryAfter(response.headers['retry-after']),
+      detail: `HTTP ${response.statusCode}${detail ? `: ${detail}` : ''}`,
+      durationInMs: elapsed(),
+    };
+  } catch (err) {
+    if (signal.aborted) throw signal.reason ?? err;
+    if (isEngineError(err, 'AE_POOL_TIMEOUT')) return { kind: 'transport-error', code: err.code, detail: err.message, durationInMs: elapsed() };
+    const code = (err as { code?: unknown }).code;
+    return {
+      kind: 'transport-error',
+      code: typeof code === 'string' ? code : 'UNKNOWN',
+      detail: err instanceof Error ? err.message : String(err),
+      durationInMs: elapsed(),
+    };
+  } finally {
+    release?.();
+  }
+}
+
+/** Reads up to `limit` bytes as text and discards the rest, so the connection is freed. */
+async function readSome(body: AsyncIterable<Buffer> & { dump(opts?: { limit: number }): Promise<void> }, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= limit) break;
+  }
+  await body.dump({ limit: 1024 * 1024 }).catch(() => undefined);
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8').replace(/\s+/g, ' ').trim();
+}
+
+/** Retry-After as delay-seconds or an HTTP date; null when absent or unreadable. */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | null {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (!text) return null;
+  if (/^\d+$/.test(text.trim())) return Number(text.trim()) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? null : Math.max(0, date - now);
+}

@@ -1,0 +1,42 @@
+/**
+ * The HTTP ingress as a Koa app, built without listening: one error middleware that answers
+ * problem+json, X-Request-Id on every answer that has a request id, then one router per resource.
+ */
+import Koa from 'koa';
+import { createDemoRoutes } from '../demo/endpoints.js';
+import type { Logger } from '../observability/log.js';
+import { sendProblem } from './problem.js';
+import { createActuatorRoutes, type ActuatorDeps } from './routes/actuator.js';
+import { createRequestRoutes, type RequestRoutesDeps } from './routes/requests.js';
+
+export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps {
+  demoEndpoints: boolean;
+  trustProxy: boolean;
+  log: Logger;
+}
+
+export function createIngressApp(deps: IngressDeps): Koa {
+  const app = new Koa({ proxy: deps.trustProxy });
+  const log = deps.log.child({ component: 'ingress' });
+
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) ctx.throw(404, `no route for ${ctx.method} ${ctx.path}`);
+    } catch (err) {
+      const problem = sendProblem(ctx, err);
+      if (problem.status >= 500) log.error({ err, method: ctx.method, path: ctx.path, status: problem.status }, 'ingress.request_failed');
+    } finally {
+      const requestId = ctx.state['requestId'];
+      if (typeof requestId === 'string') ctx.set('x-request-id', requestId);
+    }
+  });
+
+  for (const router of [createRequestRoutes(deps), createActuatorRoutes(deps), ...(deps.demoEndpoints ? [createDemoRoutes(deps.maxBodyBytes)] : [])]) {
+    app.use(router.routes());
+    app.use(router.allowedMethods({ throw: true }));
+  }
+  // Errors are answered by the middleware above; this only keeps Koa from printing to stderr.
+  app.on('error', (err: unknown) => log.debug({ err }, 'ingress.error'));
+  return app;
+}

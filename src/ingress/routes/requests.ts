@@ -1,0 +1,86 @@
+/**
+ * Submitting to a flow, and reading a request's status and result.
+ */
+import { Router } from '@koa/router';
+import type { FlowDefinition } from '../../config/types.js';
+import type { PayloadStore } from '../../storage/payloads.js';
+import { toStatusJson, type StatusRow, type StatusTable } from '../../storage/status-table.js';
+import { readBody } from '../body.js';
+import { HttpProblem } from '../problem.js';
+import { submitRequest, type SubmitDeps } from '../submit.js';
+
+export interface RequestRoutesDeps extends SubmitDeps {
+  flows: ReadonlyMap<string, FlowDefinition>;
+  statusTable: StatusTable;
+  payloads: PayloadStore;
+  maxBodyBytes: number;
+}
+
+/** Seconds a client polling an unfinished result should wait. */
+const RESULT_RETRY_AFTER_IN_SECONDS = 1;
+
+const statusUrl = (id: string): string => `/api/requests/${encodeURIComponent(id)}`;
+
+export function createRequestRoutes(deps: RequestRoutesDeps): Router {
+  const router = new Router();
+
+  router.post('/api/flows/:flowName', async (ctx) => {
+    const flow = deps.flows.get(ctx.params['flowName']!);
+    if (!flow) throw new HttpProblem(404, 'unknown-flow', 'Not Found', `there is no flow named "${ctx.params['flowName']}"`);
+    const body = await readBody(ctx, deps.maxBodyBytes);
+    const status = await submitRequest(
+      deps,
+      {
+        flow,
+        body,
+        contentType: ctx.get('content-type') || 'application/octet-stream',
+        traceparent: ctx.get('traceparent') || null,
+        callbackUrl: null,
+      },
+      AbortSignal.timeout(30_000),
+    );
+    ctx.state['requestId'] = status.id;
+    ctx.status = 202;
+    ctx.set('location', statusUrl(status.id));
+    ctx.body = { id: status.id, flow: status.flow, status: status.status };
+  });
+
+  router.get('/api/requests/:id', async (ctx) => {
+    const row = await getRow(deps.statusTable, ctx.params['id']!);
+    ctx.state['requestId'] = row.status.id;
+    ctx.body = toStatusJson(row.status);
+  });
+
+  router.get('/api/requests/:id/result', async (ctx) => {
+    const row = await getRow(deps.statusTable, ctx.params['id']!);
+    const { status } = row;
+    ctx.state['requestId'] = status.id;
+    if (status.status === 'completed' && status.result) {
+      const { result } = status;
+      ctx.status = 200;
+      ctx.type = result.contentType;
+      ctx.body = 'bytes' in result ? result.bytes : await deps.payloads.get(result.blobName, AbortSignal.timeout(60_000));
+      // ctx.type cannot hold every media type as given (parameters); keep the endpoint's header verbatim.
+      ctx.set('content-type', result.contentType);
+      return;
+    }
+    if (status.status === 'dead-lettered') {
+      throw new HttpProblem(502, 'dead-lettered', 'Bad Gateway', `the request was dead-lettered at step ${status.step}: ${status.lastError ?? 'no detail'}`);
+    }
+    ctx.status = 202;
+    ctx.set('location', `${statusUrl(status.id)}/result`);
+    ctx.set('retry-after', String(RESULT_RETRY_AFTER_IN_SECONDS));
+    ctx.body = toStatusJson(status);
+  });
+
+  return router;
+}
+
+const REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The row of a request id; 404 for an id the engine never hands out, without asking storage. */
+async function getRow(statusTable: StatusTable, id: string): Promise<StatusRow> {
+  const row = REQUEST_ID.test(id) ? await statusTable.get(id, AbortSignal.timeout(30_000)) : null;
+  if (!row) throw new HttpProblem(404, 'unknown-request', 'Not Found', `there is no request with id "${id}"`);
+  return row;
+}

@@ -1,0 +1,93 @@
+/**
+ * Counts storage calls by kind (queue.send, queue.receive, table.update, ...) with a policy in each
+ * SDK's pipeline. It sits before the SDKs' retry policies, so it counts calls the engine makes,
+ * not the SDKs' retries of them (which Azure bills too): a transient fault cannot make a count
+ * flaky. Tests use it to keep extra calls from creeping in; metrics export it.
+ */
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import type { RequestPolicy, RequestPolicyFactory, WebResource } from '@azure/storage-queue';
+
+export type StorageService = 'queue' | 'table' | 'blob';
+
+export type StorageCallListener = (kind: string) => void;
+
+export class StorageCallCounter {
+  readonly #counts = new Map<string, number>();
+  readonly #listeners: StorageCallListener[] = [];
+
+  record(kind: string): void {
+    this.#counts.set(kind, (this.#counts.get(kind) ?? 0) + 1);
+    for (const listener of this.#listeners) listener(kind);
+  }
+
+  onCall(listener: StorageCallListener): void {
+    this.#listeners.push(listener);
+  }
+
+  /** Counts by kind since the start (or the last reset). */
+  snapshot(): Record<string, number> {
+    return Object.fromEntries([...this.#counts.entries()].sort(([a], [b]) => a.localeCompare(b)));
+  }
+
+  total(): number {
+    let sum = 0;
+    for (const n of this.#counts.values()) sum += n;
+    return sum;
+  }
+
+  reset(): void {
+    this.#counts.clear();
+  }
+
+  /** For the Tables SDK (core-rest-pipeline). */
+  corePolicy(service: StorageService): PipelinePolicy {
+    return {
+      name: `async-engine-count-${service}`,
+      sendRequest: (request, next) => {
+        this.record(classify(service, request.method, request.url, request.headers.get('x-http-method')));
+        return next(request);
+      },
+    };
+  }
+
+  /** For the Queue and Blob SDKs, whose pipelines take request-policy factories. */
+  requestPolicyFactory(service: StorageService): RequestPolicyFactory {
+    return {
+      create: (nextPolicy: RequestPolicy): RequestPolicy => ({
+        sendRequest: (request: WebResource) => {
+          this.record(classify(service, request.method, request.url, undefined));
+          return nextPolicy.sendRequest(request);
+        },
+      }),
+    };
+  }
+}
+
+/** The kind of a storage REST call, from its method and URL. */
+export function classify(service: StorageService, method: string, url: string, methodOverride: string | undefined): string {
+  const { pathname, searchParams } = new URL(url);
+  const verb = (methodOverride ?? method).toUpperCase();
+  if (service === 'queue') {
+    if (/\/messages(\/[^/]+)?$/.test(pathname)) {
+      const hasId = /\/messages\/[^/]+$/.test(pathname);
+      if (verb === 'GET') return searchParams.get('peekonly') === 'true' ? 'queue.peek' : 'queue.receive';
+      if (verb === 'POST') return 'queue.send';
+      if (verb === 'PUT' && hasId) return 'queue.update';
+      if (verb === 'DELETE') return hasId ? 'queue.delete' : 'queue.clear';
+    }
+    return 'queue.admin';
+  }
+  if (service === 'table') {
+    if (/\/Tables(\(|$|\/)/.test(pathname)) return 'table.admin';
+    if (verb === 'GET') return /\(.+\)$/.test(pathname) ? 'table.read' : 'table.query';
+    if (verb === 'POST') return 'table.insert';
+    if (verb === 'PUT' || verb === 'PATCH' || verb === 'MERGE') return 'table.update';
+    if (verb === 'DELETE') return 'table.delete';
+    return 'table.admin';
+  }
+  if (searchParams.get('restype') === 'container') return 'blob.admin';
+  if (verb === 'PUT') return 'blob.write';
+  if (verb === 'GET' || verb === 'HEAD') return 'blob.read';
+  if (verb === 'DELETE') return 'blob.delete';
+  return 'blob.admin';
+}

@@ -1,0 +1,138 @@
+/**
+ * The running service, built from a validated configuration: storage (and the embedded emulator),
+ * the engine's pollers and workers, the outbound Agent and the HTTP ingress. The CLI's `start`
+ * runs one; tests start several side by side. Components are constructed here, in engine.ts and in
+ * ingress/app.ts only.
+ */
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { EngineConfig, QueueOptions } from './config/types.js';
+import { Engine } from './engine/engine.js';
+import { createOutboundHttp, type OutboundHttp } from './http/agent.js';
+import { createIngressApp } from './ingress/app.js';
+import type { HealthReport } from './ingress/routes/actuator.js';
+import type { Logger } from './observability/log.js';
+import type { StorageCallCounter } from './observability/storage-calls.js';
+import { PayloadStore } from './storage/payloads.js';
+import { createStepQueue, type StepQueue } from './storage/queues.js';
+import { StatusTable } from './storage/status-table.js';
+import { Storage } from './storage/storage.js';
+import { translateStorageError } from './storage/storage-error.js';
+
+export interface RuntimeOptions {
+  log: Logger;
+  /** Counts the storage calls of this runtime. */
+  storageCalls: StorageCallCounter;
+  /** Aborts start-up (a signal while storage is being set up). */
+  abortSignal: AbortSignal;
+}
+
+/** How long a health answer is reused, so probes cannot hammer storage. */
+const HEALTH_CACHE_IN_MS = 1000;
+const HEALTH_TIMEOUT_IN_MS = 3000;
+
+export class Runtime {
+  readonly engine: Engine;
+  readonly storage: Storage;
+  readonly #server: Server;
+  readonly #http: OutboundHttp;
+  readonly #log: Logger;
+  #closing: Promise<void> | undefined;
+
+  private constructor(parts: { engine: Engine; storage: Storage; server: Server; http: OutboundHttp; log: Logger }) {
+    this.engine = parts.engine;
+    this.storage = parts.storage;
+    this.#server = parts.server;
+    this.#http = parts.http;
+    this.#log = parts.log;
+  }
+
+  static async start(config: EngineConfig, { log, abortSignal, storageCalls }: RuntimeOptions): Promise<Runtime> {
+    const storage = await Storage.open(config, { log, abortSignal, counter: storageCalls });
+    const { clients } = storage;
+    const queues = new Map<string, StepQueue>([...config.queues.keys()].map((name) => [name, createStepQueue(clients.queues.getQueueClient(name))]));
+    const statusTable = new StatusTable(clients.statusTable);
+    const payloads = new PayloadStore({ container: clients.payloads, inlineLimitBytes: config.payload.inlineLimitBytes });
+    const http = createOutboundHttp(config.http);
+    const engine = new Engine({ config, queues, statusTable, payloads, http, log });
+
+    const entryQueues = new Map<string, { queue: StepQueue; options: QueueOptions }>(
+      config.flows.map((flow) => {
+        const name = flow.steps[0]!.sourceQueueName;
+        return [flow.name, { queue: queues.get(name)!, options: config.queues.get(name)! }];
+      }),
+    );
+    const app = createIngressApp({
+      flows: new Map(config.flows.map((f) => [f.name, f])),
+      statusTable,
+      payloads,
+      entryQueues,
+      maxBodyBytes: config.server.maxBodyBytes,
+      demoEndpoints: config.server.demoEndpoints,
+      trustProxy: config.server.trustProxy,
+      health: cachedHealth(() => storageHealth(storage)),
+      log,
+    });
+    const server = app.listen(config.server.port, config.server.host);
+    try {
+      await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
+    } catch (err) {
+      await Promise.allSettled([http.agent.close(), storage.close()]);
+      throw err;
+    }
+    engine.start();
+    const runtime = new Runtime({ engine, storage, server, http, log });
+    log.info({ url: runtime.url }, 'ingress.listening');
+    return runtime;
+  }
+
+  /** The ingress's base URL, e.g. http://127.0.0.1:8080. */
+  get url(): string {
+    const address = this.#server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  }
+
+  /**
+   * Stops accepting requests, drains the engine (see Engine.close), then closes the Agent and
+   * storage. Every step runs even if one fails. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const steps: Array<[string, () => Promise<unknown>]> = [
+        ['ingress', () => new Promise<void>((resolve) => this.#server.close(() => resolve()))],
+        ['engine', () => this.engine.close()],
+        ['agent', () => this.#http.agent.close()],
+        ['storage', () => this.storage.close()],
+      ];
+      // Idle keep-alive connections would hold server.close() open; in-flight requests still finish.
+      this.#server.closeIdleConnections();
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (err) {
+          this.#log.error({ err, component: name }, 'runtime.close_failed');
+        }
+      }
+    })();
+    return this.#closing;
+  }
+}
+
+async function storageHealth(storage: Storage): Promise<HealthReport> {
+  try {
+    await storage.clients.queues.getProperties({ abortSignal: AbortSignal.timeout(HEALTH_TIMEOUT_IN_MS) });
+    return { status: 'UP', components: { storage: { status: 'UP' } } };
+  } catch (err) {
+    return { status: 'DOWN', components: { storage: { status: 'DOWN', detail: translateStorageError(err, 'checking storage').message } } };
+  }
+}
+
+function cachedHealth(check: () => Promise<HealthReport>): () => Promise<HealthReport> {
+  let last: { at: number; report: Promise<HealthReport> } | undefined;
+  return () => {
+    if (!last || Date.now() - last.at > HEALTH_CACHE_IN_MS) last = { at: Date.now(), report: check() };
+    return last.report;
+  };
+}

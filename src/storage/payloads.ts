@@ -1,0 +1,91 @@
+/**
+ * Claim check: a body larger than payload.config.inlineLimitBytes, or one whose envelope would not
+ * fit Azure's 64 KiB message limit, goes to a blob in the payload container and the envelope names
+ * it. Endpoints never notice.
+ *
+ * Blob lifecycle. Each blob is written once, under a fresh name (`{requestId}/{label}-{uuid}`), before
+ * the message or status row that names it, and never overwritten. Blobs are deleted only when
+ * nothing can read them any more:
+ * - the step inputs of a request are deleted after the request is completed; a message that still
+ *   names one is then a stale duplicate, which the step runner recognises by the status row;
+ * - the blobs of a dead-lettered request stay while its DLQ entry exists (a replay needs them);
+ * - a result blob lives as long as the status row that names it.
+ * A crash between a blob's upload and its use leaves an orphan blob, never a dangling reference.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ContainerClient } from '@azure/storage-blob';
+import { encodeEnvelope, inlineBody, inlineBytes, type Envelope, type EnvelopeBody } from '../engine/envelope.js';
+import { isEngineError } from '../errors.js';
+import { translateStorageError } from './storage-error.js';
+
+/** Azure Queues' largest message: 64 KiB of (base64) text. */
+export const MAX_MESSAGE_CHARS = 64 * 1024;
+
+export interface PayloadStoreOptions {
+  container: ContainerClient;
+  inlineLimitBytes: number;
+}
+
+export class PayloadStore {
+  readonly #container: ContainerClient;
+  readonly #inlineLimitBytes: number;
+
+  constructor({ container, inlineLimitBytes }: PayloadStoreOptions) {
+    this.#container = container;
+    this.#inlineLimitBytes = inlineLimitBytes;
+  }
+
+  /**
+   * Builds the queue message text of `envelope` carrying `bytes`: inline when they fit, else in a
+   * new blob, which is then added to `envelope.blobs`.
+   */
+  async pack(envelope: Omit<Envelope, 'body'>, bytes: Buffer, label: string, abortSignal: AbortSignal): Promise<{ envelope: Envelope; text: string }> {
+    if (bytes.length <= this.#inlineLimitBytes) {
+      const inline: Envelope = { ...envelope, body: inlineBody(bytes) };
+      const text = encodeEnvelope(inline);
+      if (text.length <= MAX_MESSAGE_CHARS) return { envelope: inline, text };
+    }
+    const body = await this.put(envelope.requestId, label, bytes, abortSignal);
+    const stored: Envelope = { ...envelope, body, blobs: [...envelope.blobs, body.blobName] };
+    return { envelope: stored, text: encodeEnvelope(stored) };
+  }
+
+  /** Writes `bytes` to a new blob of the request. */
+  async put(requestId: string, label: string, bytes: Buffer, abortSignal: AbortSignal): Promise<Extract<EnvelopeBody, { kind: 'blob' }>> {
+    const blobName = `${requestId}/${label}-${randomUUID()}`;
+    try {
+      await this.#container.getBlockBlobClient(blobName).uploadData(bytes, { abortSignal });
+    } catch (err) {
+      throw translateStorageError(err, `writing payload blob ${blobName}`);
+    }
+    return { kind: 'blob', blobName, byteLength: bytes.length };
+  }
+
+  /** The body's bytes; AE_NOT_FOUND when its blob is gone. */
+  async load(body: EnvelopeBody, abortSignal: AbortSignal): Promise<Buffer> {
+    if (body.kind === 'inline') return inlineBytes(body);
+    return this.get(body.blobName, abortSignal);
+  }
+
+  async get(blobName: string, abortSignal: AbortSignal): Promise<Buffer> {
+    try {
+      return await this.#container.getBlockBlobClient(blobName).downloadToBuffer(undefined, undefined, { abortSignal });
+    } catch (err) {
+      throw translateStorageError(err, `reading payload blob ${blobName}`);
+    }
+  }
+
+  /** Deletes blobs; one already gone counts as deleted. */
+  async delete(blobNames: readonly string[], abortSignal: AbortSignal): Promise<void> {
+    await Promise.all(
+      blobNames.map(async (blobName) => {
+        try {
+          await this.#container.getBlockBlobClient(blobName).delete({ abortSignal });
+        } catch (err) {
+          const translated = translateStorageError(err, `deleting payload blob ${blobName}`);
+          if (!isEngineError(translated, 'AE_NOT_FOUND')) throw translated;
+        }
+      }),
+    );
+  }
+}

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startAzurite, type TestAzurite } from '../support/azurite.js';
+import { spawnCli, type RunningCli } from '../support/cli.js';
+import { writeConfigFile } from '../support/config-docs.js';
+import { EndpointServer, echo } from '../support/endpoints.js';
+import { configOf, flowDocument, getStatus, startEngine, submit, type TestEngine } from '../support/engine.js';
+import { eventually } from '../support/eventually.js';
+
+describe('replicas and shutdown', () => {
+  let azurite: TestAzurite;
+  let tmp: string;
+  const closers: Array<() => Promise<unknown>> = [];
+  before(async () => {
+    azurite = await startAzurite();
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'ae-replicas-'));
+  });
+  after(async () => {
+    for (const close of closers.reverse()) await close();
+    await azurite.close();
+    await rm(tmp, { recursive: true, force: true });
+  });
+  async function endpoint(handler = echo): Promise<EndpointServer> {
+    const server = await EndpointServer.start(handler);
+    closers.push(() => server.close());
+    return server;
+  }
+  async function engine(doc: Record<string, unknown>): Promise<TestEngine> {
+    const started = await startEngine(configOf(doc));
+    closers.push(() => started.close());
+    return started;
+  }
+  const allCompleted = (e: { url: string }, ids: string[], timeoutInMs: number): Promise<void> =>
+    eventually(
+      async () => {
+        const statuses = await Promise.all(ids.map((id) => getStatus(e, id)));
+        const open = statuses.filter((s) => s['status'] !== 'completed');
+        assert.equal(open.length, 0, `${open.length} of ${ids.length} not completed`);
+      },
+      { timeoutInMs, intervalInMs: 250 },
+    );
+
+  it('two engines on one storage account share the work as competing consumers', async () => {
+    const slow = await endpoint((call) => ({ ...echo(call, 0), delayInMs: 100 }));
+    const doc = flowDocument(azurite, { steps: [{ url: slow.url(), maxThreads: 4 }, { url: slow.url(), maxThreads: 4 }], queue: { maxMessages: 4 } });
+    const [a, b] = [await engine(doc), await engine(doc)];
+    const ids = await Promise.all(Array.from({ length: 40 }, (_, i) => submit(i % 2 ? a : b, 'flow', `{"i":${i}}`)));
+    await allCompleted(a, ids, 60_000);
+    const byA = a.logged('step.forwarded').length + a.logged('step.completed').length;
+    const byB = b.logged('step.forwarded').length + b.logged('step.completed').length;
+    assert.equal(byA + byB, 80, 'each of the 80 step-messages was settled once');
+    assert.ok(byA > 0 && byB > 0, `both engines worked: ${byA} and ${byB}`);
+    assert.equal(slow.calls.length, 80, 'no endpoint call was repeated');
+  });
+
+  it('loses nothing when one of two engine processes is killed with SIGKILL mid-load', async () => {
+    const slow = await endpoint((call) => ({ ...echo(call, 0), delayInMs: 150 }));
+    const doc = flowDocument(azurite, {
+      steps: [{ url: slow.url(), maxThreads: 4 }, { url: slow.url(), maxThreads: 4 }, { url: slow.url(), maxThreads: 4 }],
+      queue: { maxMessages: 4, visibilityTimeout: 3 },
+    });
+    const file = await writeConfigFile(doc, tmp, 'sigkill.json');
+    const start = async (): Promise<{ cli: RunningCli; url: string }> => {
+      const cli = spawnCli(['start', '--config', file]);
+      closers.push(async () => {
+        cli.child.kill('SIGKILL');
+        await cli.exited;
+      });
+      const url = await eventually(
+        () => {
+          const line = cli.logLines().find((l) => l['msg'] === 'ingress.listening');
+          assert.ok(line, `not listening yet: ${cli.stderr}`);
+          return String(line['url']);
+        },
+        { timeoutInMs: 60_000 },
+      );
+      return { cli, url };
+    };
+    const [survivor, victim] = [await start(), await start()];
+
+    const ids = await Promise.all(Array.from({ length: 40 }, (_, i) => submit(i % 2 ? survivor : victim, 'flow', `{"i":${i}}`)));
+    await eventually(
+      () => assert.ok(victim.cli.logLines().filter((l) => l['msg'] === 'step.forwarded').length >= 5, 'the victim is working'),
+      { timeoutInMs: 60_000 },
+    );
+    victim.cli.child.kill('SIGKILL');
+    const { code, stdout } = await victim.cli.exited;
+    assert.equal(code, null, 'killed, not exited');
+    const victimCompleted = stdout.split('\n').filter((l) => l.includes('"step.completed"')).length;
+
+    await allCompleted(survivor, ids, 120_000);
+    assert.ok(victimCompleted < 40, 'the survivor finished what the victim left');
+  });
+
+  it('close() lets in-flight steps settle before it resolves, and polls no more', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const held = await endpoint(async (call) => {
+      await gate;
+      return echo(call, 0);
+    });
+    const e = await engine(flowDocument(azurite, { steps: [{ url: held.url(), maxThreads: 3 }] }));
+    const ids = await Promise.all([0, 1, 2].map((i) => submit(e, 'flow', `{"i":${i}}`)));
+    await eventually(() => assert.equal(held.inFlight, 3), { timeoutInMs: 30_000 });
+
+    let isClosed = false;
+    const closing = e.runtime.engine.close().then(() => (isClosed = true));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(isClosed, false, 'close() waits for the steps in flight');
+    release();
+    await closing;
+    assert.equal(e.logged('step.completed').length, 3, 'each in-flight step settled before close() resolved');
+    for (const id of ids) assert.equal((await getStatus(e, id))['status'], 'completed');
+  });
+
+  it('after shutdownGraceMs, gives up on a step and makes its message visible again at once for another engine', async () => {
+    const hang = await endpoint(() => new Promise(() => undefined));
+    const doc = flowDocument(azurite, {
+      steps: [{ url: hang.url(), maxThreads: 1 }],
+      queue: { visibilityTimeout: 600 },
+      extra: { 'server.config': { shutdownGraceMs: 500 } },
+    });
+    const first = await engine(doc);
+    const id = await submit(first, 'flow', '{}');
+    await eventually(() => assert.equal(hang.calls.length, 1), { timeoutInMs: 30_000 });
+
+    await first.close();
+    assert.equal(first.logged('engine.drain_timed_out').length, 1);
+    assert.equal(first.logged('step.released').length, 1, 'the message was made visible at once');
+
+    // Far sooner than the 600 s visibility timeout, another engine gets the message.
+    hang.setHandler(echo);
+    const second = await engine(doc);
+    await eventually(async () => assert.equal((await getStatus(second, id))['status'], 'completed'), { timeoutInMs: 30_000 });
+    assert.equal(hang.calls.length, 2);
+  });
+});

@@ -1,0 +1,110 @@
+/**
+ * Whole engines for tests: configuration documents on a test Azurite with unique queue and table
+ * names, and runtimes started in-process with their log lines and storage calls captured.
+ */
+import { randomBytes } from 'node:crypto';
+import { parseConfig } from '../../src/config/load.js';
+import type { EngineConfig } from '../../src/config/types.js';
+import { createLogger } from '../../src/observability/log.js';
+import { StorageCallCounter } from '../../src/observability/storage-calls.js';
+import { Runtime } from '../../src/runtime.js';
+import { uniqueQueueName, uniqueTableName, type TestAzurite } from './azurite.js';
+
+export interface StepSpec {
+  url: string;
+  maxThreads?: number;
+}
+
+export interface QueueSpec {
+  maxMessages?: number;
+  delay?: number;
+  greedy?: boolean;
+  timeToLive?: number;
+  visibilityTimeout?: number;
+  maxDequeueCount?: number;
+}
+
+export interface FlowDocOptions {
+  steps: StepSpec[];
+  /** Applied to every queue; `perQueue[i]` to the queue of step i. */
+  queue?: QueueSpec;
+  perQueue?: QueueSpec[];
+  flowName?: string;
+  /** Extra top-level keys (server.config is merged over the test defaults). */
+  extra?: Record<string, unknown>;
+}
+
+/** A one-flow document on the test Azurite, with fresh queue, table and container names. */
+export function flowDocument(azurite: TestAzurite, { steps, queue = {}, perQueue = [], flowName = 'flow', extra = {} }: FlowDocOptions): Record<string, unknown> {
+  const names = steps.map(() => uniqueQueueName('step'));
+  const { ['server.config']: server, ...rest } = extra;
+  return {
+    'azure.storage.config': { connectionString: azurite.connectionString },
+    'queue.config': names.map((name, i) => ({ name, delay: 50, greedy: true, maxMessages: 8, ...queue, ...perQueue[i] })),
+    'flow.config': [
+      {
+        flowName,
+        queueMappings: steps.map((step, i) => ({
+          initial: i === 0,
+          sourceQueueName: names[i],
+          endpointUrl: step.url,
+          ...(i + 1 < names.length ? { targetQueueName: names[i + 1] } : {}),
+          maxThreads: step.maxThreads ?? 8,
+        })),
+      },
+    ],
+    'table.config': { statusTable: uniqueTableName('Status'), dlqTable: uniqueTableName('Dlq') },
+    'payload.config': { container: `payloads-${randomBytes(4).toString('hex')}` },
+    'server.config': { auth: 'none', port: 0, shutdownGraceMs: 10_000, ...(server as object | undefined) },
+    ...rest,
+  };
+}
+
+export function configOf(document: Record<string, unknown>): EngineConfig {
+  return parseConfig(document, { source: 'test', env: {} }).config;
+}
+
+export interface TestEngine {
+  runtime: Runtime;
+  url: string;
+  storageCalls: StorageCallCounter;
+  logs: Array<Record<string, unknown>>;
+  /** Log lines whose message is `msg`. */
+  logged(msg: string): Array<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+export async function startEngine(config: EngineConfig): Promise<TestEngine> {
+  const logs: Array<Record<string, unknown>> = [];
+  const log = createLogger({
+    level: 'debug',
+    destination: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) },
+  });
+  const storageCalls = new StorageCallCounter();
+  const runtime = await Runtime.start(config, { log, abortSignal: AbortSignal.timeout(60_000), storageCalls });
+  return {
+    runtime,
+    url: runtime.url,
+    storageCalls,
+    logs,
+    logged: (msg) => logs.filter((l) => l['msg'] === msg),
+    close: () => runtime.close(),
+  };
+}
+
+/** POSTs a body to a flow and returns the accepted request's id. */
+export async function submit(engine: { url: string }, flow: string, body: string | Buffer, headers: Record<string, string> = {}): Promise<string> {
+  const response = await fetch(`${engine.url}/api/flows/${flow}`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+  if (response.status !== 202) throw new Error(`submit answered ${response.status}: ${await response.text()}`);
+  return ((await response.json()) as { id: string }).id;
+}
+
+export async function getStatus(engine: { url: string }, id: string): Promise<Record<string, unknown>> {
+  const response = await fetch(`${engine.url}/api/requests/${id}`);
+  if (response.status !== 200) throw new Error(`status answered ${response.status}`);
+  return (await response.json()) as Record<string, unknown>;
+}

@@ -42,7 +42,10 @@ export class ConnectionLimiter {
    */
   acquire(origin: string, signal: AbortSignal): Promise<() => void> {
     if (signal.aborted) return Promise.reject(signal.reason);
-    if (this.#waiters.length === 0 && this.#isFree(origin)) return Promise.resolve(this.#take(origin));
+    // Waiters left in the queue are blocked by their own origin's limit (every release grants all it
+    // can), so only an earlier waiter for this origin may hold this acquire back: a hung origin must
+    // not stall calls to the others.
+    if (this.#isFree(origin) && !this.#waiters.some((w) => w.origin === origin)) return Promise.resolve(this.#take(origin));
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const leave = (): void => {

@@ -69,7 +69,11 @@ export class PayloadStore {
 
   async get(blobName: string, abortSignal: AbortSignal): Promise<Buffer> {
     try {
-      return await this.#container.getBlockBlobClient(blobName).downloadToBuffer(undefined, undefined, { abortSignal });
+      // One call: downloadToBuffer would first ask for the blob's properties.
+      const response = await this.#container.getBlockBlobClient(blobName).download(0, undefined, { abortSignal });
+      const chunks: Buffer[] = [];
+      for await (const chunk of response.readableStreamBody!) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
     } catch (err) {
       throw translateStorageError(err, `reading payload blob ${blobName}`);
     }

@@ -3,6 +3,7 @@
  */
 import { Router } from '@koa/router';
 import type { FlowDefinition } from '../../config/types.js';
+import type { Logger } from '../../observability/log.js';
 import type { PayloadStore } from '../../storage/payloads.js';
 import { toStatusJson, type StatusRow, type StatusTable } from '../../storage/status-table.js';
 import { readBody } from '../body.js';
@@ -11,6 +12,7 @@ import { submitRequest, type SubmitDeps } from '../submit.js';
 
 export interface RequestRoutesDeps extends SubmitDeps {
   flows: ReadonlyMap<string, FlowDefinition>;
+  log: Logger;
   statusTable: StatusTable;
   payloads: PayloadStore;
   maxBodyBytes: number;
@@ -40,6 +42,7 @@ export function createRequestRoutes(deps: RequestRoutesDeps): Router {
       AbortSignal.timeout(30_000),
     );
     ctx.state['requestId'] = status.id;
+    deps.log.info({ requestId: status.id, flow: flow.name, bytes: body.length }, 'request.accepted');
     ctx.status = 202;
     ctx.set('location', statusUrl(status.id));
     ctx.body = { id: status.id, flow: status.flow, status: status.status };
@@ -58,9 +61,8 @@ export function createRequestRoutes(deps: RequestRoutesDeps): Router {
     if (status.status === 'completed' && status.result) {
       const { result } = status;
       ctx.status = 200;
-      ctx.type = result.contentType;
       ctx.body = 'bytes' in result ? result.bytes : await deps.payloads.get(result.blobName, AbortSignal.timeout(60_000));
-      // ctx.type cannot hold every media type as given (parameters); keep the endpoint's header verbatim.
+      // After the body, which would set its own type: the endpoint's header, verbatim.
       ctx.set('content-type', result.contentType);
       return;
     }

@@ -29,6 +29,8 @@ export class Lease {
   #renewing: Promise<void> | undefined;
   #isStopped = false;
   #isLost = false;
+  readonly #parentSignal: AbortSignal;
+  readonly #onParentAbort = (): void => this.#controller.abort(this.#parentSignal.reason);
 
   constructor({ queue, messageId, popReceipt, visibilityTimeoutInSeconds, parentSignal, log }: LeaseOptions) {
     this.#queue = queue;
@@ -36,8 +38,9 @@ export class Lease {
     this.#popReceipt = popReceipt;
     this.#visibilityInMs = visibilityTimeoutInSeconds * 1000;
     this.#log = log;
+    this.#parentSignal = parentSignal;
     if (parentSignal.aborted) this.#controller.abort(parentSignal.reason);
-    else parentSignal.addEventListener('abort', () => this.#controller.abort(parentSignal.reason), { once: true, signal: this.#controller.signal });
+    else parentSignal.addEventListener('abort', this.#onParentAbort, { once: true });
     this.#schedule();
   }
 
@@ -64,6 +67,14 @@ export class Lease {
     this.#isStopped = true;
     clearTimeout(this.#timer);
     await this.#renewing;
+  }
+
+  /**
+   * Detaches from the engine's signal: a lease lives for one message, the engine's signal for the
+   * whole run, and a listener left behind per message would pile up. Call once the step is over.
+   */
+  release(): void {
+    this.#parentSignal.removeEventListener('abort', this.#onParentAbort);
   }
 
   #schedule(): void {

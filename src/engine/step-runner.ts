@@ -78,7 +78,6 @@ export class StepRunner {
       envelope = this.#decode(message);
       const input = await this.#loadInput(envelope, lease.signal);
       if (input === null) {
-        await lease.stop();
         await this.#deleteMessage(message, lease, engineSignal);
         log.info({ requestId: envelope.requestId }, 'step.stale');
         return;
@@ -100,10 +99,9 @@ export class StepRunner {
       const reqLog = log.child({ requestId: envelope.requestId });
       if (outcome.kind !== 'ok') {
         reqLog.warn({ outcome: outcome.kind, status: outcome.kind === 'http-error' ? outcome.status : undefined, detail: outcome.detail, attempt: envelope.attempt }, 'step.failed');
-        await lease.stop();
         return;
       }
-      await lease.stop();
+      // The lease keeps renewing through the settle writes; the delete stops it for its final receipt.
       const settled = await this.#settle(envelope, outcome, message, lease, engineSignal);
       reqLog.info({ settled, httpStatus: outcome.status, durationInMs: outcome.durationInMs }, `step.${settled}`);
     } catch (err) {
@@ -118,6 +116,9 @@ export class StepRunner {
         return;
       }
       log.error({ err, requestId: envelope?.requestId }, 'step.error');
+    } finally {
+      await lease.stop();
+      lease.release();
     }
   }
 
@@ -216,6 +217,7 @@ export class StepRunner {
   }
 
   async #deleteMessage(message: ReceivedMessage, lease: Lease, signal: AbortSignal): Promise<void> {
+    await lease.stop();
     try {
       await this.#o.queue.delete(message.messageId, lease.popReceipt, signal);
     } catch (err) {

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually } from '../support/eventually.js';
+import { occupyPort } from '../support/ports.js';
 import { cleanEnv, REPO_ROOT, runCli, spawnCli } from '../support/cli.js';
 import { validDocument, writeConfigFile } from '../support/config-docs.js';
 
@@ -172,10 +171,7 @@ describe('async-engine start', () => {
   });
 
   it('exits 1 naming the port and the key to change when an emulator port is taken', async () => {
-    const blocker = createServer();
-    blocker.listen(0, '127.0.0.1');
-    await once(blocker, 'listening');
-    const port = (blocker.address() as { port: number }).port;
+    const { port, release } = await occupyPort();
     const location = await mkdtemp(path.join(os.tmpdir(), 'ae-start-'));
     try {
       const file = await configFile(
@@ -186,7 +182,7 @@ describe('async-engine start', () => {
       assert.match(stderr, new RegExp(`port ${port} \\(embedded Azurite blob service\\) is already in use`));
       assert.match(stderr, /azure\.storage\.config\.emulatorBlobPort/);
     } finally {
-      blocker.close();
+      release();
       await rm(location, { recursive: true, force: true });
     }
   });

@@ -1,32 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { decodeEnvelope } from '../../src/engine/envelope.js';
-import { clientsFor, startAzurite, type TestAzurite } from '../support/azurite.js';
-import { EndpointServer, echo } from '../support/endpoints.js';
-import { configOf, flowDocument, getStatus, startEngine, submit, type TestEngine } from '../support/engine.js';
+import { clientsFor } from '../support/azurite.js';
+import { EndpointServer, echo, echoWhen, gate } from '../support/endpoints.js';
+import { configOf, engineSuite, flowDocument, getStatus, submit, type TestEngine } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
 
 describe('a request through a flow', () => {
-  let azurite: TestAzurite;
-  const closers: Array<() => Promise<unknown>> = [];
-  before(async () => {
-    azurite = await startAzurite();
-  });
-  after(async () => {
-    for (const close of closers.reverse()) await close();
-    await azurite.close();
-  });
-  async function endpoint(handler = echo): Promise<EndpointServer> {
-    const server = await EndpointServer.start(handler);
-    closers.push(() => server.close());
-    return server;
-  }
-  async function engine(doc: Record<string, unknown>): Promise<TestEngine> {
-    const started = await startEngine(configOf(doc));
-    closers.push(() => started.close());
-    return started;
-  }
+  const suite = engineSuite();
+  const endpoint = (handler = echo): Promise<EndpointServer> => suite.endpoint(handler);
+  const engine = (doc: Record<string, unknown>): Promise<TestEngine> => suite.engine(doc);
   const completed = async (e: TestEngine, id: string, timeoutInMs = 30_000): Promise<Record<string, unknown>> =>
     eventually(
       async () => {
@@ -41,7 +25,7 @@ describe('a request through a flow', () => {
     const first = await endpoint((call) => ({ body: JSON.stringify({ ...JSON.parse(call.body.toString()), a: 1 }), contentType: 'application/json' }));
     const second = await endpoint((call) => ({ body: `text:${call.body.toString()}`, contentType: 'text/plain; charset=utf-8' }));
     const third = await endpoint((call) => ({ body: call.body.toString().toUpperCase(), contentType: 'application/x-shout' }));
-    const e = await engine(flowDocument(azurite, { steps: [{ url: first.url('/one') }, { url: second.url('/two') }, { url: third.url('/three') }] }));
+    const e = await engine(flowDocument(suite.azurite, { steps: [{ url: first.url('/one') }, { url: second.url('/two') }, { url: third.url('/three') }] }));
     const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
     const id = await submit(e, 'flow', '{"x":0}', { traceparent });
@@ -73,14 +57,10 @@ describe('a request through a flow', () => {
   });
 
   it('answers 202 with Location while a request is in progress, and its status moves forward', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
+    const held = gate();
     const first = await endpoint(echo);
-    const second = await endpoint(async (call) => {
-      await gate;
-      return echo(call, 0);
-    });
-    const doc = flowDocument(azurite, { steps: [{ url: first.url() }, { url: second.url() }] });
+    const second = await endpoint(echoWhen(held.opened));
+    const doc = flowDocument(suite.azurite, { steps: [{ url: first.url() }, { url: second.url() }] });
     const e = await engine(doc);
     const id = await submit(e, 'flow', '{}');
 
@@ -93,13 +73,13 @@ describe('a request through a flow', () => {
     assert.equal(pending.headers.get('retry-after'), '1');
     assert.equal(pending.headers.get('x-request-id'), id);
 
-    release();
+    held.open();
     await completed(e, id);
   });
 
   it('never calls a step\'s endpoint more than maxThreads times at once, and reaches that bound', async () => {
     const slow = await endpoint((call) => ({ ...echo(call, 0), delayInMs: 300 }));
-    const e = await engine(flowDocument(azurite, { steps: [{ url: slow.url(), maxThreads: 3 }], queue: { maxMessages: 32 } }));
+    const e = await engine(flowDocument(suite.azurite, { steps: [{ url: slow.url(), maxThreads: 3 }], queue: { maxMessages: 32 } }));
     const ids = await Promise.all(Array.from({ length: 12 }, (_, i) => submit(e, 'flow', `{"i":${i}}`)));
     for (const id of ids) await completed(e, id);
     assert.equal(slow.calls.length, 12);
@@ -109,7 +89,7 @@ describe('a request through a flow', () => {
   it('carries a 200 KB body through the claim check, byte for byte, and deletes the input blobs once complete', async () => {
     const first = await endpoint(echo);
     const second = await endpoint(echo);
-    const doc = flowDocument(azurite, { steps: [{ url: first.url() }, { url: second.url() }] });
+    const doc = flowDocument(suite.azurite, { steps: [{ url: first.url() }, { url: second.url() }] });
     const e = await engine(doc);
     const body = randomBytes(200 * 1024);
 
@@ -134,7 +114,7 @@ describe('a request through a flow', () => {
 
   it('calls an endpoint slower than the visibility timeout once: the lease keeps the message hidden', async () => {
     const slow = await endpoint((call) => ({ ...echo(call, 0), delayInMs: 4500 }));
-    const e = await engine(flowDocument(azurite, { steps: [{ url: slow.url() }], queue: { visibilityTimeout: 2 } }));
+    const e = await engine(flowDocument(suite.azurite, { steps: [{ url: slow.url() }], queue: { visibilityTimeout: 2 } }));
     const id = await submit(e, 'flow', '{}');
     await completed(e, id);
     assert.equal(slow.calls.length, 1);
@@ -142,19 +122,15 @@ describe('a request through a flow', () => {
   });
 
   it('sends each message with its queue\'s timeToLive: hours, or never expiring for -1', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
+    const held = gate();
     const first = await endpoint(echo);
-    const blocked = await endpoint(async (call) => {
-      await gate;
-      return echo(call, 0);
-    });
-    const doc = flowDocument(azurite, {
+    const blocked = await endpoint(echoWhen(held.opened));
+    const doc = flowDocument(suite.azurite, {
       steps: [{ url: first.url() }, { url: blocked.url(), maxThreads: 1 }],
       perQueue: [{ timeToLive: 0.5 }, { timeToLive: -1 }],
     });
     const [entry, second] = configOf(doc).flows[0]!.steps;
-    const queues = clientsFor(azurite).queues;
+    const queues = clientsFor(suite.azurite).queues;
 
     // An engine whose pollers are stopped: the submitted message stays in the entry queue to be peeked at.
     const stopped = await engine(doc);
@@ -175,13 +151,13 @@ describe('a request through a flow', () => {
       },
       { timeoutInMs: 30_000 },
     );
-    release();
+    held.open();
     for (const id of [waiting, ...ids]) await completed(running, id);
   });
 
   it('costs one send, one status write and one delete per step-message, and no status read', async () => {
     const servers = [await endpoint(echo), await endpoint(echo), await endpoint(echo)];
-    const e = await engine(flowDocument(azurite, { steps: servers.map((s) => ({ url: s.url() })) }));
+    const e = await engine(flowDocument(suite.azurite, { steps: servers.map((s) => ({ url: s.url() })) }));
     const n = 10;
     e.storageCalls.reset();
     await Promise.all(Array.from({ length: n }, (_, i) => submit(e, 'flow', `{"i":${i}}`)));

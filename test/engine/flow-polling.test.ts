@@ -1,29 +1,16 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
-import { startAzurite, type TestAzurite } from '../support/azurite.js';
-import { EndpointServer, echo } from '../support/endpoints.js';
-import { configOf, flowDocument, startEngine, submit, type TestEngine } from '../support/engine.js';
+import { describe, it } from 'node:test';
+import { echo } from '../support/endpoints.js';
+import { engineSuite, flowDocument, submit, type TestEngine } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
 
 /** A poll delay far longer than any test waits: only greedy polling can take a second message in time. */
 const LONG_DELAY_IN_MS = 60_000;
 
 describe('polling', () => {
-  let azurite: TestAzurite;
-  const closers: Array<() => Promise<unknown>> = [];
-  before(async () => {
-    azurite = await startAzurite();
-  });
-  after(async () => {
-    for (const close of closers.reverse()) await close();
-    await azurite.close();
-  });
-  async function engine(doc: Record<string, unknown>): Promise<TestEngine> {
-    const started = await startEngine(configOf(doc));
-    closers.push(() => started.close());
-    return started;
-  }
+  const suite = engineSuite();
+  const engine = (doc: Record<string, unknown>): Promise<TestEngine> => suite.engine(doc);
   /** Submits through an engine whose pollers are stopped, so the messages wait in the queue. */
   async function backlog(doc: Record<string, unknown>, count: number): Promise<void> {
     const idle = await engine(doc);
@@ -33,9 +20,8 @@ describe('polling', () => {
 
   for (const greedy of [true, false]) {
     it(greedy ? 'with greedy, polls again at once while polls return messages' : 'without greedy, waits delay between polls even with a backlog', async () => {
-      const server = await EndpointServer.start(echo);
-      closers.push(() => server.close());
-      const doc = flowDocument(azurite, { steps: [{ url: server.url(), maxThreads: 8 }], queue: { maxMessages: 1, delay: LONG_DELAY_IN_MS, greedy } });
+      const server = await suite.endpoint(echo);
+      const doc = flowDocument(suite.azurite, { steps: [{ url: server.url(), maxThreads: 8 }], queue: { maxMessages: 1, delay: LONG_DELAY_IN_MS, greedy } });
       await backlog(doc, 4);
 
       await engine(doc);
@@ -50,9 +36,8 @@ describe('polling', () => {
   }
 
   it('receives no more messages than maxMessages in one poll', async () => {
-    const server = await EndpointServer.start((call) => ({ ...echo(call, 0), delayInMs: 200 }));
-    closers.push(() => server.close());
-    const doc = flowDocument(azurite, { steps: [{ url: server.url(), maxThreads: 16 }], queue: { maxMessages: 3, delay: LONG_DELAY_IN_MS, greedy: false } });
+    const server = await suite.endpoint((call) => ({ ...echo(call, 0), delayInMs: 200 }));
+    const doc = flowDocument(suite.azurite, { steps: [{ url: server.url(), maxThreads: 16 }], queue: { maxMessages: 3, delay: LONG_DELAY_IN_MS, greedy: false } });
     await backlog(doc, 8);
     await engine(doc);
     await eventually(() => assert.equal(server.calls.length, 3), { timeoutInMs: 30_000 });

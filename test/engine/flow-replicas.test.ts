@@ -3,36 +3,21 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startAzurite, type TestAzurite } from '../support/azurite.js';
 import { spawnCli, type RunningCli } from '../support/cli.js';
 import { writeConfigFile } from '../support/config-docs.js';
-import { EndpointServer, echo } from '../support/endpoints.js';
-import { configOf, flowDocument, getStatus, startEngine, submit, type TestEngine } from '../support/engine.js';
+import { EndpointServer, echo, echoWhen, gate } from '../support/endpoints.js';
+import { engineSuite, flowDocument, getStatus, submit, type TestEngine } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
 
 describe('replicas and shutdown', () => {
-  let azurite: TestAzurite;
+  const suite = engineSuite();
+  const endpoint = (handler = echo): Promise<EndpointServer> => suite.endpoint(handler);
+  const engine = (doc: Record<string, unknown>): Promise<TestEngine> => suite.engine(doc);
   let tmp: string;
-  const closers: Array<() => Promise<unknown>> = [];
   before(async () => {
-    azurite = await startAzurite();
     tmp = await mkdtemp(path.join(os.tmpdir(), 'ae-replicas-'));
   });
-  after(async () => {
-    for (const close of closers.reverse()) await close();
-    await azurite.close();
-    await rm(tmp, { recursive: true, force: true });
-  });
-  async function endpoint(handler = echo): Promise<EndpointServer> {
-    const server = await EndpointServer.start(handler);
-    closers.push(() => server.close());
-    return server;
-  }
-  async function engine(doc: Record<string, unknown>): Promise<TestEngine> {
-    const started = await startEngine(configOf(doc));
-    closers.push(() => started.close());
-    return started;
-  }
+  after(() => rm(tmp, { recursive: true, force: true }));
   const allCompleted = (e: { url: string }, ids: string[], timeoutInMs: number): Promise<void> =>
     eventually(
       async () => {
@@ -45,7 +30,7 @@ describe('replicas and shutdown', () => {
 
   it('two engines on one storage account share the work as competing consumers', async () => {
     const slow = await endpoint((call) => ({ ...echo(call, 0), delayInMs: 100 }));
-    const doc = flowDocument(azurite, { steps: [{ url: slow.url(), maxThreads: 4 }, { url: slow.url(), maxThreads: 4 }], queue: { maxMessages: 4 } });
+    const doc = flowDocument(suite.azurite, { steps: [{ url: slow.url(), maxThreads: 4 }, { url: slow.url(), maxThreads: 4 }], queue: { maxMessages: 4 } });
     const [a, b] = [await engine(doc), await engine(doc)];
     const ids = await Promise.all(Array.from({ length: 40 }, (_, i) => submit(i % 2 ? a : b, 'flow', `{"i":${i}}`)));
     await allCompleted(a, ids, 60_000);
@@ -58,14 +43,14 @@ describe('replicas and shutdown', () => {
 
   it('loses nothing when one of two engine processes is killed with SIGKILL mid-load', async () => {
     const slow = await endpoint((call) => ({ ...echo(call, 0), delayInMs: 150 }));
-    const doc = flowDocument(azurite, {
+    const doc = flowDocument(suite.azurite, {
       steps: [{ url: slow.url(), maxThreads: 4 }, { url: slow.url(), maxThreads: 4 }, { url: slow.url(), maxThreads: 4 }],
       queue: { maxMessages: 4, visibilityTimeout: 3 },
     });
     const file = await writeConfigFile(doc, tmp, 'sigkill.json');
     const start = async (): Promise<{ cli: RunningCli; url: string }> => {
       const cli = spawnCli(['start', '--config', file]);
-      closers.push(async () => {
+      suite.onClose(async () => {
         cli.child.kill('SIGKILL');
         await cli.exited;
       });
@@ -96,13 +81,9 @@ describe('replicas and shutdown', () => {
   });
 
   it('close() lets in-flight steps settle before it resolves, and polls no more', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const held = await endpoint(async (call) => {
-      await gate;
-      return echo(call, 0);
-    });
-    const e = await engine(flowDocument(azurite, { steps: [{ url: held.url(), maxThreads: 3 }] }));
+    const latch = gate();
+    const held = await endpoint(echoWhen(latch.opened));
+    const e = await engine(flowDocument(suite.azurite, { steps: [{ url: held.url(), maxThreads: 3 }] }));
     const ids = await Promise.all([0, 1, 2].map((i) => submit(e, 'flow', `{"i":${i}}`)));
     await eventually(() => assert.equal(held.inFlight, 3), { timeoutInMs: 30_000 });
 
@@ -110,7 +91,7 @@ describe('replicas and shutdown', () => {
     const closing = e.runtime.engine.close().then(() => (isClosed = true));
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(isClosed, false, 'close() waits for the steps in flight');
-    release();
+    latch.open();
     await closing;
     assert.equal(e.logged('step.completed').length, 3, 'each in-flight step settled before close() resolved');
     for (const id of ids) assert.equal((await getStatus(e, id))['status'], 'completed');
@@ -118,7 +99,7 @@ describe('replicas and shutdown', () => {
 
   it('after shutdownGraceMs, gives up on a step and makes its message visible again at once for another engine', async () => {
     const hang = await endpoint(() => new Promise(() => undefined));
-    const doc = flowDocument(azurite, {
+    const doc = flowDocument(suite.azurite, {
       steps: [{ url: hang.url(), maxThreads: 1 }],
       queue: { visibilityTimeout: 600 },
       extra: { 'server.config': { shutdownGraceMs: 500 } },

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { isEngineError } from '../../src/errors.js';
 import { Emulator } from '../../src/storage/azurite.js';
 import { provisionStorage } from '../../src/storage/provision.js';
+import { occupyPort } from '../support/ports.js';
 import { clientsFor, uniqueQueueName, uniqueStorageNames } from '../support/azurite.js';
 
 describe('the embedded emulator', () => {
@@ -35,10 +34,7 @@ describe('the embedded emulator', () => {
   });
 
   it('names a busy port and the key that changes it', async () => {
-    const blocker = createServer();
-    blocker.listen(0, '127.0.0.1');
-    await once(blocker, 'listening');
-    const port = (blocker.address() as { port: number }).port;
+    const { port, release } = await occupyPort();
     try {
       await assert.rejects(Emulator.start({ location: null, ports: { blob: 0, queue: port, table: 0 }, startTimeoutInMs: 60_000 }), (err) => {
         assert.ok(isEngineError(err, 'AE_EMULATOR_PORT_IN_USE'), String(err));
@@ -47,7 +43,7 @@ describe('the embedded emulator', () => {
         return true;
       });
     } finally {
-      blocker.close();
+      release();
     }
   });
 

@@ -86,3 +86,18 @@ export class EndpointServer {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 }
+
+/** A latch for endpoints that hold their answer until a test lets them go. */
+export function gate(): { opened: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
+/** A handler that echoes once `opened` resolves. */
+export function echoWhen(opened: Promise<void>): Handler {
+  return async (call, index) => {
+    await opened;
+    return echo(call, index);
+  };
+}

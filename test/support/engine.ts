@@ -8,7 +8,9 @@ import type { EngineConfig } from '../../src/config/types.js';
 import { createLogger } from '../../src/observability/log.js';
 import { StorageCallCounter } from '../../src/observability/storage-calls.js';
 import { Runtime } from '../../src/runtime.js';
-import { uniqueQueueName, uniqueTableName, type TestAzurite } from './azurite.js';
+import { after, before } from 'node:test';
+import { startAzurite, uniqueQueueName, uniqueTableName, type TestAzurite } from './azurite.js';
+import { EndpointServer, echo, type Handler } from './endpoints.js';
 
 export interface StepSpec {
   url: string;
@@ -107,4 +109,50 @@ export async function getStatus(engine: { url: string }, id: string): Promise<Re
   const response = await fetch(`${engine.url}/api/requests/${id}`);
   if (response.status !== 200) throw new Error(`status answered ${response.status}`);
   return (await response.json()) as Record<string, unknown>;
+}
+
+export interface EngineSuite {
+  /** The suite's Azurite, started before its first test. */
+  readonly azurite: TestAzurite;
+  /** An endpoint server closed after the suite. */
+  endpoint(handler?: Handler): Promise<EndpointServer>;
+  /** An engine started from `document`, closed after the suite. */
+  engine(document: Record<string, unknown>): Promise<TestEngine>;
+  /** Runs `close` after the suite (in reverse order of registration). */
+  onClose(close: () => Promise<unknown>): void;
+}
+
+/**
+ * Registers before/after hooks in the current describe block: one Azurite for the suite, and
+ * everything the tests start closed when it ends.
+ */
+export function engineSuite(): EngineSuite {
+  const closers: Array<() => Promise<unknown>> = [];
+  let azurite: TestAzurite | undefined;
+  before(async () => {
+    azurite = await startAzurite();
+  });
+  after(async () => {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    await azurite?.close();
+  });
+  return {
+    get azurite() {
+      if (!azurite) throw new Error('the suite has not started yet');
+      return azurite;
+    },
+    async endpoint(handler = echo) {
+      const server = await EndpointServer.start(handler);
+      closers.push(() => server.close());
+      return server;
+    },
+    async engine(document) {
+      const started = await startEngine(configOf(document));
+      closers.push(() => started.close());
+      return started;
+    },
+    onClose(close) {
+      closers.push(close);
+    },
+  };
 }

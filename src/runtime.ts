@@ -14,6 +14,7 @@ import { createIngressApp } from './ingress/app.js';
 import type { HealthReport } from './ingress/routes/actuator.js';
 import type { Logger } from './observability/log.js';
 import type { StorageCallCounter } from './observability/storage-calls.js';
+import { DlqTable } from './storage/dlq-table.js';
 import { PayloadStore } from './storage/payloads.js';
 import { createStepQueue, type StepQueue } from './storage/queues.js';
 import { StatusTable } from './storage/status-table.js';
@@ -53,9 +54,10 @@ export class Runtime {
     const { clients } = storage;
     const queues = new Map<string, StepQueue>([...config.queues.keys()].map((name) => [name, createStepQueue(clients.queues.getQueueClient(name))]));
     const statusTable = new StatusTable(clients.statusTable);
+    const dlqTable = new DlqTable(clients.dlqTable);
     const payloads = new PayloadStore({ container: clients.payloads, inlineLimitBytes: config.payload.inlineLimitBytes });
     const http = createOutboundHttp(config.http);
-    const engine = new Engine({ config, queues, statusTable, payloads, http, log });
+    const engine = new Engine({ config, queues, statusTable, dlqTable, payloads, http, log });
 
     const entryQueues = new Map<string, { queue: StepQueue; options: QueueOptions }>(
       config.flows.map((flow) => {

@@ -7,6 +7,7 @@ import type { OutboundHttp } from '../http/agent.js';
 import type { Logger } from '../observability/log.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import type { StepQueue } from '../storage/queues.js';
+import type { DlqTable } from '../storage/dlq-table.js';
 import type { StatusTable } from '../storage/status-table.js';
 import { Poller } from './poller.js';
 import { StepRunner } from './step-runner.js';
@@ -16,6 +17,7 @@ export interface EngineOptions {
   config: EngineConfig;
   queues: ReadonlyMap<string, StepQueue>;
   statusTable: StatusTable;
+  dlqTable: DlqTable;
   payloads: PayloadStore;
   http: OutboundHttp;
   log: Logger;
@@ -35,7 +37,7 @@ export class Engine {
   readonly #steps: StepState[] = [];
   #closing: Promise<void> | undefined;
 
-  constructor({ config, queues, statusTable, payloads, http, log }: EngineOptions) {
+  constructor({ config, queues, statusTable, dlqTable, payloads, http, log }: EngineOptions) {
     this.#log = log;
     this.#drainTimeoutInMs = config.server.shutdownGraceInMs;
     const queueOf = (name: string): StepQueue => queues.get(name)!;
@@ -51,8 +53,10 @@ export class Engine {
           queueOptions,
           next,
           statusTable,
+          dlqTable,
           payloads,
           http,
+          redelivery: config.redelivery,
           inlineLimitBytes: config.payload.inlineLimitBytes,
           log,
         });

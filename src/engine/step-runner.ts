@@ -1,9 +1,9 @@
 /**
- * One message through one step: decode, load the input, call the endpoint under a lease, then
- * settle.
+ * One message through one step: read it, load the input, call the endpoint under a lease, decide,
+ * and settle (settle.ts).
  *
- * Settle protocol (at-least-once, and the status row never moves backwards). The message of step k
- * carries E, the status row's ETag as the previous writer left it. On success:
+ * Success, in at-least-once order. The message of step k carries E, the status row's ETag as the
+ * previous writer left it:
  *   1. update the row to "step k+1, processing" (or "completed" after the last step) If-Match E,
  *      which yields E';
  *   2. send the message of step k+1 carrying E' (its body in a blob first if it is large);
@@ -20,19 +20,27 @@
  *     ("stale"). Endpoints see the duplicate call with the same Idempotency-Key;
  *   - after 3: nothing to redo.
  * A late duplicate of an old message fails its write the same way and is dropped: the row is
- * never rewound. A failed endpoint call leaves the message to reappear after its visibility timeout.
+ * never rewound.
+ *
+ * Failure: redelivery.ts decides between a retry (the message's text and visibility updated in
+ * one call) and the DLQ. A message that cannot be read, names another flow or step, or was
+ * received more than maxDequeueCount times beyond its attempts is poison: it goes to the DLQ at
+ * once, with its raw text when it cannot be read, and is never retried.
  */
-import type { FlowDefinition, FlowStep, QueueOptions } from '../config/types.js';
+import type { FlowDefinition, FlowStep, QueueOptions, RedeliveryOptions } from '../config/types.js';
 import { isEngineError } from '../errors.js';
-import { callEndpoint, type StepOutcome } from '../http/endpoint-call.js';
+import { callEndpoint } from '../http/endpoint-call.js';
 import type { OutboundHttp } from '../http/agent.js';
 import type { Logger } from '../observability/log.js';
+import type { DlqTable } from '../storage/dlq-table.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import type { ReceivedMessage, StepQueue } from '../storage/queues.js';
-import type { StatusChange, StatusTable, StoredResult } from '../storage/status-table.js';
+import type { StatusTable } from '../storage/status-table.js';
 import { decodeEnvelope, EnvelopeError, type Envelope } from './envelope.js';
 import { Lease } from './lease.js';
+import { decideRedelivery, describeFailure, isPoisonByDequeueCount } from './redelivery.js';
 import { resolveConflict, routeAfter } from './routing.js';
+import { Settler, type Settled } from './settle.js';
 
 export interface StepRunnerOptions {
   flow: FlowDefinition;
@@ -42,29 +50,31 @@ export interface StepRunnerOptions {
   /** The next step's queue and its options; null on the last step. */
   next: { queue: StepQueue; options: QueueOptions } | null;
   statusTable: StatusTable;
+  dlqTable: DlqTable;
   payloads: PayloadStore;
   http: OutboundHttp;
+  redelivery: RedeliveryOptions;
   inlineLimitBytes: number;
   log: Logger;
 }
 
-/** How often a write that lost to a change at the same step is tried again with the newer ETag. */
-const MAX_STATUS_WRITE_TRIES = 3;
-
-type Settled = 'forwarded' | 'completed' | 'stale' | 'left';
+/** A message as read: its envelope, or why it is poison (with the envelope when it could be decoded). */
+type Reading = { kind: 'ok'; envelope: Envelope } | { kind: 'poison'; error: string; envelope: Envelope | null };
 
 export class StepRunner {
   readonly #o: StepRunnerOptions;
+  readonly #settler: Settler;
   readonly #log: Logger;
 
   constructor(options: StepRunnerOptions) {
     this.#o = options;
+    this.#settler = new Settler(options);
     this.#log = options.log.child({ flow: options.flow.name, step: options.step.index, queue: options.queue.name });
   }
 
-  /** Runs one received message to its end. Never throws: every failure is logged and leaves the message to reappear. */
+  /** Runs one received message to its end. Never throws: a failure is logged and leaves the message to reappear. */
   async run(message: ReceivedMessage, engineSignal: AbortSignal): Promise<void> {
-    const log = this.#log.child({ messageId: message.messageId });
+    let log = this.#log.child({ messageId: message.messageId });
     const lease = new Lease({
       queue: this.#o.queue,
       messageId: message.messageId,
@@ -73,61 +83,90 @@ export class StepRunner {
       parentSignal: engineSignal,
       log,
     });
-    let envelope: Envelope | undefined;
     try {
-      envelope = this.#decode(message);
-      const input = await this.#loadInput(envelope, lease.signal);
-      if (input === null) {
-        await this.#deleteMessage(message, lease, engineSignal);
-        log.info({ requestId: envelope.requestId }, 'step.stale');
+      const reading = this.#read(message);
+      if (reading.kind === 'poison') {
+        const settled = await this.#settler.deadLetter({ reason: 'poison', error: reading.error, lastHttpStatus: null, envelope: reading.envelope }, message, lease, engineSignal);
+        log.warn({ settled, requestId: reading.envelope?.requestId, reason: 'poison', error: reading.error }, `step.${settled}`);
         return;
       }
-      const outcome = await callEndpoint(
-        this.#o.http,
-        {
-          url: this.#o.step.endpoint.url,
-          body: input,
-          contentType: envelope.contentType,
-          requestId: envelope.requestId,
-          flow: envelope.flow,
-          step: envelope.step,
-          traceparent: envelope.traceparent,
-          authorization: null,
-        },
-        lease.signal,
-      );
-      const reqLog = log.child({ requestId: envelope.requestId });
-      if (outcome.kind !== 'ok') {
-        reqLog.warn({ outcome: outcome.kind, status: outcome.kind === 'http-error' ? outcome.status : undefined, detail: outcome.detail, attempt: envelope.attempt }, 'step.failed');
-        return;
-      }
-      // The lease keeps renewing through the settle writes; the delete stops it for its final receipt.
-      const settled = await this.#settle(envelope, outcome, message, lease, engineSignal);
-      reqLog.info({ settled, httpStatus: outcome.status, durationInMs: outcome.durationInMs }, `step.${settled}`);
+      const { envelope } = reading;
+      log = log.child({ requestId: envelope.requestId });
+      const settled = await this.#process(envelope, message, lease, engineSignal, log);
+      if (settled === 'stale') log.info({ attempt: envelope.attempt }, 'step.stale');
     } catch (err) {
       await lease.stop();
       if (lease.isLost) return; // already logged by the lease; the message is someone else's now
-      if (err instanceof EnvelopeError) {
-        log.error({ reason: err.message, dequeueCount: message.dequeueCount }, 'step.unreadable_message');
-        return;
-      }
       if (engineSignal.aborted) {
         await this.#release(message, lease, log);
         return;
       }
-      log.error({ err, requestId: envelope?.requestId }, 'step.error');
+      // An engine fault (storage unreachable, ...): the message reappears after its visibility
+      // timeout and the status write protocol makes the re-run safe.
+      log.error({ err }, 'step.error');
     } finally {
       await lease.stop();
       lease.release();
     }
   }
 
-  #decode(message: ReceivedMessage): Envelope {
-    const envelope = decodeEnvelope(message.messageText);
-    if (envelope.flow !== this.#o.flow.name || envelope.step !== this.#o.step.index) {
-      throw new EnvelopeError(`the message is for flow "${envelope.flow}" step ${envelope.step}, not this queue's flow "${this.#o.flow.name}" step ${this.#o.step.index}`);
+  async #process(envelope: Envelope, message: ReceivedMessage, lease: Lease, signal: AbortSignal, log: Logger): Promise<Settled> {
+    const input = await this.#loadInput(envelope, signal);
+    if (input === null) {
+      await this.#settler.deleteMessage(message, lease, signal);
+      return 'stale';
     }
-    return envelope;
+    const outcome = await callEndpoint(
+      this.#o.http,
+      {
+        url: this.#o.step.endpoint.url,
+        body: input,
+        contentType: envelope.contentType,
+        requestId: envelope.requestId,
+        flow: envelope.flow,
+        step: envelope.step,
+        traceparent: envelope.traceparent,
+        authorization: null,
+      },
+      lease.signal,
+    );
+    if (outcome.kind === 'ok') {
+      // The lease keeps renewing through the settle writes; the delete stops it for its final receipt.
+      const settled = await this.#settler.succeed(envelope, outcome, message, lease, signal);
+      if (settled !== 'stale') log.info({ httpStatus: outcome.status, durationInMs: outcome.durationInMs, attempt: envelope.attempt }, `step.${settled}`);
+      return settled;
+    }
+    const failure = { lastHttpStatus: outcome.kind === 'http-error' ? outcome.status : null, error: describeFailure(outcome) };
+    const decision = decideRedelivery({ outcome, attempt: envelope.attempt, rules: this.#o.redelivery, expiresOn: message.expiresOn, now: new Date() });
+    const settled =
+      decision.kind === 'retry'
+        ? await this.#settler.retry(envelope, failure, decision.delayInMs, message, lease, signal)
+        : await this.#settler.deadLetter({ reason: decision.reason, ...failure, envelope }, message, lease, signal);
+    if (settled !== 'stale') {
+      const fields = { attempt: envelope.attempt, httpStatus: failure.lastHttpStatus, error: failure.error, durationInMs: outcome.durationInMs };
+      if (decision.kind === 'retry') log.warn({ ...fields, retryInMs: decision.delayInMs }, `step.${settled}`);
+      else log.warn({ ...fields, reason: decision.reason }, `step.${settled}`);
+    }
+    return settled;
+  }
+
+  #read(message: ReceivedMessage): Reading {
+    let envelope: Envelope;
+    try {
+      envelope = decodeEnvelope(message.messageText);
+    } catch (err) {
+      if (err instanceof EnvelopeError) return { kind: 'poison', error: err.message, envelope: null };
+      throw err;
+    }
+    const { flow, step, queueOptions } = this.#o;
+    if (envelope.flow !== flow.name || envelope.step !== step.index) {
+      return { kind: 'poison', error: `the message is for flow "${envelope.flow}" step ${envelope.step}, but queue ${this.#o.queue.name} feeds flow "${flow.name}" step ${step.index}`, envelope: null };
+    }
+    if (isPoisonByDequeueCount(message.dequeueCount, envelope.attempt, queueOptions.maxDequeueCount)) {
+      const error = `received ${message.dequeueCount} times for ${envelope.attempt} attempt(s), more than maxDequeueCount ${queueOptions.maxDequeueCount}: engines kept failing on it`;
+      return { kind: 'poison', error, envelope };
+    }
+    return { kind: 'ok', envelope };
   }
 
   /**
@@ -154,76 +193,5 @@ export class StepRunner {
       log.warn({ err }, 'step.release_failed');
     }
   }
-
-  async #settle(envelope: Envelope, outcome: Extract<StepOutcome, { kind: 'ok' }>, message: ReceivedMessage, lease: Lease, signal: AbortSignal): Promise<Settled> {
-    const route = routeAfter(this.#o.flow, envelope.step);
-    const now = new Date();
-    let result: StoredResult | null = null;
-    let change: StatusChange;
-    if (route.kind === 'next') {
-      change = { status: 'processing', step: route.step.index, stepQueue: route.step.sourceQueueName, attempt: 1, updatedAt: now, lastHttpStatus: outcome.status, lastError: null };
-    } else {
-      result =
-        outcome.body.length > this.#o.inlineLimitBytes
-          ? { contentType: outcome.contentType, blobName: (await this.#o.payloads.put(envelope.requestId, 'result', outcome.body, signal)).blobName }
-          : { contentType: outcome.contentType, bytes: outcome.body };
-      change = { status: 'completed', updatedAt: now, completedAt: now, lastHttpStatus: outcome.status, lastError: null, result };
-    }
-
-    // 1. The status write, If-Match the ETag the message carries.
-    let etag: string | null = null;
-    let expected = envelope.statusEtag;
-    let resolution: 'written' | 'forward' | 'stale' = 'stale';
-    for (let tries = 0; tries < MAX_STATUS_WRITE_TRIES; tries++) {
-      etag = await this.#o.statusTable.update(envelope.requestId, change, expected, signal);
-      if (etag !== null) {
-        resolution = 'written';
-        break;
-      }
-      const row = await this.#o.statusTable.get(envelope.requestId, signal);
-      const decision = resolveConflict(row?.status ?? null, envelope.step, route.kind === 'done');
-      if (decision !== 'retry' || row === null) {
-        resolution = decision === 'forward' ? 'forward' : 'stale';
-        etag = row?.etag ?? null;
-        break;
-      }
-      expected = row.etag;
-    }
-    if (resolution === 'stale' || etag === null) {
-      if (result && 'blobName' in result) await this.#o.payloads.delete([result.blobName], signal);
-      await this.#deleteMessage(message, lease, signal);
-      return 'stale';
-    }
-
-    // 2. The next step's message, carrying the row's new ETag.
-    if (route.kind === 'next') {
-      const next = this.#o.next!;
-      const packed = await this.#o.payloads.pack(
-        { ...envelope, step: route.step.index, attempt: 1, contentType: outcome.contentType, statusEtag: etag },
-        outcome.body,
-        `step-${route.step.index}`,
-        signal,
-      );
-      await next.queue.send(packed.text, { timeToLiveInSeconds: next.options.timeToLiveInSeconds, abortSignal: signal });
-    }
-
-    // 3. Only now the message of this step goes.
-    await this.#deleteMessage(message, lease, signal);
-    if (route.kind === 'done' && envelope.blobs.length > 0) {
-      // The request is complete: no live message can name its inputs any more (see payloads.ts).
-      await this.#o.payloads.delete(envelope.blobs, signal).catch((err: unknown) => this.#log.warn({ err, requestId: envelope.requestId }, 'payloads.delete_failed'));
-    }
-    return route.kind === 'next' ? 'forwarded' : 'completed';
-  }
-
-  async #deleteMessage(message: ReceivedMessage, lease: Lease, signal: AbortSignal): Promise<void> {
-    await lease.stop();
-    try {
-      await this.#o.queue.delete(message.messageId, lease.popReceipt, signal);
-    } catch (err) {
-      // Gone already, or another consumer has it after its visibility ran out: its write will be
-      // found stale. Nothing is lost either way.
-      if (!isEngineError(err, 'AE_MESSAGE_LOST')) throw err;
-    }
-  }
 }
+

@@ -96,6 +96,9 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   const text = Array.isArray(value) ? value[0] : value;
   if (!text) return null;
   if (/^\d+$/.test(text.trim())) return Number(text.trim()) * 1000;
+  // Every HTTP-date form starts with a day name (RFC 9110 section 5.6.7); Date.parse alone reads
+  // "1.5" or "-5" as dates in 2001, which would turn a malformed header into "retry at once".
+  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)/i.test(text.trim())) return null;
   const date = Date.parse(text);
   return Number.isNaN(date) ? null : Math.max(0, date - now);
 }

@@ -48,7 +48,9 @@ export function toProblem(err: unknown): { body: ProblemBody; headers: Record<st
     };
   }
   // Koa's and the router's own errors (http-errors): 404, 405, 501, 400 for bad input ...
-  const status = (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
+  // `?.`: a rejection can carry null or undefined, and the error handler itself must not throw.
+  const fields = err as { status?: unknown; statusCode?: unknown } | null | undefined;
+  const status = fields?.status ?? fields?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 600) {
     const expose = (err as { expose?: unknown }).expose === true;
     const headers = (err as { headers?: Record<string, string> }).headers ?? {};

@@ -44,6 +44,7 @@ export async function submitRequest(deps: SubmitDeps, submission: Submission, ab
     callbackUrl: submission.callbackUrl,
     callbackStatus: null,
     result: null,
+    dlqId: null,
   };
   const etag = await deps.statusTable.create(status, abortSignal);
   try {

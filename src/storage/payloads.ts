@@ -20,6 +20,8 @@ import { translateStorageError } from './storage-error.js';
 
 /** Azure Queues' largest message: 64 KiB of (base64) text. */
 export const MAX_MESSAGE_CHARS = 64 * 1024;
+/** Room kept free in an inline message for what a retry rewrites in it (attempt, ETag). */
+const RETRY_HEADROOM_CHARS = 1024;
 
 export interface PayloadStoreOptions {
   container: ContainerClient;
@@ -43,7 +45,7 @@ export class PayloadStore {
     if (bytes.length <= this.#inlineLimitBytes) {
       const inline: Envelope = { ...envelope, body: inlineBody(bytes) };
       const text = encodeEnvelope(inline);
-      if (text.length <= MAX_MESSAGE_CHARS) return { envelope: inline, text };
+      if (text.length <= MAX_MESSAGE_CHARS - RETRY_HEADROOM_CHARS) return { envelope: inline, text };
     }
     const body = await this.put(envelope.requestId, label, bytes, abortSignal);
     const stored: Envelope = { ...envelope, body, blobs: [...envelope.blobs, body.blobName] };

@@ -29,6 +29,8 @@ export interface RequestStatus {
   callbackUrl: string | null;
   callbackStatus: string | null;
   result: StoredResult | null;
+  /** The DLQ entry of a dead-lettered request. */
+  dlqId: string | null;
 }
 
 export interface StatusRow {
@@ -59,6 +61,7 @@ interface StatusEntity {
   ResultContentType?: string | null;
   Result?: Uint8Array | null;
   ResultBlob?: string | null;
+  DlqId?: string | null;
 }
 
 export class StatusTable {
@@ -136,6 +139,7 @@ function changeToProperties(change: Partial<RequestStatus>): Partial<StatusEntit
   if (change.lastError !== undefined) p.LastError = change.lastError;
   if (change.callbackUrl !== undefined) p.CallbackUrl = change.callbackUrl;
   if (change.callbackStatus !== undefined) p.CallbackStatus = change.callbackStatus;
+  if (change.dlqId !== undefined) p.DlqId = change.dlqId;
   if (change.result !== undefined) {
     const r = change.result;
     p.ResultContentType = r?.contentType ?? null;
@@ -167,6 +171,7 @@ function fromEntity(e: TableEntityResult<StatusEntity>): RequestStatus {
     callbackUrl: orNull(e.CallbackUrl),
     callbackStatus: orNull(e.CallbackStatus),
     result,
+    dlqId: orNull(e.DlqId),
   };
 }
 

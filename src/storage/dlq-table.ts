@@ -1,0 +1,240 @@
+/**
+ * The dead-letter table: one entity per dead-lettered message, PartitionKey = flow name, keeping
+ * everything a replay needs (the step's input inline or the name of its blob, content type,
+ * traceparent, callback, the request's blobs) or, for a poison message, its raw text.
+ *
+ * Ids. A dlqId is `{flow}~{rowKey}`; "~" cannot occur in a flow name, so a dlqId names its
+ * partition and every lookup is a point read. The row key is the inverted time in milliseconds
+ * (so a partition lists newest first) and a suffix. Both come from the dead-lettered message
+ * itself (its insertion time and id), so a message dead-lettered again after a crash writes the
+ * same entity, never a second one.
+ */
+import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
+import { isEngineError } from '../errors.js';
+import type { EnvelopeBody } from '../engine/envelope.js';
+import type { DeadLetterReason } from '../engine/redelivery.js';
+import { translateStorageError } from './storage-error.js';
+
+export interface DlqEntry {
+  dlqId: string;
+  /** null for a poison message that could not be read. */
+  requestId: string | null;
+  flow: string;
+  step: number;
+  sourceQueue: string;
+  endpoint: string;
+  attempts: number;
+  lastHttpStatus: number | null;
+  error: string;
+  reason: DeadLetterReason;
+  deadLetteredAt: Date;
+  /** What a replay sends again: the step's input, or the raw message of a poison message. */
+  replay: DlqReplay;
+}
+
+export type DlqReplay =
+  | {
+      kind: 'request';
+      contentType: string;
+      body: EnvelopeBody;
+      traceparent: string | null;
+      callbackUrl: string | null;
+      blobs: string[];
+    }
+  | { kind: 'raw'; messageText: string }
+  /** The input was lost with its expired message: nothing to replay. */
+  | { kind: 'none' };
+
+export interface DlqPage {
+  items: DlqEntry[];
+  /** Opaque; null on the last page. */
+  nextCursor: string | null;
+}
+
+const MAX_TIME = 9_999_999_999_999;
+
+/** The dlqId of a dead-lettering; `at` and `suffix` must be the same whenever the same thing is dead-lettered again. */
+export function makeDlqId(flow: string, at: Date, suffix: string): string {
+  const inverted = String(MAX_TIME - at.getTime()).padStart(13, '0');
+  return `${flow}~${inverted}-${suffix.replace(/[^A-Za-z0-9-]/g, '')}`;
+}
+
+/** The partition and row key of a dlqId, or null when it is not one. */
+export function parseDlqId(dlqId: string): { flow: string; rowKey: string } | null {
+  const match = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,99})~(\d{13}-[A-Za-z0-9-]{1,100})$/.exec(dlqId);
+  return match ? { flow: match[1]!, rowKey: match[2]! } : null;
+}
+
+interface DlqEntity {
+  partitionKey: string;
+  rowKey: string;
+  RequestId: string | null;
+  Step: number;
+  SourceQueue: string;
+  Endpoint: string;
+  Attempts: number;
+  LastHttpStatus: number | null;
+  Error: string;
+  Reason: string;
+  DeadLetteredAt: Date;
+  ReplayKind: string;
+  ContentType?: string | null;
+  Body?: Uint8Array | null;
+  BodyEncoding?: string | null;
+  BodyBlob?: string | null;
+  BodyBytes?: number | null;
+  Traceparent?: string | null;
+  CallbackUrl?: string | null;
+  Blobs?: string | null;
+  RawMessage?: Uint8Array | null;
+}
+
+export class DlqTable {
+  readonly #table: TableClient;
+
+  constructor(table: TableClient) {
+    this.#table = table;
+  }
+
+  /** Writes the entry; writing the same dlqId again replaces it (idempotent). */
+  async upsert(entry: DlqEntry, abortSignal: AbortSignal): Promise<void> {
+    try {
+      await this.#table.upsertEntity(toEntity(entry), 'Replace', { abortSignal });
+    } catch (err) {
+      throw translateStorageError(err, `writing DLQ entry ${entry.dlqId}`);
+    }
+  }
+
+  async get(dlqId: string, abortSignal: AbortSignal): Promise<DlqEntry | null> {
+    const key = parseDlqId(dlqId);
+    if (!key) return null;
+    try {
+      return fromEntity(await this.#table.getEntity<DlqEntity>(key.flow, key.rowKey, { abortSignal }));
+    } catch (err) {
+      const translated = translateStorageError(err, `reading DLQ entry ${dlqId}`);
+      if (isEngineError(translated, 'AE_NOT_FOUND')) return null;
+      throw translated;
+    }
+  }
+
+  /** Removes the entry; returns false when it did not exist. */
+  async delete(dlqId: string, abortSignal: AbortSignal): Promise<boolean> {
+    const key = parseDlqId(dlqId);
+    if (!key) return false;
+    try {
+      await this.#table.deleteEntity(key.flow, key.rowKey, { abortSignal });
+      return true;
+    } catch (err) {
+      const translated = translateStorageError(err, `deleting DLQ entry ${dlqId}`);
+      if (isEngineError(translated, 'AE_NOT_FOUND')) return false;
+      throw translated;
+    }
+  }
+
+  /** One page of entries, newest first within a flow; all flows when `flow` is null. */
+  async list(flow: string | null, limit: number, cursor: string | null, abortSignal: AbortSignal): Promise<DlqPage> {
+    try {
+      const pages = this.#table
+        .listEntities<DlqEntity>({ abortSignal, queryOptions: flow === null ? {} : { filter: odata`PartitionKey eq ${flow}` } })
+        .byPage({ maxPageSize: limit, ...(cursor ? { continuationToken: decodeCursor(cursor) } : {}) });
+      const page = (await pages.next()).value as (TableEntityResult<DlqEntity>[] & { continuationToken?: string }) | undefined;
+      return { items: (page ?? []).map(fromEntity), nextCursor: page?.continuationToken ? encodeCursor(page.continuationToken) : null };
+    } catch (err) {
+      throw translateStorageError(err, 'listing DLQ entries');
+    }
+  }
+}
+
+// The continuation token is the table's; the cursor only wraps it so clients treat it as opaque.
+function encodeCursor(token: string): string {
+  return Buffer.from(token, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  return Buffer.from(cursor, 'base64url').toString('utf8');
+}
+
+function toEntity(e: DlqEntry): DlqEntity {
+  const key = parseDlqId(e.dlqId)!;
+  const entity: DlqEntity = {
+    partitionKey: key.flow,
+    rowKey: key.rowKey,
+    RequestId: e.requestId,
+    Step: e.step,
+    SourceQueue: e.sourceQueue,
+    Endpoint: e.endpoint,
+    Attempts: e.attempts,
+    LastHttpStatus: e.lastHttpStatus,
+    Error: e.error,
+    Reason: e.reason,
+    DeadLetteredAt: e.deadLetteredAt,
+    ReplayKind: e.replay.kind,
+  };
+  if (e.replay.kind === 'request') {
+    const { body } = e.replay;
+    entity.ContentType = e.replay.contentType;
+    entity.Traceparent = e.replay.traceparent;
+    entity.CallbackUrl = e.replay.callbackUrl;
+    entity.Blobs = JSON.stringify(e.replay.blobs);
+    if (body.kind === 'inline') {
+      entity.Body = new Uint8Array(Buffer.from(body.data, body.encoding));
+      entity.BodyEncoding = body.encoding;
+    } else {
+      entity.BodyBlob = body.blobName;
+      entity.BodyBytes = body.byteLength;
+    }
+  } else if (e.replay.kind === 'raw') {
+    entity.RawMessage = new Uint8Array(Buffer.from(e.replay.messageText, 'utf8'));
+  }
+  return entity;
+}
+
+function fromEntity(e: TableEntityResult<DlqEntity>): DlqEntry {
+  let replay: DlqReplay = { kind: 'none' };
+  if (e.ReplayKind === 'request') {
+    const body: EnvelopeBody = e.BodyBlob
+      ? { kind: 'blob', blobName: e.BodyBlob, byteLength: e.BodyBytes ?? 0 }
+      : { kind: 'inline', encoding: e.BodyEncoding === 'base64' ? 'base64' : 'utf8', data: Buffer.from(e.Body ?? new Uint8Array()).toString(e.BodyEncoding === 'base64' ? 'base64' : 'utf8') };
+    replay = {
+      kind: 'request',
+      contentType: e.ContentType ?? 'application/octet-stream',
+      body,
+      traceparent: e.Traceparent ?? null,
+      callbackUrl: e.CallbackUrl ?? null,
+      blobs: e.Blobs ? (JSON.parse(e.Blobs) as string[]) : [],
+    };
+  } else if (e.ReplayKind === 'raw') {
+    replay = { kind: 'raw', messageText: Buffer.from(e.RawMessage ?? new Uint8Array()).toString('utf8') };
+  }
+  return {
+    dlqId: `${e.partitionKey}~${e.rowKey}`,
+    requestId: e.RequestId ?? null,
+    flow: e.partitionKey!,
+    step: e.Step,
+    sourceQueue: e.SourceQueue,
+    endpoint: e.Endpoint,
+    attempts: e.Attempts,
+    lastHttpStatus: e.LastHttpStatus ?? null,
+    error: e.Error,
+    reason: e.Reason as DeadLetterReason,
+    deadLetteredAt: e.DeadLetteredAt instanceof Date ? e.DeadLetteredAt : new Date(String(e.DeadLetteredAt)),
+    replay,
+  };
+}
+
+/** The DLQ JSON of the API (contract section 3). */
+export function toDlqJson(e: DlqEntry): Record<string, unknown> {
+  return {
+    dlqId: e.dlqId,
+    requestId: e.requestId,
+    flow: e.flow,
+    step: e.step,
+    sourceQueue: e.sourceQueue,
+    endpoint: e.endpoint,
+    attempts: e.attempts,
+    ...(e.lastHttpStatus !== null ? { lastHttpStatus: e.lastHttpStatus } : {}),
+    error: e.error,
+    reason: e.reason,
+    deadLetteredAt: e.deadLetteredAt.toISOString(),
+  };
+}

@@ -12,6 +12,7 @@
  * - `AE_STORAGE_CONFLICT`: a conditional write lost (ETag mismatch) or the object exists already.
  * - `AE_MESSAGE_LOST`: a received message was deleted, or its pop receipt is no longer ours.
  * - `AE_POOL_TIMEOUT`: no outbound connection became free within http.connection.config.requestTimeout.
+ * - `AE_REPLAY_IMPOSSIBLE`: a DLQ entry cannot be replayed (its input expired, its flow or step is gone).
  * - `AE_STORAGE`: any other storage failure.
  */
 export type EngineErrorCode =
@@ -26,6 +27,7 @@ export type EngineErrorCode =
   | 'AE_STORAGE_CONFLICT'
   | 'AE_MESSAGE_LOST'
   | 'AE_POOL_TIMEOUT'
+  | 'AE_REPLAY_IMPOSSIBLE'
   | 'AE_STORAGE';
 
 export interface EngineErrorOptions {

@@ -59,17 +59,17 @@ export class Runtime {
     const http = createOutboundHttp(config.http);
     const engine = new Engine({ config, queues, statusTable, dlqTable, payloads, http, log });
 
+    const queuesWithOptions = new Map([...queues].map(([name, queue]) => [name, { queue, options: config.queues.get(name)! }]));
     const entryQueues = new Map<string, { queue: StepQueue; options: QueueOptions }>(
-      config.flows.map((flow) => {
-        const name = flow.steps[0]!.sourceQueueName;
-        return [flow.name, { queue: queues.get(name)!, options: config.queues.get(name)! }];
-      }),
+      config.flows.map((flow) => [flow.name, queuesWithOptions.get(flow.steps[0]!.sourceQueueName)!]),
     );
     const app = createIngressApp({
       flows: new Map(config.flows.map((f) => [f.name, f])),
       statusTable,
+      dlqTable,
       payloads,
       entryQueues,
+      queues: queuesWithOptions,
       maxBodyBytes: config.server.maxBodyBytes,
       demoEndpoints: config.server.demoEndpoints,
       trustProxy: config.server.trustProxy,

@@ -15,7 +15,7 @@ import { EngineError, isEngineError } from '../errors.js';
 import type { StepOutcome } from '../http/endpoint-call.js';
 import type { Logger } from '../observability/log.js';
 import { deadLettersTotal, retriesTotal } from '../observability/metrics.js';
-import { makeDlqId, type DlqReplay, type DlqTable } from '../storage/dlq-table.js';
+import { isDlqIdOf, makeDlqId, type DlqReplay, type DlqTable } from '../storage/dlq-table.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import type { ReceivedMessage, StepQueue } from '../storage/queues.js';
 import type { StatusChange, StatusRow, StatusTable, StoredResult } from '../storage/status-table.js';
@@ -127,25 +127,27 @@ export class Settler {
   }
 
   /**
-   * Dead-letters the message: status row (with the DLQ entry's id), then the DLQ entry, then the
-   * delete. The id comes from the message, so a re-run after a crash writes the same entry again
-   * and recognises its own status write.
+   * Dead-letters the message: status row (naming the DLQ entry), then the DLQ entry, then the
+   * delete. A re-run after a crash finds its own dlqId in the row and writes the same entry again.
    */
   async deadLetter(dead: DeadLetter, message: ReceivedMessage, lease: Lease, signal: AbortSignal): Promise<Settled> {
     const { envelope } = dead;
     const flowName = this.#o.flow.name;
-    const dlqId = makeDlqId(flowName, message.insertedOn, message.messageId);
     const now = new Date();
+    let dlqId = makeDlqId(flowName, envelope ? now : message.insertedOn, message.messageId);
     if (envelope) {
       const write = await this.#writeStatus(
         envelope,
         { status: 'dead-lettered', lastHttpStatus: dead.lastHttpStatus, lastError: dead.error, dlqId, updatedAt: now, completedAt: now },
         signal,
       );
-      const isOwnEarlierWrite = write.kind === 'moved-on' && write.row?.status.status === 'dead-lettered' && write.row.status.dlqId === dlqId;
-      if (write.kind === 'moved-on' && !isOwnEarlierWrite) {
-        await this.deleteMessage(message, lease, signal);
-        return 'stale';
+      if (write.kind === 'moved-on') {
+        const earlier = write.row?.status;
+        if (earlier?.status !== 'dead-lettered' || earlier.dlqId === null || !isDlqIdOf(earlier.dlqId, message.messageId)) {
+          await this.deleteMessage(message, lease, signal);
+          return 'stale';
+        }
+        dlqId = earlier.dlqId; // this message's own run, before a crash
       }
     }
     const replay: DlqReplay = envelope

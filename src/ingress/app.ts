@@ -7,9 +7,10 @@ import { createDemoRoutes } from '../demo/endpoints.js';
 import type { Logger } from '../observability/log.js';
 import { sendProblem } from './problem.js';
 import { createActuatorRoutes, type ActuatorDeps } from './routes/actuator.js';
+import { createDlqRoutes, type DlqRoutesDeps } from './routes/dlq.js';
 import { createRequestRoutes, type RequestRoutesDeps } from './routes/requests.js';
 
-export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps {
+export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps, DlqRoutesDeps {
   demoEndpoints: boolean;
   trustProxy: boolean;
   log: Logger;
@@ -32,7 +33,7 @@ export function createIngressApp(deps: IngressDeps): Koa {
     }
   });
 
-  for (const router of [createRequestRoutes(deps), createActuatorRoutes(deps), ...(deps.demoEndpoints ? [createDemoRoutes(deps.maxBodyBytes)] : [])]) {
+  for (const router of [createRequestRoutes(deps), createDlqRoutes(deps), createActuatorRoutes(deps), ...(deps.demoEndpoints ? [createDemoRoutes(deps.maxBodyBytes)] : [])]) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true }));
   }

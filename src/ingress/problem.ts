@@ -47,6 +47,9 @@ export function toProblem(err: unknown): { body: ProblemBody; headers: Record<st
       headers: { 'retry-after': String(STORAGE_RETRY_AFTER_IN_SECONDS) },
     };
   }
+  if (isEngineError(err, 'AE_REPLAY_IMPOSSIBLE')) {
+    return { body: { type: problemType('replay-impossible'), title: 'Conflict', status: 409, detail: err.message }, headers: {} };
+  }
   // Koa's and the router's own errors (http-errors): 404, 405, 501, 400 for bad input ...
   // `?.`: a rejection can carry null or undefined, and the error handler itself must not throw.
   const fields = err as { status?: unknown; statusCode?: unknown } | null | undefined;

@@ -4,10 +4,11 @@
  * traceparent, callback, the request's blobs) or, for a poison message, its raw text.
  *
  * Ids. A dlqId is `{flow}~{rowKey}`; "~" cannot occur in a flow name, so a dlqId names its
- * partition and every lookup is a point read. The row key is the inverted time in milliseconds
- * (so a partition lists newest first) and a suffix. Both come from the dead-lettered message
- * itself (its insertion time and id), so a message dead-lettered again after a crash writes the
- * same entity, never a second one.
+ * partition and every lookup is a point read. The row key is the inverted dead-letter time in
+ * milliseconds (so a partition lists newest first) and the dead-lettered message's id. The status
+ * row records the dlqId before the entry is written, so a message dead-lettered again after a
+ * crash finds its own id there (by the message id) and writes the same entity, never a second one.
+ * A message that cannot be read has no status row: its entry takes the message's insertion time.
  */
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { isEngineError } from '../errors.js';
@@ -53,10 +54,17 @@ export interface DlqPage {
 
 const MAX_TIME = 9_999_999_999_999;
 
-/** The dlqId of a dead-lettering; `at` and `suffix` must be the same whenever the same thing is dead-lettered again. */
-export function makeDlqId(flow: string, at: Date, suffix: string): string {
+const safeSuffix = (messageId: string): string => messageId.replace(/[^A-Za-z0-9-]/g, '');
+
+/** The dlqId of the message `messageId` of `flow`, dead-lettered at `at`. */
+export function makeDlqId(flow: string, at: Date, messageId: string): string {
   const inverted = String(MAX_TIME - at.getTime()).padStart(13, '0');
-  return `${flow}~${inverted}-${suffix.replace(/[^A-Za-z0-9-]/g, '')}`;
+  return `${flow}~${inverted}-${safeSuffix(messageId)}`;
+}
+
+/** Whether `dlqId` was made for the message `messageId`. */
+export function isDlqIdOf(dlqId: string, messageId: string): boolean {
+  return dlqId.endsWith(`-${safeSuffix(messageId)}`);
 }
 
 /** The partition and row key of a dlqId, or null when it is not one. */

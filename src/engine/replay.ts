@@ -1,0 +1,82 @@
+/**
+ * Replaying a DLQ entry: the request is queued again at the step it failed, attempts reset. The
+ * status row is reset first (If-Match its current ETag), then the message is sent carrying the new
+ * ETag, and only then is the entry removed, so a crash leaves the entry to replay again rather than
+ * losing the request. A poison message that could not be read is sent back as it was.
+ */
+import type { FlowDefinition, QueueOptions } from '../config/types.js';
+import { EngineError } from '../errors.js';
+import type { DlqEntry, DlqTable } from '../storage/dlq-table.js';
+import type { StepQueue } from '../storage/queues.js';
+import type { StatusChange, StatusTable } from '../storage/status-table.js';
+import { encodeEnvelope, ENVELOPE_VERSION } from './envelope.js';
+
+export interface ReplayDeps {
+  flows: ReadonlyMap<string, FlowDefinition>;
+  queues: ReadonlyMap<string, { queue: StepQueue; options: QueueOptions }>;
+  statusTable: StatusTable;
+  dlqTable: DlqTable;
+}
+
+const STATUS_RESET_TRIES = 3;
+
+/** Replays one entry; returns the request id (null for an unreadable poison message). */
+export async function replayEntry(deps: ReplayDeps, entry: DlqEntry, abortSignal: AbortSignal): Promise<string | null> {
+  const step = deps.flows.get(entry.flow)?.steps[entry.step];
+  if (!step) throw new EngineError('AE_REPLAY_IMPOSSIBLE', `flow "${entry.flow}" has no step ${entry.step} any more`, { expose: true });
+  const target = deps.queues.get(step.sourceQueueName)!;
+  const { replay } = entry;
+  let requestId: string | null = null;
+  switch (replay.kind) {
+    case 'none':
+      throw new EngineError('AE_REPLAY_IMPOSSIBLE', 'the input of this request expired with its message; there is nothing to replay', { expose: true });
+    case 'raw':
+      await target.queue.send(replay.messageText, { timeToLiveInSeconds: target.options.timeToLiveInSeconds, abortSignal });
+      break;
+    case 'request': {
+      requestId = entry.requestId!;
+      const now = new Date();
+      const change: StatusChange = {
+        status: entry.step === 0 ? 'queued' : 'processing',
+        step: entry.step,
+        stepQueue: step.sourceQueueName,
+        attempt: 1,
+        updatedAt: now,
+        completedAt: null,
+        lastHttpStatus: null,
+        lastError: null,
+        dlqId: null,
+      };
+      const etag = await resetStatus(deps.statusTable, requestId, change, abortSignal);
+      const text = encodeEnvelope({
+        v: ENVELOPE_VERSION,
+        requestId,
+        flow: entry.flow,
+        step: entry.step,
+        attempt: 1,
+        contentType: replay.contentType,
+        statusEtag: etag,
+        traceparent: replay.traceparent,
+        callbackUrl: replay.callbackUrl,
+        body: replay.body,
+        blobs: replay.blobs,
+      });
+      await target.queue.send(text, { timeToLiveInSeconds: target.options.timeToLiveInSeconds, abortSignal });
+      break;
+    }
+    default:
+      throw new Error(`unhandled replay kind ${(replay satisfies never as { kind: string }).kind}`);
+  }
+  await deps.dlqTable.delete(entry.dlqId, abortSignal);
+  return requestId;
+}
+
+async function resetStatus(statusTable: StatusTable, requestId: string, change: StatusChange, abortSignal: AbortSignal): Promise<string> {
+  for (let tries = 0; tries < STATUS_RESET_TRIES; tries++) {
+    const row = await statusTable.get(requestId, abortSignal);
+    if (row === null) throw new EngineError('AE_REPLAY_IMPOSSIBLE', `request ${requestId} has no status row any more`, { expose: true });
+    const etag = await statusTable.update(requestId, change, row.etag, abortSignal);
+    if (etag !== null) return etag;
+  }
+  throw new EngineError('AE_STORAGE_CONFLICT', `the status of request ${requestId} kept changing during its replay`);
+}

@@ -91,7 +91,7 @@ interface RawConfig {
   openid: { config: Record<'realm' | 'auth-server-url' | 'resource', string | null> & RawOpenIdFlags };
   rbac: { config: { apiMappings: RawMapping[]; applicationMappings: RawMapping[] } };
   openapi: { url: string | null; username: string | null; password: string | null };
-  server: { config: { host: string; port: number; maxBodyBytes: number; shutdownGraceMs: number; auth: 'oidc' | 'none'; trustProxy: boolean; demoEndpoints: boolean } };
+  server: { config: { host: string; port: number; maxBodyBytes: number; shutdownGraceMs: number; auth: 'oidc' | 'none'; trustProxy: boolean; demoEndpoints: boolean; expirySweepMs: number } };
   callback: { config: { allowedHosts: string[]; timeout: number; retries: number } };
   payload: { config: { inlineLimitBytes: number; container: string } };
 }
@@ -183,6 +183,7 @@ function resolve(raw: RawConfig): EngineConfig {
       auth: server.auth,
       trustProxy: server.trustProxy,
       demoEndpoints: server.demoEndpoints,
+      expirySweepInMs: server.expirySweepMs,
     },
     callback: { allowedHosts: raw.callback.config.allowedHosts, timeoutInMs: raw.callback.config.timeout, retries: raw.callback.config.retries },
     payload: { ...raw.payload.config },

@@ -256,6 +256,11 @@ export const schema = {
       shutdownGraceMs: { doc: 'Milliseconds in-flight work may take to finish at shutdown.', format: integer(0), default: 30000 },
       auth: { doc: '"oidc" (bearer tokens) or "none" (no authentication; set explicitly).', format: oneOf(['oidc', 'none']), default: 'oidc' },
       trustProxy: { doc: 'Honour X-Forwarded-* headers.', format: boolean, default: false },
+      expirySweepMs: {
+        doc: 'Milliseconds between sweeps for requests whose message expired unprocessed.',
+        format: integer(1000),
+        default: 300_000,
+      },
       demoEndpoints: { doc: 'Serve the built-in demo endpoints under /demo (for config/local.json).', format: boolean, default: false },
     },
   },

@@ -109,6 +109,7 @@ export interface EngineConfig {
     auth: 'oidc' | 'none';
     trustProxy: boolean;
     demoEndpoints: boolean;
+    expirySweepInMs: number;
   };
   callback: { allowedHosts: readonly string[]; timeoutInMs: number; retries: number };
   payload: { inlineLimitBytes: number; container: string };

@@ -9,6 +9,7 @@ import type { PayloadStore } from '../storage/payloads.js';
 import type { StepQueue } from '../storage/queues.js';
 import type { DlqTable } from '../storage/dlq-table.js';
 import type { StatusTable } from '../storage/status-table.js';
+import { ExpirySweep } from './expiry-sweep.js';
 import { Poller } from './poller.js';
 import { StepRunner } from './step-runner.js';
 import { WorkerPool } from './worker-pool.js';
@@ -35,6 +36,7 @@ export class Engine {
   readonly #work = new AbortController();
   readonly #pollers: Poller[] = [];
   readonly #steps: StepState[] = [];
+  readonly #sweep: ExpirySweep;
   #closing: Promise<void> | undefined;
 
   constructor({ config, queues, statusTable, dlqTable, payloads, http, log }: EngineOptions) {
@@ -73,6 +75,12 @@ export class Engine {
         this.#steps.push({ flow: flow.name, step, pool });
       }
     }
+    this.#sweep = new ExpirySweep({ config, statusTable, dlqTable, intervalInMs: config.server.expirySweepInMs, log });
+  }
+
+  /** One sweep for expired requests now (it also runs every server.config.expirySweepMs). */
+  sweepExpired(now = new Date()): Promise<number> {
+    return this.#sweep.sweep(now, this.#work.signal);
   }
 
   get steps(): readonly StepState[] {
@@ -81,6 +89,7 @@ export class Engine {
 
   start(): void {
     for (const poller of this.#pollers) poller.start();
+    this.#sweep.start();
     this.#log.info({ pollers: this.#pollers.length }, 'engine.pollers_started');
   }
 
@@ -94,6 +103,7 @@ export class Engine {
   }
 
   async #close(): Promise<void> {
+    await this.#sweep.close().catch((err: unknown) => this.#log.error({ err }, 'engine.sweep_stop_failed'));
     await Promise.all(this.#pollers.map((p) => p.stopIntake().catch((err: unknown) => this.#log.error({ err }, 'engine.poller_stop_failed'))));
     const inFlight = this.#steps.reduce((n, s) => n + s.pool.inFlight, 0);
     this.#log.info({ inFlight, graceInMs: this.#drainTimeoutInMs }, 'engine.draining');

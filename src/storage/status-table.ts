@@ -3,7 +3,7 @@
  * read in Azure Storage Explorer. Every update is conditional on the ETag the writer last saw, so
  * the row never moves backwards (see engine/step-runner.ts for the protocol).
  */
-import type { TableClient, TableEntityResult } from '@azure/data-tables';
+import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { isEngineError } from '../errors.js';
 import { translateStorageError } from './storage-error.js';
 
@@ -103,6 +103,23 @@ export class StatusTable {
     } catch (err) {
       const translated = translateStorageError(err, `deleting status of request ${id}`);
       if (!isEngineError(translated, 'AE_NOT_FOUND')) throw translated;
+    }
+  }
+
+  /** Up to `limit` unfinished rows last updated before `cutoff`: candidates for the expiry sweep. */
+  async listUnfinishedBefore(cutoff: Date, limit: number, abortSignal: AbortSignal): Promise<StatusRow[]> {
+    const filter = odata`Status ne ${'completed'} and Status ne ${'dead-lettered'} and UpdatedAt lt ${cutoff}`;
+    const rows: StatusRow[] = [];
+    try {
+      for await (const page of this.#table.listEntities<StatusEntity>({ abortSignal, queryOptions: { filter } }).byPage({ maxPageSize: Math.min(limit, 1000) })) {
+        for (const entity of page) {
+          rows.push({ status: fromEntity(entity), etag: entity.etag });
+          if (rows.length >= limit) return rows;
+        }
+      }
+      return rows;
+    } catch (err) {
+      throw translateStorageError(err, 'listing unfinished requests');
     }
   }
 

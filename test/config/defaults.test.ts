@@ -175,6 +175,7 @@ describe('defaults', () => {
       shutdownGraceInMs: 30000,
       auth: 'oidc',
       trustProxy: false,
+      expirySweepInMs: 300000,
       demoEndpoints: false,
     });
     assert.deepEqual(document['server.config'], {
@@ -184,6 +185,7 @@ describe('defaults', () => {
       shutdownGraceMs: 30000,
       auth: 'oidc',
       trustProxy: false,
+      expirySweepMs: 300000,
       demoEndpoints: false,
     });
   });
@@ -197,6 +199,7 @@ describe('defaults', () => {
       shutdownGraceInMs: 30000,
       auth: 'none',
       trustProxy: false,
+      expirySweepInMs: 300000,
       demoEndpoints: false,
     });
   });

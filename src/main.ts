@@ -4,13 +4,13 @@
  * failed at run time (storage unreachable, port busy), 2 the configuration is invalid or unreadable,
  * 64 the command line is wrong.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfigFile, type LoadedConfig } from './config/load.js';
 import { EngineError, isEngineError } from './errors.js';
 import { rootLogger } from './observability/log.js';
 import { StorageCallCounter } from './observability/storage-calls.js';
 import { Runtime } from './runtime.js';
+import { VERSION } from './version.js';
 
 const EXIT_RUNTIME = 1;
 const EXIT_CONFIG = 2;
@@ -32,11 +32,6 @@ Secrets may come from the environment: AZURE_STORAGE_CONNECTION_STRING,
 AZURE_STORAGE_ACCOUNT_KEY, OPENAPI_PASSWORD, OIDC_CLIENT_SECRET.
 Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration, 64 usage error.
 `;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -60,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.version) {
-    process.stdout.write(`${version()}\n`);
+    process.stdout.write(`${VERSION}\n`);
     return 0;
   }
   const command = positionals.join(' ');
@@ -107,7 +102,7 @@ async function start(configPath: string | undefined): Promise<number> {
     throw err;
   }
   const { config } = loaded;
-  log.info({ config: loaded.source, version: version(), flows: config.flows.map((f) => f.name) }, 'engine.starting');
+  log.info({ config: loaded.source, version: VERSION, flows: config.flows.map((f) => f.name) }, 'engine.starting');
 
   const stopping = new AbortController();
   const stopSignal = waitForStopSignal(stopping);

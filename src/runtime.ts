@@ -13,6 +13,7 @@ import { createOutboundHttp, type OutboundHttp } from './http/agent.js';
 import { createIngressApp } from './ingress/app.js';
 import type { HealthReport } from './ingress/routes/actuator.js';
 import type { Logger } from './observability/log.js';
+import { inFlightSteps, queueDepth, storageOperationsTotal } from './observability/metrics.js';
 import type { StorageCallCounter } from './observability/storage-calls.js';
 import { DlqTable } from './storage/dlq-table.js';
 import { PayloadStore } from './storage/payloads.js';
@@ -20,6 +21,7 @@ import { createStepQueue, type StepQueue } from './storage/queues.js';
 import { StatusTable } from './storage/status-table.js';
 import { Storage } from './storage/storage.js';
 import { translateStorageError } from './storage/storage-error.js';
+import { VERSION } from './version.js';
 
 export interface RuntimeOptions {
   log: Logger;
@@ -50,6 +52,8 @@ export class Runtime {
   }
 
   static async start(config: EngineConfig, { log, abortSignal, storageCalls }: RuntimeOptions): Promise<Runtime> {
+    const startedAt = new Date();
+    storageCalls.onCall((kind) => storageOperationsTotal.inc({ kind }));
     const storage = await Storage.open(config, { log, abortSignal, counter: storageCalls });
     const { clients } = storage;
     const queues = new Map<string, StepQueue>([...config.queues.keys()].map((name) => [name, createStepQueue(clients.queues.getQueueClient(name))]));
@@ -73,7 +77,14 @@ export class Runtime {
       maxBodyBytes: config.server.maxBodyBytes,
       demoEndpoints: config.server.demoEndpoints,
       trustProxy: config.server.trustProxy,
-      health: cachedHealth(() => storageHealth(storage)),
+      health: cachedHealth(async () => withPollers(await storageHealth(storage), engine)),
+      refreshGauges: () => refreshGauges(engine, queues),
+      info: () => ({
+        version: VERSION,
+        startedAt: startedAt.toISOString(),
+        uptimeSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
+        flows: config.flows.map((f) => ({ name: f.name, steps: f.steps.length })),
+      }),
       log,
     });
     const server = app.listen(config.server.port, config.server.host);
@@ -129,6 +140,26 @@ async function storageHealth(storage: Storage): Promise<HealthReport> {
   } catch (err) {
     return { status: 'DOWN', components: { storage: { status: 'DOWN', detail: translateStorageError(err, 'checking storage').message } } };
   }
+}
+
+function withPollers(report: HealthReport, engine: Engine): HealthReport {
+  const pollers = engine.isRunning ? ({ status: 'UP' } as const) : ({ status: 'DOWN', detail: 'the engine is not polling' } as const);
+  return { status: report.status === 'UP' && pollers.status === 'UP' ? 'UP' : 'DOWN', components: { ...report.components, pollers } };
+}
+
+/** Sets the gauges from the engine's pools and the queues' approximate counts (one call per queue). */
+async function refreshGauges(engine: Engine, queues: ReadonlyMap<string, StepQueue>): Promise<void> {
+  await Promise.all(
+    engine.steps.map(async ({ flow, step, pool }) => {
+      const labels = { flow, step: String(step.index) };
+      inFlightSteps.set(labels, pool.inFlight);
+      try {
+        queueDepth.set(labels, await queues.get(step.sourceQueueName)!.approximateMessageCount(AbortSignal.timeout(HEALTH_TIMEOUT_IN_MS)));
+      } catch {
+        // A scrape must not fail because storage is slow: the gauge keeps its last value.
+      }
+    }),
+  );
 }
 
 function cachedHealth(check: () => Promise<HealthReport>): () => Promise<HealthReport> {

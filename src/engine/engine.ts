@@ -38,6 +38,7 @@ export class Engine {
   readonly #steps: StepState[] = [];
   readonly #sweep: ExpirySweep;
   #closing: Promise<void> | undefined;
+  #isRunning = false;
 
   constructor({ config, queues, statusTable, dlqTable, payloads, http, log }: EngineOptions) {
     this.#log = log;
@@ -87,7 +88,13 @@ export class Engine {
     return this.#steps;
   }
 
+  /** True between start() and close(). */
+  get isRunning(): boolean {
+    return this.#isRunning;
+  }
+
   start(): void {
+    this.#isRunning = true;
     for (const poller of this.#pollers) poller.start();
     this.#sweep.start();
     this.#log.info({ pollers: this.#pollers.length }, 'engine.pollers_started');
@@ -103,6 +110,7 @@ export class Engine {
   }
 
   async #close(): Promise<void> {
+    this.#isRunning = false;
     await this.#sweep.close().catch((err: unknown) => this.#log.error({ err }, 'engine.sweep_stop_failed'));
     await Promise.all(this.#pollers.map((p) => p.stopIntake().catch((err: unknown) => this.#log.error({ err }, 'engine.poller_stop_failed'))));
     const inFlight = this.#steps.reduce((n, s) => n + s.pool.inFlight, 0);

@@ -26,6 +26,8 @@ export interface Envelope {
   statusEtag: string;
   traceparent: string | null;
   callbackUrl: string | null;
+  /** When the ingress accepted the request (ISO 8601), for the end-to-end latency. */
+  acceptedAt: string;
   body: EnvelopeBody;
   /** Payload blobs this request created so far, deleted once it completes. */
   blobs: string[];
@@ -75,6 +77,7 @@ export function decodeEnvelope(messageText: string): Envelope {
   need('statusEtag', typeof e['statusEtag'] === 'string');
   need('traceparent', e['traceparent'] === null || typeof e['traceparent'] === 'string');
   need('callbackUrl', e['callbackUrl'] === null || typeof e['callbackUrl'] === 'string');
+  need('acceptedAt', typeof e['acceptedAt'] === 'string' && !Number.isNaN(Date.parse(e['acceptedAt'] as string)));
   need('body', isBody(e['body']));
   need('blobs', Array.isArray(e['blobs']) && (e['blobs'] as unknown[]).every((b) => typeof b === 'string'));
   if (problems.length > 0) throw new EnvelopeError(`the envelope has invalid fields: ${problems.join(', ')}`);

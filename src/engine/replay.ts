@@ -47,7 +47,7 @@ export async function replayEntry(deps: ReplayDeps, entry: DlqEntry, abortSignal
         lastError: null,
         dlqId: null,
       };
-      const etag = await resetStatus(deps.statusTable, requestId, change, abortSignal);
+      const { etag, createdAt } = await resetStatus(deps.statusTable, requestId, change, abortSignal);
       const text = encodeEnvelope({
         v: ENVELOPE_VERSION,
         requestId,
@@ -58,6 +58,7 @@ export async function replayEntry(deps: ReplayDeps, entry: DlqEntry, abortSignal
         statusEtag: etag,
         traceparent: replay.traceparent,
         callbackUrl: replay.callbackUrl,
+        acceptedAt: createdAt.toISOString(),
         body: replay.body,
         blobs: replay.blobs,
       });
@@ -71,12 +72,12 @@ export async function replayEntry(deps: ReplayDeps, entry: DlqEntry, abortSignal
   return requestId;
 }
 
-async function resetStatus(statusTable: StatusTable, requestId: string, change: StatusChange, abortSignal: AbortSignal): Promise<string> {
+async function resetStatus(statusTable: StatusTable, requestId: string, change: StatusChange, abortSignal: AbortSignal): Promise<{ etag: string; createdAt: Date }> {
   for (let tries = 0; tries < STATUS_RESET_TRIES; tries++) {
     const row = await statusTable.get(requestId, abortSignal);
     if (row === null) throw new EngineError('AE_REPLAY_IMPOSSIBLE', `request ${requestId} has no status row any more`, { expose: true });
     const etag = await statusTable.update(requestId, change, row.etag, abortSignal);
-    if (etag !== null) return etag;
+    if (etag !== null) return { etag, createdAt: row.status.createdAt };
   }
   throw new EngineError('AE_STORAGE_CONFLICT', `the status of request ${requestId} kept changing during its replay`);
 }

@@ -14,7 +14,7 @@ import type { FlowDefinition, FlowStep, QueueOptions } from '../config/types.js'
 import { EngineError, isEngineError } from '../errors.js';
 import type { StepOutcome } from '../http/endpoint-call.js';
 import type { Logger } from '../observability/log.js';
-import { deadLettersTotal, retriesTotal } from '../observability/metrics.js';
+import { completedTotal, deadLettersTotal, requestDuration, retriesTotal } from '../observability/metrics.js';
 import { isDlqIdOf, makeDlqId, type DlqReplay, type DlqTable } from '../storage/dlq-table.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import type { ReceivedMessage, StepQueue } from '../storage/queues.js';
@@ -96,6 +96,10 @@ export class Settler {
       await next.queue.send(packed.text, { timeToLiveInSeconds: next.options.timeToLiveInSeconds, abortSignal: signal });
     }
     await this.deleteMessage(message, lease, signal);
+    if (route.kind === 'done') {
+      completedTotal.inc({ flow: this.#o.flow.name });
+      requestDuration.observe({ flow: this.#o.flow.name }, Math.max(0, now.getTime() - Date.parse(envelope.acceptedAt)) / 1000);
+    }
     if (route.kind === 'done' && envelope.blobs.length > 0) {
       // The request is complete: no live message can name its inputs any more (see payloads.ts).
       await this.#o.payloads.delete(envelope.blobs, signal).catch(() => undefined);

@@ -32,6 +32,7 @@ import { isEngineError } from '../errors.js';
 import { callEndpoint } from '../http/endpoint-call.js';
 import type { OutboundHttp } from '../http/agent.js';
 import type { Logger } from '../observability/log.js';
+import { endpointDuration, statusClass, stepsTotal } from '../observability/metrics.js';
 import type { DlqTable } from '../storage/dlq-table.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import type { ReceivedMessage, StepQueue } from '../storage/queues.js';
@@ -93,6 +94,7 @@ export class StepRunner {
       const { envelope } = reading;
       log = log.child({ requestId: envelope.requestId });
       const settled = await this.#process(envelope, message, lease, engineSignal, log);
+      stepsTotal.inc({ flow: this.#o.flow.name, step: String(this.#o.step.index), outcome: settled });
       if (settled === 'stale') log.info({ attempt: envelope.attempt }, 'step.stale');
     } catch (err) {
       await lease.stop();
@@ -130,6 +132,8 @@ export class StepRunner {
       },
       lease.signal,
     );
+    const labels = { flow: this.#o.flow.name, step: String(this.#o.step.index) };
+    endpointDuration.observe({ ...labels, status_class: statusClass(outcome.kind === 'transport-error' ? null : outcome.status) }, outcome.durationInMs / 1000);
     if (outcome.kind === 'ok') {
       // The lease keeps renewing through the settle writes; the delete stops it for its final receipt.
       const settled = await this.#settler.succeed(envelope, outcome, message, lease, signal);

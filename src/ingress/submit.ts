@@ -59,6 +59,7 @@ export async function submitRequest(deps: SubmitDeps, submission: Submission, ab
         statusEtag: etag,
         traceparent: submission.traceparent,
         callbackUrl: submission.callbackUrl,
+        acceptedAt: now.toISOString(),
         blobs: [],
       },
       submission.body,

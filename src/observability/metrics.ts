@@ -1,10 +1,35 @@
 /**
  * Every metric of the engine, on one prom-client registry (exported at /actuator/prometheus).
- * Labels are bounded: flow, step, status, reason; never a request id.
+ * Labels are bounded: flow, step, status, reason, outcome, kind; never a request id.
  */
-import { Counter, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'async_engine_' });
+
+/** Seconds: from a 5 ms endpoint to a 10 minute one. */
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+export const submittedTotal = new Counter({
+  name: 'async_engine_requests_submitted_total',
+  help: 'Requests accepted by the ingress, by flow.',
+  labelNames: ['flow'] as const,
+  registers: [registry],
+});
+
+export const completedTotal = new Counter({
+  name: 'async_engine_requests_completed_total',
+  help: 'Requests whose last step answered 2xx, by flow.',
+  labelNames: ['flow'] as const,
+  registers: [registry],
+});
+
+export const stepsTotal = new Counter({
+  name: 'async_engine_steps_total',
+  help: 'Step messages settled, by flow, step and outcome (forwarded, completed, retry_scheduled, dead_lettered, stale).',
+  labelNames: ['flow', 'step', 'outcome'] as const,
+  registers: [registry],
+});
 
 export const retriesTotal = new Counter({
   name: 'async_engine_retries_total',
@@ -19,3 +44,45 @@ export const deadLettersTotal = new Counter({
   labelNames: ['flow', 'step', 'reason'] as const,
   registers: [registry],
 });
+
+export const endpointDuration = new Histogram({
+  name: 'async_engine_endpoint_duration_seconds',
+  help: 'Endpoint calls, from sending to the whole answer read, by flow, step and status class (2xx, 4xx, 5xx, error).',
+  labelNames: ['flow', 'step', 'status_class'] as const,
+  buckets: LATENCY_BUCKETS,
+  registers: [registry],
+});
+
+export const requestDuration = new Histogram({
+  name: 'async_engine_request_duration_seconds',
+  help: 'Completed requests, from acceptance to the last step done, by flow.',
+  labelNames: ['flow'] as const,
+  buckets: LATENCY_BUCKETS,
+  registers: [registry],
+});
+
+export const storageOperationsTotal = new Counter({
+  name: 'async_engine_storage_operations_total',
+  help: 'Azure Storage calls by kind (queue.send, queue.receive, table.update, blob.write, ...): what the storage bill counts.',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
+export const inFlightSteps = new Gauge({
+  name: 'async_engine_steps_in_flight',
+  help: 'Step messages being worked on, by flow and step.',
+  labelNames: ['flow', 'step'] as const,
+  registers: [registry],
+});
+
+export const queueDepth = new Gauge({
+  name: 'async_engine_queue_depth',
+  help: 'Approximate messages in each step\'s source queue (read when scraped), by flow and step.',
+  labelNames: ['flow', 'step'] as const,
+  registers: [registry],
+});
+
+/** The status class label of an HTTP status, or `error` for transport errors and time-outs. */
+export function statusClass(status: number | null): string {
+  return status === null ? 'error' : `${Math.floor(status / 100)}xx`;
+}

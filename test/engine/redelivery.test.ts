@@ -139,6 +139,7 @@ describe('redelivery and dead-lettering', () => {
         statusEtag: 'W/"x"',
         traceparent: null,
         callbackUrl: null,
+        acceptedAt: new Date().toISOString(),
         body: { kind: 'inline', encoding: 'utf8', data: '{}' },
         blobs: [],
       }),

@@ -108,7 +108,7 @@ describe('ingress routes of the request path', () => {
     try {
       const up = await fetch(`${e.url}/actuator/health`);
       assert.equal(up.status, 200);
-      assert.deepEqual(await up.json(), { status: 'UP', components: { storage: { status: 'UP' } } });
+      assert.deepEqual(await up.json(), { status: 'UP', components: { storage: { status: 'UP' }, pollers: { status: 'UP' } } });
       await own.close();
       await new Promise((resolve) => setTimeout(resolve, 1100)); // past the health cache
       const down = await fetch(`${e.url}/actuator/health`);

@@ -1,7 +1,9 @@
 /**
- * Operational routes: health for load balancers and orchestrators.
+ * Operational routes: health for load balancers and orchestrators, Prometheus metrics, and
+ * build and runtime information (never a secret).
  */
 import { Router } from '@koa/router';
+import { registry } from '../../observability/metrics.js';
 
 export interface ComponentHealth {
   status: 'UP' | 'DOWN';
@@ -15,6 +17,9 @@ export interface HealthReport {
 
 export interface ActuatorDeps {
   health: () => Promise<HealthReport>;
+  /** Brings the gauges up to date (in-flight steps, queue depths) before a scrape. */
+  refreshGauges: () => Promise<void>;
+  info: () => Record<string, unknown>;
 }
 
 export function createActuatorRoutes(deps: ActuatorDeps): Router {
@@ -23,6 +28,14 @@ export function createActuatorRoutes(deps: ActuatorDeps): Router {
     const report = await deps.health();
     ctx.status = report.status === 'UP' ? 200 : 503;
     ctx.body = report;
+  });
+  router.get('/prometheus', async (ctx) => {
+    await deps.refreshGauges();
+    ctx.set('content-type', registry.contentType);
+    ctx.body = await registry.metrics();
+  });
+  router.get('/info', (ctx) => {
+    ctx.body = deps.info();
   });
   return router;
 }

@@ -4,6 +4,7 @@
 import { Router } from '@koa/router';
 import type { FlowDefinition } from '../../config/types.js';
 import type { Logger } from '../../observability/log.js';
+import { submittedTotal } from '../../observability/metrics.js';
 import type { PayloadStore } from '../../storage/payloads.js';
 import { toStatusJson, type StatusRow, type StatusTable } from '../../storage/status-table.js';
 import { readBody } from '../body.js';
@@ -43,6 +44,7 @@ export function createRequestRoutes(deps: RequestRoutesDeps): Router {
     );
     ctx.state['requestId'] = status.id;
     deps.log.info({ requestId: status.id, flow: flow.name, bytes: body.length }, 'request.accepted');
+    submittedTotal.inc({ flow: flow.name });
     ctx.status = 202;
     ctx.set('location', statusUrl(status.id));
     ctx.body = { id: status.id, flow: status.flow, status: status.status };

@@ -79,6 +79,7 @@ export class Runtime {
       trustProxy: config.server.trustProxy,
       health: cachedHealth(async () => withPollers(await storageHealth(storage), engine)),
       refreshGauges: () => refreshGauges(engine, queues),
+      inFlight: (flow, step) => engine.steps.find((s) => s.flow === flow && s.step.index === step)?.pool.inFlight ?? 0,
       info: () => ({
         version: VERSION,
         startedAt: startedAt.toISOString(),

@@ -8,9 +8,10 @@ import type { Logger } from '../observability/log.js';
 import { sendProblem } from './problem.js';
 import { createActuatorRoutes, type ActuatorDeps } from './routes/actuator.js';
 import { createDlqRoutes, type DlqRoutesDeps } from './routes/dlq.js';
+import { createFlowRoutes, type FlowRoutesDeps } from './routes/flows.js';
 import { createRequestRoutes, type RequestRoutesDeps } from './routes/requests.js';
 
-export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps, DlqRoutesDeps {
+export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps, DlqRoutesDeps, FlowRoutesDeps {
   demoEndpoints: boolean;
   trustProxy: boolean;
   log: Logger;
@@ -33,7 +34,7 @@ export function createIngressApp(deps: IngressDeps): Koa {
     }
   });
 
-  for (const router of [createRequestRoutes(deps), createDlqRoutes(deps), createActuatorRoutes(deps), ...(deps.demoEndpoints ? [createDemoRoutes(deps.maxBodyBytes)] : [])]) {
+  for (const router of [createRequestRoutes(deps), createFlowRoutes(deps), createDlqRoutes(deps), createActuatorRoutes(deps), ...(deps.demoEndpoints ? [createDemoRoutes(deps.maxBodyBytes)] : [])]) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true }));
   }

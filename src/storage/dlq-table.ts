@@ -14,6 +14,7 @@ import { odata, type TableClient, type TableEntityResult } from '@azure/data-tab
 import { isEngineError } from '../errors.js';
 import type { EnvelopeBody } from '../engine/envelope.js';
 import type { DeadLetterReason } from '../engine/redelivery.js';
+import { queryPage } from './paging.js';
 import { translateStorageError } from './storage-error.js';
 
 export interface DlqEntry {
@@ -142,24 +143,12 @@ export class DlqTable {
   /** One page of entries, newest first within a flow; all flows when `flow` is null. */
   async list(flow: string | null, limit: number, cursor: string | null, abortSignal: AbortSignal): Promise<DlqPage> {
     try {
-      const pages = this.#table
-        .listEntities<DlqEntity>({ abortSignal, queryOptions: flow === null ? {} : { filter: odata`PartitionKey eq ${flow}` } })
-        .byPage({ maxPageSize: limit, ...(cursor ? { continuationToken: decodeCursor(cursor) } : {}) });
-      const page = (await pages.next()).value as (TableEntityResult<DlqEntity>[] & { continuationToken?: string }) | undefined;
-      return { items: (page ?? []).map(fromEntity), nextCursor: page?.continuationToken ? encodeCursor(page.continuationToken) : null };
+      const page = await queryPage<DlqEntity>(this.#table, flow === null ? {} : { filter: odata`PartitionKey eq ${flow}` }, limit, cursor, abortSignal);
+      return { items: page.items.map(fromEntity), nextCursor: page.nextCursor };
     } catch (err) {
       throw translateStorageError(err, 'listing DLQ entries');
     }
   }
-}
-
-// The continuation token is the table's; the cursor only wraps it so clients treat it as opaque.
-function encodeCursor(token: string): string {
-  return Buffer.from(token, 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): string {
-  return Buffer.from(cursor, 'base64url').toString('utf8');
 }
 
 function toEntity(e: DlqEntry): DlqEntity {

@@ -5,9 +5,11 @@
  */
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { isEngineError } from '../errors.js';
+import { queryPage, type Page } from './paging.js';
 import { translateStorageError } from './storage-error.js';
 
-export type RequestState = 'queued' | 'processing' | 'retrying' | 'completed' | 'dead-lettered';
+export const REQUEST_STATES = ['queued', 'processing', 'retrying', 'completed', 'dead-lettered'] as const;
+export type RequestState = (typeof REQUEST_STATES)[number];
 
 export const FINAL_STATES: ReadonlySet<RequestState> = new Set(['completed', 'dead-lettered']);
 
@@ -106,9 +108,23 @@ export class StatusTable {
     }
   }
 
+  /** One page of requests, by request id; `flow` and `status` narrow it when given. */
+  async list(filters: { flow: string | null; status: RequestState | null }, limit: number, cursor: string | null, abortSignal: AbortSignal): Promise<Page<RequestStatus>> {
+    // Every condition through the SDK's odata template, which quotes and escapes the values.
+    let filter = odata`RowKey eq ${ROW_KEY}`;
+    if (filters.flow !== null) filter += ` and ${odata`Flow eq ${filters.flow}`}`;
+    if (filters.status !== null) filter += ` and ${odata`Status eq ${filters.status}`}`;
+    try {
+      const page = await queryPage<StatusEntity>(this.#table, { filter }, limit, cursor, abortSignal);
+      return { items: page.items.map(fromEntity), nextCursor: page.nextCursor };
+    } catch (err) {
+      throw translateStorageError(err, 'listing requests');
+    }
+  }
+
   /** Up to `limit` unfinished rows last updated before `cutoff`: candidates for the expiry sweep. */
   async listUnfinishedBefore(cutoff: Date, limit: number, abortSignal: AbortSignal): Promise<StatusRow[]> {
-    const filter = odata`Status ne ${'completed'} and Status ne ${'dead-lettered'} and UpdatedAt lt ${cutoff}`;
+    const filter = odata`RowKey eq ${ROW_KEY} and Status ne ${'completed'} and Status ne ${'dead-lettered'} and UpdatedAt lt ${cutoff}`;
     const rows: StatusRow[] = [];
     try {
       for await (const page of this.#table.listEntities<StatusEntity>({ abortSignal, queryOptions: { filter } }).byPage({ maxPageSize: Math.min(limit, 1000) })) {

@@ -2,13 +2,13 @@
  * The dead-letter table's operations: list, inspect, replay (one or a whole flow) and delete.
  */
 import { Router } from '@koa/router';
-import type { Context } from 'koa';
 import type { FlowDefinition } from '../../config/types.js';
 import { replayEntry, type ReplayDeps } from '../../engine/replay.js';
 import type { Logger } from '../../observability/log.js';
 import { toDlqJson, type DlqEntry, type DlqTable } from '../../storage/dlq-table.js';
 import type { PayloadStore } from '../../storage/payloads.js';
 import { HttpProblem } from '../problem.js';
+import { flowOf, limitOf, MAX_LIMIT, queryOf } from '../query.js';
 
 export interface DlqRoutesDeps extends ReplayDeps {
   flows: ReadonlyMap<string, FlowDefinition>;
@@ -17,28 +17,7 @@ export interface DlqRoutesDeps extends ReplayDeps {
   log: Logger;
 }
 
-const DEFAULT_LIMIT = 50;
-const MAX_LIMIT = 1000;
 const TIMEOUT_IN_MS = 30_000;
-
-/** `limit` from the query: 1..1000, default 50; 400 otherwise. */
-export function limitOf(ctx: Context): number {
-  const raw = ctx.query['limit'];
-  if (raw === undefined) return DEFAULT_LIMIT;
-  const limit = Number(raw);
-  if (typeof raw !== 'string' || !Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-    throw new HttpProblem(400, 'bad-query', 'Bad Request', `limit must be an integer from 1 to ${MAX_LIMIT}`);
-  }
-  return limit;
-}
-
-/** A single string query parameter, or null; 400 when given twice. */
-export function queryOf(ctx: Context, name: string): string | null {
-  const raw = ctx.query[name];
-  if (raw === undefined || raw === '') return null;
-  if (typeof raw !== 'string') throw new HttpProblem(400, 'bad-query', 'Bad Request', `${name} may be given once`);
-  return raw;
-}
 
 export function createDlqRoutes(deps: DlqRoutesDeps): Router {
   const router = new Router({ prefix: '/api/dlq' });
@@ -47,22 +26,16 @@ export function createDlqRoutes(deps: DlqRoutesDeps): Router {
     if (!entry) throw new HttpProblem(404, 'unknown-dlq-entry', 'Not Found', `there is no DLQ entry "${dlqId}"`);
     return entry;
   };
-  const knownFlow = (ctx: Context, required: boolean): string | null => {
-    const flow = queryOf(ctx, 'flow');
-    if (flow === null && required) throw new HttpProblem(400, 'bad-query', 'Bad Request', 'flow is required');
-    if (flow !== null && !deps.flows.has(flow)) throw new HttpProblem(404, 'unknown-flow', 'Not Found', `there is no flow named "${flow}"`);
-    return flow;
-  };
 
   router.get('/', async (ctx) => {
-    const flow = knownFlow(ctx, false);
+    const flow = flowOf(ctx, deps.flows, false);
     const page = await deps.dlqTable.list(flow, limitOf(ctx), queryOf(ctx, 'cursor'), AbortSignal.timeout(TIMEOUT_IN_MS));
     ctx.body = { items: page.items.map(toDlqJson), nextCursor: page.nextCursor };
   });
 
   // Before '/:dlqId/replay' so that "replay" is never read as an id.
   router.post('/replay', async (ctx) => {
-    const flow = knownFlow(ctx, true)!;
+    const flow = flowOf(ctx, deps.flows, true)!;
     let replayed = 0;
     let cursor: string | null = null;
     do {

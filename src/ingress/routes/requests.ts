@@ -6,9 +6,10 @@ import type { FlowDefinition } from '../../config/types.js';
 import type { Logger } from '../../observability/log.js';
 import { submittedTotal } from '../../observability/metrics.js';
 import type { PayloadStore } from '../../storage/payloads.js';
-import { toStatusJson, type StatusRow, type StatusTable } from '../../storage/status-table.js';
+import { REQUEST_STATES, toStatusJson, type RequestState, type StatusRow, type StatusTable } from '../../storage/status-table.js';
 import { readBody } from '../body.js';
 import { HttpProblem } from '../problem.js';
+import { flowOf, limitOf, queryOf } from '../query.js';
 import { submitRequest, type SubmitDeps } from '../submit.js';
 
 export interface RequestRoutesDeps extends SubmitDeps {
@@ -48,6 +49,16 @@ export function createRequestRoutes(deps: RequestRoutesDeps): Router {
     ctx.status = 202;
     ctx.set('location', statusUrl(status.id));
     ctx.body = { id: status.id, flow: status.flow, status: status.status };
+  });
+
+  router.get('/api/requests', async (ctx) => {
+    const flow = flowOf(ctx, deps.flows, false);
+    const status = queryOf(ctx, 'status');
+    if (status !== null && !(REQUEST_STATES as readonly string[]).includes(status)) {
+      throw new HttpProblem(400, 'bad-query', 'Bad Request', `status must be one of ${REQUEST_STATES.join(', ')}`);
+    }
+    const page = await deps.statusTable.list({ flow, status: status as RequestState | null }, limitOf(ctx), queryOf(ctx, 'cursor'), AbortSignal.timeout(30_000));
+    ctx.body = { items: page.items.map(toStatusJson), nextCursor: page.nextCursor };
   });
 
   router.get('/api/requests/:id', async (ctx) => {

@@ -42,11 +42,15 @@ export class WorkerPool {
     });
   }
 
-  /** Starts `task` in a free slot. The task must handle its own errors; a rejection here is a bug and is passed to `onBug`. */
+  /**
+   * Starts `task` in a free slot. The task must handle its own errors; a rejection (or a throw) is
+   * a bug and is passed to `onBug`, and the slot is freed either way.
+   */
   submit(task: () => Promise<void>, onBug: (err: unknown) => void): void {
     if (this.freeSlots <= 0) throw new EngineError('AE_INVALID_OPTION', 'submit() without a free slot: the poller took more messages than slots');
     this.#running++;
-    void task()
+    void Promise.resolve()
+      .then(task)
       .catch(onBug)
       .finally(() => {
         this.#running--;

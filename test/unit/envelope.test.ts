@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ENVELOPE_VERSION, EnvelopeError, decodeEnvelope, encodeEnvelope, inlineBody, inlineBytes } from '../../src/engine/envelope.js';
+import type { Envelope } from '../../src/engine/envelope.js';
+
+function envelope(overrides: Partial<Envelope> = {}): Envelope {
+  return {
+    v: ENVELOPE_VERSION,
+    requestId: 'req-1',
+    flow: 'orders',
+    step: 1,
+    attempt: 2,
+    contentType: 'application/json',
+    statusEtag: 'W/"datetime\'2024-01-01T00%3A00%3A00Z\'"',
+    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    callbackUrl: 'https://callback.example/done',
+    acceptedAt: '2024-01-01T00:00:00.000Z',
+    body: { kind: 'inline', encoding: 'utf8', data: '{"a":1}' },
+    blobs: ['payload-1'],
+    ...overrides,
+  };
+}
+
+/** Base64 of the JSON of `value`, as a queue message would carry it. */
+const asMessage = (value: unknown): string => Buffer.from(JSON.stringify(value), 'utf8').toString('base64');
+
+/** The envelope as a plain record, so tests can remove or break fields the type would not allow. */
+const asRecord = (e: Envelope): Record<string, unknown> => ({ ...e });
+
+function assertEnvelopeError(messageText: string, messagePattern: RegExp): void {
+  assert.throws(
+    () => decodeEnvelope(messageText),
+    (err: unknown) => {
+      assert.ok(err instanceof EnvelopeError, `expected an EnvelopeError, got ${String(err)}`);
+      assert.equal(err.name, 'EnvelopeError');
+      assert.match(err.message, messagePattern);
+      return true;
+    },
+  );
+}
+
+describe('encodeEnvelope and decodeEnvelope', () => {
+  it('encodes an envelope as base64 of its JSON', () => {
+    const e = envelope();
+    assert.deepEqual(JSON.parse(Buffer.from(encodeEnvelope(e), 'base64').toString('utf8')), e);
+  });
+
+  const roundTrips: Array<[string, Envelope]> = [
+    ['an inline utf8 body with trace and callback', envelope()],
+    ['an inline base64 body', envelope({ body: { kind: 'inline', encoding: 'base64', data: Buffer.from([0xff, 0xfe, 0x00]).toString('base64') } })],
+    ['a blob body without trace or callback', envelope({ body: { kind: 'blob', blobName: 'b-1', byteLength: 70_000 }, traceparent: null, callbackUrl: null, blobs: [] })],
+    ['the first step of a first attempt with an empty etag and content type', envelope({ step: 0, attempt: 1, statusEtag: '', contentType: '' })],
+    ['non-ASCII text in its fields', envelope({ flow: 'flüsse', body: { kind: 'inline', encoding: 'utf8', data: 'grüße 👋 日本' } })],
+  ];
+  for (const [name, e] of roundTrips) {
+    it(`decodes what it encoded: ${name}`, () => {
+      assert.deepEqual(decodeEnvelope(encodeEnvelope(e)), e);
+    });
+  }
+});
+
+describe('inlineBody and inlineBytes', () => {
+  const texts: Array<[string, string]> = [
+    ['ASCII JSON', '{"hello":"world"}'],
+    ['the empty body', ''],
+    ['multi-byte text (2, 3 and 4 byte sequences)', 'ä € 𝄞 👋 日本語'],
+    ['text holding the replacement character itself', 'broken \uFFFD here'],
+  ];
+  for (const [name, text] of texts) {
+    it(`keeps valid UTF-8 as text: ${name}`, () => {
+      const bytes = Buffer.from(text, 'utf8');
+      const body = inlineBody(bytes);
+      assert.deepEqual(body, { kind: 'inline', encoding: 'utf8', data: text });
+      assert.ok(inlineBytes(body).equals(bytes));
+    });
+  }
+
+  const binaries: Array<[string, Buffer]> = [
+    ['bytes that are never UTF-8', Buffer.from([0xff, 0xfe, 0x00])],
+    ['a truncated three-byte sequence', Buffer.from('€', 'utf8').subarray(0, 2)],
+    // Decodes to one U+FFFD, itself three bytes: only comparing the bytes tells it from valid text.
+    ['a truncated four-byte sequence', Buffer.from('😀', 'utf8').subarray(0, 3)],
+    ['an overlong encoding of "/"', Buffer.from([0xc0, 0xaf])],
+    ['an encoded surrogate half', Buffer.from([0xed, 0xa0, 0x80])],
+    ['text followed by one invalid byte', Buffer.concat([Buffer.from('valid text ', 'utf8'), Buffer.from([0x80])])],
+  ];
+  for (const [name, bytes] of binaries) {
+    it(`carries invalid UTF-8 as base64 and restores the exact bytes: ${name}`, () => {
+      const body = inlineBody(bytes);
+      assert.deepEqual(body, { kind: 'inline', encoding: 'base64', data: bytes.toString('base64') });
+      assert.ok(inlineBytes(body).equals(bytes), `restored ${inlineBytes(body).toString('hex')}, expected ${bytes.toString('hex')}`);
+    });
+  }
+
+  it('restores the exact bytes of every single byte value through an envelope', () => {
+    const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const decoded = decodeEnvelope(encodeEnvelope(envelope({ body: inlineBody(bytes) })));
+    assert.equal(decoded.body.kind, 'inline');
+    if (decoded.body.kind !== 'inline') return;
+    assert.ok(inlineBytes(decoded.body).equals(bytes));
+  });
+});
+
+describe('decodeEnvelope rejects what is not an envelope', () => {
+  const unreadable: Array<[string, string]> = [
+    ['text that is not base64', '%%% not base64 at all %%%'],
+    ['the empty message', ''],
+    ['base64 of text that is not JSON', Buffer.from('hello, world', 'utf8').toString('base64')],
+    ['base64 of truncated JSON', Buffer.from('{"v":1,', 'utf8').toString('base64')],
+    ['plain JSON that was never base64-encoded', JSON.stringify(envelope())],
+  ];
+  for (const [name, messageText] of unreadable) {
+    it(`throws an EnvelopeError for ${name}`, () => {
+      assertEnvelopeError(messageText, /not a base64-encoded JSON envelope/);
+    });
+  }
+
+  const notObjects: Array<[string, unknown]> = [
+    ['null', null],
+    ['a number', 42],
+    ['a string', 'envelope'],
+    ['a boolean', true],
+  ];
+  for (const [name, value] of notObjects) {
+    it(`throws an EnvelopeError for JSON that is ${name}`, () => {
+      assertEnvelopeError(asMessage(value), /not a JSON object/);
+    });
+  }
+
+  it('throws an EnvelopeError for a JSON array', () => {
+    // An array passes the object check and fails on the version; all that matters is that it is poison.
+    assertEnvelopeError(asMessage([envelope()]), /^(the message is not a JSON object|unsupported envelope version undefined)$/);
+  });
+
+  const versions: Array<[string, unknown]> = [
+    ['a later version', 2],
+    ['version 0', 0],
+    ['the version as a string', '1'],
+    ['no version', undefined],
+  ];
+  for (const [name, v] of versions) {
+    it(`throws an EnvelopeError naming the version for ${name}`, () => {
+      const record = asRecord(envelope());
+      if (v === undefined) delete record['v'];
+      else record['v'] = v;
+      assertEnvelopeError(asMessage(record), /unsupported envelope version/);
+    });
+  }
+});
+
+describe('decodeEnvelope names each invalid field', () => {
+  const REMOVE = Symbol('remove');
+  const fieldCases: Array<[field: keyof Envelope, label: string, value: unknown]> = [
+    ['requestId', 'missing', REMOVE],
+    ['requestId', 'empty', ''],
+    ['requestId', 'a number', 7],
+    ['flow', 'missing', REMOVE],
+    ['flow', 'empty', ''],
+    ['step', 'missing', REMOVE],
+    ['step', 'negative', -1],
+    ['step', 'fractional', 1.5],
+    ['step', 'a string', '1'],
+    ['attempt', 'missing', REMOVE],
+    ['attempt', 'zero', 0],
+    ['attempt', 'fractional', 1.5],
+    ['contentType', 'missing', REMOVE],
+    ['contentType', 'null', null],
+    ['statusEtag', 'missing', REMOVE],
+    ['statusEtag', 'null', null],
+    ['traceparent', 'missing', REMOVE],
+    ['traceparent', 'a number', 1],
+    ['callbackUrl', 'missing', REMOVE],
+    ['callbackUrl', 'an object', { url: 'https://x' }],
+    ['acceptedAt', 'missing', REMOVE],
+    ['acceptedAt', 'not a date', 'yesterday'],
+    ['body', 'missing', REMOVE],
+    ['body', 'null', null],
+    ['body', 'of an unknown kind', { kind: 'queue', data: 'x' }],
+    ['body', 'inline with an unknown encoding', { kind: 'inline', encoding: 'hex', data: 'ff' }],
+    ['body', 'inline without data', { kind: 'inline', encoding: 'utf8' }],
+    ['body', 'a blob without a name', { kind: 'blob', byteLength: 10 }],
+    ['body', 'a blob with a fractional length', { kind: 'blob', blobName: 'b', byteLength: 1.5 }],
+    ['blobs', 'missing', REMOVE],
+    ['blobs', 'not an array', 'payload-1'],
+    ['blobs', 'holding a non-string', ['payload-1', 2]],
+  ];
+  for (const [field, label, value] of fieldCases) {
+    it(`throws an EnvelopeError naming ${field} when it is ${label}`, () => {
+      const record = asRecord(envelope());
+      if (value === REMOVE) delete record[field];
+      else record[field] = value;
+      assertEnvelopeError(asMessage(record), new RegExp(`invalid fields: ${field}$`));
+    });
+  }
+
+  it('names every invalid field at once', () => {
+    const record = asRecord(envelope());
+    delete record['requestId'];
+    record['step'] = -1;
+    record['blobs'] = null;
+    assertEnvelopeError(asMessage(record), /invalid fields: requestId, step, blobs$/);
+  });
+});

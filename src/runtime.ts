@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { EngineConfig, QueueOptions } from './config/types.js';
 import { Engine } from './engine/engine.js';
 import { createOutboundHttp, type OutboundHttp } from './http/agent.js';
+import { Admission } from './ingress/admission.js';
 import { createIngressApp } from './ingress/app.js';
 import type { HealthReport } from './ingress/routes/actuator.js';
 import type { Logger } from './observability/log.js';
@@ -75,6 +76,7 @@ export class Runtime {
       entryQueues,
       queues: queuesWithOptions,
       maxBodyBytes: config.server.maxBodyBytes,
+      admission: new Admission(config.admission),
       demoEndpoints: config.server.demoEndpoints,
       trustProxy: config.server.trustProxy,
       health: cachedHealth(async () => withPollers(await storageHealth(storage), engine)),

@@ -41,7 +41,9 @@ export function toProblem(err: unknown): { body: ProblemBody; headers: Record<st
   if (err instanceof HttpProblem) {
     return { body: { type: problemType(err.slug), title: err.title, status: err.status, detail: err.message }, headers: { ...err.headers } };
   }
-  if (isEngineError(err, 'AE_STORAGE_UNAVAILABLE')) {
+  // A route's deadline runs out only while it waits for storage.
+  const name = (err as { name?: unknown } | null | undefined)?.name;
+  if (isEngineError(err, 'AE_STORAGE_UNAVAILABLE') || name === 'AbortError' || name === 'TimeoutError') {
     return {
       body: { type: problemType('storage-unavailable'), title: 'Service Unavailable', status: 503, detail: 'storage is unreachable; try again later' },
       headers: { 'retry-after': String(STORAGE_RETRY_AFTER_IN_SECONDS) },

@@ -6,7 +6,9 @@ import type { FlowDefinition } from '../../config/types.js';
 import type { Logger } from '../../observability/log.js';
 import { submittedTotal } from '../../observability/metrics.js';
 import type { PayloadStore } from '../../storage/payloads.js';
-import { REQUEST_STATES, toStatusJson, type RequestState, type StatusRow, type StatusTable } from '../../storage/status-table.js';
+import { REQUEST_STATES, toStatusJson, type RequestState, type RequestStatus, type StatusRow, type StatusTable } from '../../storage/status-table.js';
+import { EngineError } from '../../errors.js';
+import type { Admission } from '../admission.js';
 import { readBody } from '../body.js';
 import { HttpProblem } from '../problem.js';
 import { flowOf, limitOf, queryOf } from '../query.js';
@@ -18,10 +20,15 @@ export interface RequestRoutesDeps extends SubmitDeps {
   statusTable: StatusTable;
   payloads: PayloadStore;
   maxBodyBytes: number;
+  admission: Admission;
 }
 
 /** Seconds a client polling an unfinished result should wait. */
 const RESULT_RETRY_AFTER_IN_SECONDS = 1;
+/** Seconds a client refused by admission control should wait. */
+const ADMISSION_RETRY_AFTER_IN_SECONDS = 1;
+/** The longest a submission may take, waiting for admission included; then 429 or 503, never a hang. */
+const SUBMIT_TIMEOUT_IN_MS = 10_000;
 
 const statusUrl = (id: string): string => `/api/requests/${encodeURIComponent(id)}`;
 
@@ -31,20 +38,30 @@ export function createRequestRoutes(deps: RequestRoutesDeps): Router {
   router.post('/api/flows/:flowName', async (ctx) => {
     const flow = deps.flows.get(ctx.params['flowName']!);
     if (!flow) throw new HttpProblem(404, 'unknown-flow', 'Not Found', `there is no flow named "${ctx.params['flowName']}"`);
-    const body = await readBody(ctx, deps.maxBodyBytes);
-    const status = await submitRequest(
-      deps,
-      {
-        flow,
-        body,
-        contentType: ctx.get('content-type') || 'application/octet-stream',
-        traceparent: ctx.get('traceparent') || null,
-        callbackUrl: null,
-      },
-      AbortSignal.timeout(30_000),
-    );
+    const signal = AbortSignal.timeout(SUBMIT_TIMEOUT_IN_MS);
+    let isStarted = false;
+    let admitted: { value: RequestStatus } | null;
+    try {
+      // The place is taken before the body is read: waiting clients cost no memory.
+      admitted = await deps.admission.run(async () => {
+        isStarted = true;
+        const body = await readBody(ctx, deps.maxBodyBytes);
+        const submission = { flow, body, contentType: ctx.get('content-type') || 'application/octet-stream', traceparent: ctx.get('traceparent') || null, callbackUrl: null };
+        return submitRequest(deps, submission, signal);
+      }, signal);
+    } catch (err) {
+      if (!signal.aborted) throw err;
+      if (!isStarted) admitted = null; // waited its whole time for a place: the engine is overloaded
+      else throw new EngineError('AE_STORAGE_UNAVAILABLE', `storage did not answer within ${SUBMIT_TIMEOUT_IN_MS} ms`, { cause: err });
+    }
+    if (admitted === null) {
+      throw new HttpProblem(429, 'too-many-requests', 'Too Many Requests', 'the engine is accepting as many requests as it can (threadpool.config); try again shortly', {
+        'retry-after': String(ADMISSION_RETRY_AFTER_IN_SECONDS),
+      });
+    }
+    const status = admitted.value;
     ctx.state['requestId'] = status.id;
-    deps.log.info({ requestId: status.id, flow: flow.name, bytes: body.length }, 'request.accepted');
+    deps.log.info({ requestId: status.id, flow: flow.name }, 'request.accepted');
     submittedTotal.inc({ flow: flow.name });
     ctx.status = 202;
     ctx.set('location', statusUrl(status.id));

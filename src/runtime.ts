@@ -17,6 +17,7 @@ import type { Logger } from './observability/log.js';
 import { inFlightSteps, queueDepth, storageOperationsTotal } from './observability/metrics.js';
 import type { StorageCallCounter } from './observability/storage-calls.js';
 import { DlqTable } from './storage/dlq-table.js';
+import { IdempotencyKeys } from './storage/idempotency-keys.js';
 import { PayloadStore } from './storage/payloads.js';
 import { createStepQueue, type StepQueue } from './storage/queues.js';
 import { StatusTable } from './storage/status-table.js';
@@ -31,6 +32,9 @@ export interface RuntimeOptions {
   /** Aborts start-up (a signal while storage is being set up). */
   abortSignal: AbortSignal;
 }
+
+/** How long an Idempotency-Key is remembered. */
+const IDEMPOTENCY_RETENTION_IN_MS = 24 * 3600 * 1000;
 
 /** How long a health answer is reused, so probes cannot hammer storage. */
 const HEALTH_CACHE_IN_MS = 1000;
@@ -77,6 +81,7 @@ export class Runtime {
       queues: queuesWithOptions,
       maxBodyBytes: config.server.maxBodyBytes,
       admission: new Admission(config.admission),
+      idempotency: new IdempotencyKeys(clients.statusTable, IDEMPOTENCY_RETENTION_IN_MS),
       demoEndpoints: config.server.demoEndpoints,
       trustProxy: config.server.trustProxy,
       health: cachedHealth(async () => withPollers(await storageHealth(storage), engine)),

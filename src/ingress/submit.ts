@@ -3,7 +3,6 @@
  * which carries the row's ETag. If the message cannot be sent, the row is removed again, so a
  * client that saw an error and retries leaves no orphan behind.
  */
-import { randomUUID } from 'node:crypto';
 import type { FlowDefinition, QueueOptions } from '../config/types.js';
 import { ENVELOPE_VERSION } from '../engine/envelope.js';
 import type { PayloadStore } from '../storage/payloads.js';
@@ -18,6 +17,7 @@ export interface SubmitDeps {
 }
 
 export interface Submission {
+  requestId: string;
   flow: FlowDefinition;
   body: Buffer;
   contentType: string;
@@ -30,7 +30,7 @@ export async function submitRequest(deps: SubmitDeps, submission: Submission, ab
   const entry = deps.entryQueues.get(flow.name)!;
   const now = new Date();
   const status: RequestStatus = {
-    id: randomUUID(),
+    id: submission.requestId,
     flow: flow.name,
     status: 'queued',
     step: 0,

@@ -6,8 +6,11 @@ import type { FlowDefinition } from '../../config/types.js';
 import type { Logger } from '../../observability/log.js';
 import { submittedTotal } from '../../observability/metrics.js';
 import type { PayloadStore } from '../../storage/payloads.js';
-import { REQUEST_STATES, toStatusJson, type RequestState, type RequestStatus, type StatusRow, type StatusTable } from '../../storage/status-table.js';
+import { REQUEST_STATES, toStatusJson, type RequestState, type StatusRow, type StatusTable } from '../../storage/status-table.js';
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'koa';
 import { EngineError } from '../../errors.js';
+import { hashBody, type IdempotencyKeys } from '../../storage/idempotency-keys.js';
 import type { Admission } from '../admission.js';
 import { readBody } from '../body.js';
 import { HttpProblem } from '../problem.js';
@@ -21,6 +24,7 @@ export interface RequestRoutesDeps extends SubmitDeps {
   payloads: PayloadStore;
   maxBodyBytes: number;
   admission: Admission;
+  idempotency: IdempotencyKeys;
 }
 
 /** Seconds a client polling an unfinished result should wait. */
@@ -40,14 +44,31 @@ export function createRequestRoutes(deps: RequestRoutesDeps): Router {
     if (!flow) throw new HttpProblem(404, 'unknown-flow', 'Not Found', `there is no flow named "${ctx.params['flowName']}"`);
     const signal = AbortSignal.timeout(SUBMIT_TIMEOUT_IN_MS);
     let isStarted = false;
-    let admitted: { value: RequestStatus } | null;
+    let admitted: { value: { id: string; isReplayed: boolean } } | null;
     try {
       // The place is taken before the body is read: waiting clients cost no memory.
       admitted = await deps.admission.run(async () => {
         isStarted = true;
         const body = await readBody(ctx, deps.maxBodyBytes);
-        const submission = { flow, body, contentType: ctx.get('content-type') || 'application/octet-stream', traceparent: ctx.get('traceparent') || null, callbackUrl: null };
-        return submitRequest(deps, submission, signal);
+        const key = idempotencyKeyOf(ctx);
+        const requestId = randomUUID();
+        if (key !== null) {
+          const claim = await deps.idempotency.claim(flow.name, key, requestId, hashBody(body), signal);
+          if (claim.kind === 'existing') {
+            if (claim.bodyHash !== hashBody(body)) {
+              throw new HttpProblem(422, 'idempotency-key-reused', 'Unprocessable Content', 'this Idempotency-Key was used for a different body');
+            }
+            return { id: claim.requestId, isReplayed: true };
+          }
+        }
+        const submission = { requestId, flow, body, contentType: ctx.get('content-type') || 'application/octet-stream', traceparent: ctx.get('traceparent') || null, callbackUrl: null };
+        try {
+          await submitRequest(deps, submission, signal);
+        } catch (err) {
+          if (key !== null) await deps.idempotency.release(flow.name, key, AbortSignal.timeout(5000)).catch(() => undefined);
+          throw err;
+        }
+        return { id: requestId, isReplayed: false };
       }, signal);
     } catch (err) {
       if (!signal.aborted) throw err;
@@ -59,13 +80,20 @@ export function createRequestRoutes(deps: RequestRoutesDeps): Router {
         'retry-after': String(ADMISSION_RETRY_AFTER_IN_SECONDS),
       });
     }
-    const status = admitted.value;
-    ctx.state['requestId'] = status.id;
-    deps.log.info({ requestId: status.id, flow: flow.name }, 'request.accepted');
-    submittedTotal.inc({ flow: flow.name });
+    const { id, isReplayed } = admitted.value;
+    ctx.state['requestId'] = id;
     ctx.status = 202;
-    ctx.set('location', statusUrl(status.id));
-    ctx.body = { id: status.id, flow: status.flow, status: status.status };
+    ctx.set('location', statusUrl(id));
+    if (isReplayed) {
+      ctx.set('idempotent-replayed', 'true');
+      const row = await deps.statusTable.get(id, signal);
+      ctx.body = { id, flow: flow.name, status: row?.status.status ?? 'queued' };
+      deps.log.info({ requestId: id, flow: flow.name }, 'request.replayed_idempotent');
+      return;
+    }
+    deps.log.info({ requestId: id, flow: flow.name }, 'request.accepted');
+    submittedTotal.inc({ flow: flow.name });
+    ctx.body = { id, flow: flow.name, status: 'queued' };
   });
 
   router.get('/api/requests', async (ctx) => {
@@ -106,6 +134,16 @@ export function createRequestRoutes(deps: RequestRoutesDeps): Router {
   });
 
   return router;
+}
+
+/** Printable ASCII, 1 to 255 characters. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e][\x20-\x7e]{0,254}$/;
+
+function idempotencyKeyOf(ctx: Context): string | null {
+  const key = ctx.get('idempotency-key');
+  if (key === '') return null;
+  if (!IDEMPOTENCY_KEY.test(key)) throw new HttpProblem(400, 'bad-idempotency-key', 'Bad Request', 'Idempotency-Key must be 1 to 255 printable ASCII characters');
+  return key;
 }
 
 const REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

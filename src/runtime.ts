@@ -82,6 +82,7 @@ export class Runtime {
       maxBodyBytes: config.server.maxBodyBytes,
       admission: new Admission(config.admission),
       idempotency: new IdempotencyKeys(clients.statusTable, IDEMPOTENCY_RETENTION_IN_MS),
+      allowedCallbackHosts: config.callback.allowedHosts,
       demoEndpoints: config.server.demoEndpoints,
       trustProxy: config.server.trustProxy,
       health: cachedHealth(async () => withPollers(await storageHealth(storage), engine)),

@@ -9,6 +9,7 @@ import type { PayloadStore } from '../storage/payloads.js';
 import type { StepQueue } from '../storage/queues.js';
 import type { DlqTable } from '../storage/dlq-table.js';
 import type { StatusTable } from '../storage/status-table.js';
+import { Callbacks } from './callbacks.js';
 import { ExpirySweep } from './expiry-sweep.js';
 import { Poller } from './poller.js';
 import { StepRunner } from './step-runner.js';
@@ -37,6 +38,7 @@ export class Engine {
   readonly #pollers: Poller[] = [];
   readonly #steps: StepState[] = [];
   readonly #sweep: ExpirySweep;
+  readonly #callbacks: Callbacks;
   #closing: Promise<void> | undefined;
   #isRunning = false;
 
@@ -44,6 +46,7 @@ export class Engine {
     this.#log = log;
     this.#drainTimeoutInMs = config.server.shutdownGraceInMs;
     const queueOf = (name: string): StepQueue => queues.get(name)!;
+    this.#callbacks = new Callbacks({ agent: http.agent, statusTable, payloads, timeoutInMs: config.callback.timeoutInMs, retries: config.callback.retries, log });
     for (const flow of config.flows) {
       for (const step of flow.steps) {
         const queueOptions = config.queues.get(step.sourceQueueName)!;
@@ -60,6 +63,7 @@ export class Engine {
           payloads,
           http,
           redelivery: config.redelivery,
+          callbacks: this.#callbacks,
           inlineLimitBytes: config.payload.inlineLimitBytes,
           log,
         });
@@ -76,7 +80,7 @@ export class Engine {
         this.#steps.push({ flow: flow.name, step, pool });
       }
     }
-    this.#sweep = new ExpirySweep({ config, statusTable, dlqTable, intervalInMs: config.server.expirySweepInMs, log });
+    this.#sweep = new ExpirySweep({ config, statusTable, dlqTable, callbacks: this.#callbacks, intervalInMs: config.server.expirySweepInMs, log });
   }
 
   /** One sweep for expired requests now (it also runs every server.config.expirySweepMs). */
@@ -128,6 +132,7 @@ export class Engine {
       this.#work.abort(new Error('shutdown grace period over'));
       await drained;
     }
+    await this.#callbacks.close(this.#drainTimeoutInMs);
     this.#log.info({}, 'engine.drained');
   }
 }

@@ -20,11 +20,13 @@ import { deadLettersTotal } from '../observability/metrics.js';
 import { makeDlqId, type DlqTable } from '../storage/dlq-table.js';
 import type { StatusRow, StatusTable } from '../storage/status-table.js';
 import { pause } from './backoff.js';
+import type { Callbacks } from './callbacks.js';
 
 export interface ExpirySweepOptions {
   config: EngineConfig;
   statusTable: StatusTable;
   dlqTable: DlqTable;
+  callbacks: Callbacks;
   intervalInMs: number;
   log: Logger;
 }
@@ -119,6 +121,7 @@ export class ExpirySweep {
     }
     deadLettersTotal.inc({ flow: status.flow, step: String(status.step), reason: 'expired' });
     this.#o.log.warn({ requestId: status.id, flow: status.flow, step: status.step, dlqId }, 'request.expired');
+    if (status.callbackUrl) this.#o.callbacks.notify(status.id);
     return true;
   }
 }

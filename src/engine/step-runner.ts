@@ -38,6 +38,7 @@ import type { PayloadStore } from '../storage/payloads.js';
 import type { ReceivedMessage, StepQueue } from '../storage/queues.js';
 import type { StatusTable } from '../storage/status-table.js';
 import { decodeEnvelope, EnvelopeError, type Envelope } from './envelope.js';
+import type { Callbacks } from './callbacks.js';
 import { Lease } from './lease.js';
 import { decideRedelivery, describeFailure, isPoisonByDequeueCount } from './redelivery.js';
 import { resolveConflict, routeAfter } from './routing.js';
@@ -55,6 +56,7 @@ export interface StepRunnerOptions {
   payloads: PayloadStore;
   http: OutboundHttp;
   redelivery: RedeliveryOptions;
+  callbacks: Callbacks;
   inlineLimitBytes: number;
   log: Logger;
 }
@@ -88,6 +90,7 @@ export class StepRunner {
       const reading = this.#read(message);
       if (reading.kind === 'poison') {
         const settled = await this.#settler.deadLetter({ reason: 'poison', error: reading.error, lastHttpStatus: null, envelope: reading.envelope }, message, lease, engineSignal);
+        if (settled === 'dead_lettered' && reading.envelope?.callbackUrl) this.#o.callbacks.notify(reading.envelope.requestId);
         log.warn({ settled, requestId: reading.envelope?.requestId, reason: 'poison', error: reading.error }, `step.${settled}`);
         return;
       }
@@ -95,6 +98,7 @@ export class StepRunner {
       log = log.child({ requestId: envelope.requestId });
       const settled = await this.#process(envelope, message, lease, engineSignal, log);
       stepsTotal.inc({ flow: this.#o.flow.name, step: String(this.#o.step.index), outcome: settled });
+      if ((settled === 'completed' || settled === 'dead_lettered') && envelope.callbackUrl) this.#o.callbacks.notify(envelope.requestId);
       if (settled === 'stale') log.info({ attempt: envelope.attempt }, 'step.stale');
     } catch (err) {
       await lease.stop();

@@ -42,7 +42,7 @@ export async function submitRequest(deps: SubmitDeps, submission: Submission, ab
     lastHttpStatus: null,
     lastError: null,
     callbackUrl: submission.callbackUrl,
-    callbackStatus: null,
+    callbackStatus: submission.callbackUrl === null ? null : 'pending',
     result: null,
     dlqId: null,
   };

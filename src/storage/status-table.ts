@@ -98,6 +98,15 @@ export class StatusTable {
     }
   }
 
+  /** Records a callback's outcome; the rest of the row is left as it is, whatever its ETag. */
+  async setCallbackStatus(id: string, callbackStatus: 'delivered' | 'failed', abortSignal: AbortSignal): Promise<void> {
+    try {
+      await this.#table.updateEntity({ partitionKey: id, rowKey: ROW_KEY, CallbackStatus: callbackStatus }, 'Merge', { etag: '*', abortSignal });
+    } catch (err) {
+      throw translateStorageError(err, `recording the callback of request ${id}`);
+    }
+  }
+
   /** Removes a row; one already gone counts as removed. */
   async delete(id: string, abortSignal: AbortSignal): Promise<void> {
     try {

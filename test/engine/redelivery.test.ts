@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeEnvelope, encodeEnvelope } from '../../src/engine/envelope.js';
+import { Callbacks } from '../../src/engine/callbacks.js';
 import { StepRunner } from '../../src/engine/step-runner.js';
 import { createOutboundHttp } from '../../src/http/agent.js';
 import { createLogger } from '../../src/observability/log.js';
@@ -211,19 +212,23 @@ describe('redelivery and dead-lettering', () => {
     };
     const http = createOutboundHttp(config.http);
     suite.onClose(() => http.agent.close());
+    const statusTable = new StatusTable(clients.statusTable);
+    const payloads = new PayloadStore({ container: clients.payloads, inlineLimitBytes: config.payload.inlineLimitBytes });
+    const log = createLogger({ level: 'silent' });
     const runner = new StepRunner({
       flow: config.flows[0]!,
       step,
       queue: crashingQueue,
       queueOptions: config.queues.get(step.sourceQueueName)!,
       next: null,
-      statusTable: new StatusTable(clients.statusTable),
+      statusTable,
       dlqTable: new DlqTable(clients.dlqTable),
-      payloads: new PayloadStore({ container: clients.payloads, inlineLimitBytes: config.payload.inlineLimitBytes }),
+      payloads,
       http,
       redelivery: config.redelivery,
+      callbacks: new Callbacks({ agent: http.agent, statusTable, payloads, timeoutInMs: 1000, retries: 0, log }),
       inlineLimitBytes: config.payload.inlineLimitBytes,
-      log: createLogger({ level: 'silent' }),
+      log,
     });
     const runOnce = async (): Promise<void> => {
       const [message] = await eventually(

@@ -9,6 +9,7 @@ import type { PayloadStore } from '../../storage/payloads.js';
 import { REQUEST_STATES, toStatusJson, type RequestState, type StatusRow, type StatusTable } from '../../storage/status-table.js';
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'koa';
+import { isCallbackAllowed } from '../../engine/callbacks.js';
 import { EngineError } from '../../errors.js';
 import { hashBody, type IdempotencyKeys } from '../../storage/idempotency-keys.js';
 import type { Admission } from '../admission.js';
@@ -25,6 +26,7 @@ export interface RequestRoutesDeps extends SubmitDeps {
   maxBodyBytes: number;
   admission: Admission;
   idempotency: IdempotencyKeys;
+  allowedCallbackHosts: readonly string[];
 }
 
 /** Seconds a client polling an unfinished result should wait. */
@@ -42,6 +44,10 @@ export function createRequestRoutes(deps: RequestRoutesDeps): Router {
   router.post('/api/flows/:flowName', async (ctx) => {
     const flow = deps.flows.get(ctx.params['flowName']!);
     if (!flow) throw new HttpProblem(404, 'unknown-flow', 'Not Found', `there is no flow named "${ctx.params['flowName']}"`);
+    const callbackUrl = ctx.get('x-callback-url') || null;
+    if (callbackUrl !== null && !isCallbackAllowed(callbackUrl, deps.allowedCallbackHosts)) {
+      throw new HttpProblem(400, 'callback-not-allowed', 'Bad Request', 'X-Callback-Url must be an http(s) URL on a host of callback.config.allowedHosts');
+    }
     const signal = AbortSignal.timeout(SUBMIT_TIMEOUT_IN_MS);
     let isStarted = false;
     let admitted: { value: { id: string; isReplayed: boolean } } | null;
@@ -61,7 +67,7 @@ export function createRequestRoutes(deps: RequestRoutesDeps): Router {
             return { id: claim.requestId, isReplayed: true };
           }
         }
-        const submission = { requestId, flow, body, contentType: ctx.get('content-type') || 'application/octet-stream', traceparent: ctx.get('traceparent') || null, callbackUrl: null };
+        const submission = { requestId, flow, body, contentType: ctx.get('content-type') || 'application/octet-stream', traceparent: ctx.get('traceparent') || null, callbackUrl };
         try {
           await submitRequest(deps, submission, signal);
         } catch (err) {

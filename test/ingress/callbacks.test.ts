@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isCallbackAllowed } from '../../src/engine/callbacks.js';
+import { echo, type EndpointServer } from '../support/endpoints.js';
+import { engineSuite, flowDocument, getStatus, submit, type TestEngine } from '../support/engine.js';
+import { eventually } from '../support/eventually.js';
+
+const hostOf = (server: EndpointServer): string => new URL(server.url()).host;
+
+describe('callbacks', () => {
+  const suite = engineSuite();
+
+  async function engineWith(endpointUrl: string, allowedHosts: string[], extra: Record<string, unknown> = {}): Promise<TestEngine> {
+    return suite.engine(
+      flowDocument(suite.azurite, { steps: [{ url: endpointUrl }], extra: { 'callback.config': { allowedHosts, timeout: 2000, retries: 2 }, ...extra } }),
+    );
+  }
+
+  async function callbackOf(e: TestEngine, id: string, expected: string): Promise<Record<string, unknown>> {
+    return eventually(
+      async () => {
+        const callback = (await getStatus(e, id))['callback'] as Record<string, unknown>;
+        assert.equal(callback['status'], expected);
+        return callback;
+      },
+      { timeoutInMs: 30_000 },
+    );
+  }
+
+  it('refuses a callback to a host that is not allowed with 400, before storing anything', async () => {
+    const e = await engineWith('http://127.0.0.1:9/x', ['allowed.example']);
+    e.storageCalls.reset();
+    for (const url of ['http://evil.example/hook', 'ftp://allowed.example/hook', 'not a url', 'http://allowed.example.evil/hook']) {
+      const response = await fetch(`${e.url}/api/flows/flow`, { method: 'POST', body: '{}', headers: { 'x-callback-url': url } });
+      assert.equal(response.status, 400, url);
+      assert.equal(response.headers.get('content-type'), 'application/problem+json');
+    }
+    const calls = e.storageCalls.snapshot();
+    assert.equal((calls['table.insert'] ?? 0) + (calls['queue.send'] ?? 0), 0);
+  });
+
+  it('posts the status and the result to a receiver that fails, then succeeds, and records the delivery', async () => {
+    const endpoint = await suite.endpoint((call) => ({ body: `done:${call.body.toString()}`, contentType: 'text/plain' }));
+    const receiver = await suite.endpoint((call, i) => (i === 0 ? { status: 500 } : echo(call, i)));
+    const e = await engineWith(endpoint.url(), [hostOf(receiver)]);
+    const callbackUrl = receiver.url('/hook');
+    const id = await submit(e, 'flow', '{"n":1}', { 'x-callback-url': callbackUrl });
+
+    assert.deepEqual(await callbackOf(e, id, 'delivered'), { url: callbackUrl, status: 'delivered' });
+    assert.equal(receiver.calls.length, 2);
+    const delivered = JSON.parse(receiver.calls[1]!.body.toString()) as Record<string, unknown> & { result: { contentType: string; encoding: string; data: string } };
+    assert.equal(delivered['id'], id);
+    assert.equal(delivered['status'], 'completed');
+    assert.equal(receiver.calls[1]!.headers['x-request-id'], id);
+    assert.equal(delivered.result.contentType, 'text/plain');
+    assert.equal(Buffer.from(delivered.result.data, delivered.result.encoding as BufferEncoding).toString(), 'done:{"n":1}');
+  });
+
+  it('calls back when a request is dead-lettered, too', async () => {
+    const endpoint = await suite.endpoint(() => ({ status: 400 }));
+    const receiver = await suite.endpoint(echo);
+    const e = await engineWith(endpoint.url(), [hostOf(receiver)], { 'redelivery.config': { default: { count: 0, delay: 0 } } });
+    const id = await submit(e, 'flow', '{}', { 'x-callback-url': receiver.url('/hook') });
+    await callbackOf(e, id, 'delivered');
+    const delivered = JSON.parse(receiver.calls[0]!.body.toString()) as Record<string, unknown>;
+    assert.equal(delivered['status'], 'dead-lettered');
+    assert.equal(delivered['lastHttpStatus'], 400);
+    assert.equal('result' in delivered, false);
+  });
+
+  it('follows no redirect: a 302 counts as a failed callback, and after its retries the callback is failed', async () => {
+    const elsewhere = await suite.endpoint(echo);
+    const endpoint = await suite.endpoint(echo);
+    const receiver = await suite.endpoint(() => ({ status: 302, headers: { location: elsewhere.url('/caught') } }));
+    const e = await suite.engine(
+      flowDocument(suite.azurite, { steps: [{ url: endpoint.url() }], extra: { 'callback.config': { allowedHosts: [hostOf(receiver), hostOf(elsewhere)], timeout: 2000, retries: 1 } } }),
+    );
+    const id = await submit(e, 'flow', '{}', { 'x-callback-url': receiver.url('/hook') });
+    await callbackOf(e, id, 'failed');
+    assert.equal(receiver.calls.length, 2, 'the first try and one retry');
+    assert.equal(elsewhere.calls.length, 0, 'the redirect was not followed');
+  });
+
+  it('allows exactly the hosts of allowedHosts: any port for a host, one port for host:port', () => {
+    const allowed = ['hooks.example', 'api.example:8443'];
+    for (const [url, expected] of [
+      ['https://hooks.example/x', true],
+      ['http://hooks.example:9000/x', true],
+      ['https://HOOKS.example/x', true],
+      ['https://api.example:8443/x', true],
+      ['https://api.example/x', false],
+      ['https://api.example:9443/x', false],
+      ['https://sub.hooks.example/x', false],
+      ['https://hooks.example.evil/x', false],
+      ['file:///etc/passwd', false],
+      ['hooks.example', false],
+    ] as const) {
+      assert.equal(isCallbackAllowed(url, allowed), expected, url);
+    }
+  });
+});

@@ -2,9 +2,11 @@
  * The HTTP ingress as a Koa app, built without listening: one error middleware that answers
  * problem+json, X-Request-Id on every answer that has a request id, then one router per resource.
  */
+import type { Router } from '@koa/router';
 import Koa from 'koa';
 import { createDemoRoutes } from '../demo/endpoints.js';
 import type { Logger } from '../observability/log.js';
+import { createOpenApiRoutes } from './openapi.js';
 import { sendProblem } from './problem.js';
 import { createActuatorRoutes, type ActuatorDeps } from './routes/actuator.js';
 import { createDlqRoutes, type DlqRoutesDeps } from './routes/dlq.js';
@@ -15,6 +17,11 @@ export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps, DlqRoutesD
   demoEndpoints: boolean;
   trustProxy: boolean;
   log: Logger;
+}
+
+/** The routers of the API (the OpenAPI document describes exactly their routes). */
+export function createApiRouters(deps: IngressDeps): Router[] {
+  return [createRequestRoutes(deps), createFlowRoutes(deps), createDlqRoutes(deps), createActuatorRoutes(deps), createOpenApiRoutes()];
 }
 
 export function createIngressApp(deps: IngressDeps): Koa {
@@ -34,7 +41,7 @@ export function createIngressApp(deps: IngressDeps): Koa {
     }
   });
 
-  for (const router of [createRequestRoutes(deps), createFlowRoutes(deps), createDlqRoutes(deps), createActuatorRoutes(deps), ...(deps.demoEndpoints ? [createDemoRoutes(deps.maxBodyBytes)] : [])]) {
+  for (const router of [...createApiRouters(deps), ...(deps.demoEndpoints ? [createDemoRoutes(deps.maxBodyBytes)] : [])]) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true }));
   }

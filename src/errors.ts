@@ -13,6 +13,8 @@
  * - `AE_MESSAGE_LOST`: a received message was deleted, or its pop receipt is no longer ours.
  * - `AE_POOL_TIMEOUT`: no outbound connection became free within http.connection.config.requestTimeout.
  * - `AE_REPLAY_IMPOSSIBLE`: a DLQ entry cannot be replayed (its input expired, its flow or step is gone).
+ * - `AE_AUTH_UNAVAILABLE`: the OpenID provider has not been reached yet (requests get 503).
+ * - `AE_PLATFORM_TOKEN`: the engine could not obtain its own token for a platform endpoint.
  * - `AE_STORAGE`: any other storage failure.
  */
 export type EngineErrorCode =
@@ -28,6 +30,8 @@ export type EngineErrorCode =
   | 'AE_MESSAGE_LOST'
   | 'AE_POOL_TIMEOUT'
   | 'AE_REPLAY_IMPOSSIBLE'
+  | 'AE_AUTH_UNAVAILABLE'
+  | 'AE_PLATFORM_TOKEN'
   | 'AE_STORAGE';
 
 export interface EngineErrorOptions {

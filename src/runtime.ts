@@ -8,6 +8,9 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { EngineConfig, QueueOptions } from './config/types.js';
+import { isPrivateAddress } from './auth/addresses.js';
+import { OidcIssuer } from './auth/oidc-issuer.js';
+import { TokenVerifier } from './auth/token-verifier.js';
 import { Engine } from './engine/engine.js';
 import { createOutboundHttp, type OutboundHttp } from './http/agent.js';
 import { Admission } from './ingress/admission.js';
@@ -33,6 +36,9 @@ export interface RuntimeOptions {
   abortSignal: AbortSignal;
 }
 
+/** The shortest time between two JWKS fetches for unknown key ids. */
+const JWKS_COOLDOWN_IN_MS = 5000;
+
 /** How long an Idempotency-Key is remembered. */
 const IDEMPOTENCY_RETENTION_IN_MS = 24 * 3600 * 1000;
 
@@ -46,14 +52,16 @@ export class Runtime {
   readonly #server: Server;
   readonly #http: OutboundHttp;
   readonly #log: Logger;
+  readonly #issuer: OidcIssuer | null;
   #closing: Promise<void> | undefined;
 
-  private constructor(parts: { engine: Engine; storage: Storage; server: Server; http: OutboundHttp; log: Logger }) {
+  private constructor(parts: { engine: Engine; storage: Storage; server: Server; http: OutboundHttp; issuer: OidcIssuer | null; log: Logger }) {
     this.engine = parts.engine;
     this.storage = parts.storage;
     this.#server = parts.server;
     this.#http = parts.http;
     this.#log = parts.log;
+    this.#issuer = parts.issuer;
   }
 
   static async start(config: EngineConfig, { log, abortSignal, storageCalls }: RuntimeOptions): Promise<Runtime> {
@@ -66,6 +74,20 @@ export class Runtime {
     const dlqTable = new DlqTable(clients.dlqTable);
     const payloads = new PayloadStore({ container: clients.payloads, inlineLimitBytes: config.payload.inlineLimitBytes });
     const http = createOutboundHttp(config.http);
+    const issuer = config.openid && (config.server.auth === 'oidc' || usesPlatformEndpoints(config)) ? new OidcIssuer(config.openid, log) : null;
+    issuer?.start();
+    const auth =
+      config.server.auth === 'oidc'
+        ? {
+            verifier: new TokenVerifier({ issuer: issuer!, openid: config.openid!, jwksCooldownInMs: JWKS_COOLDOWN_IN_MS }),
+            openid: config.openid!,
+            roleMappings: [...config.rbac.apiMappings, ...config.rbac.applicationMappings],
+            log,
+          }
+        : null;
+    if (config.server.auth === 'none' && !isPrivateAddress(config.server.host)) {
+      log.warn({ host: config.server.host }, 'SECURITY: server.config.auth is "none" on a non-loopback interface: anyone who can reach it may submit, read and replay requests');
+    }
     const engine = new Engine({ config, queues, statusTable, dlqTable, payloads, http, log });
 
     const queuesWithOptions = new Map([...queues].map(([name, queue]) => [name, { queue, options: config.queues.get(name)! }]));
@@ -85,7 +107,8 @@ export class Runtime {
       allowedCallbackHosts: config.callback.allowedHosts,
       demoEndpoints: config.server.demoEndpoints,
       trustProxy: config.server.trustProxy,
-      health: cachedHealth(async () => withPollers(await storageHealth(storage), engine)),
+      auth,
+      health: cachedHealth(async () => withAuth(withPollers(await storageHealth(storage), engine), issuer)),
       refreshGauges: () => refreshGauges(engine, queues),
       inFlight: (flow, step) => engine.steps.find((s) => s.flow === flow && s.step.index === step)?.pool.inFlight ?? 0,
       info: () => ({
@@ -100,11 +123,11 @@ export class Runtime {
     try {
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
     } catch (err) {
-      await Promise.allSettled([http.agent.close(), storage.close()]);
+      await Promise.allSettled([http.agent.close(), storage.close(), issuer?.close()]);
       throw err;
     }
     engine.start();
-    const runtime = new Runtime({ engine, storage, server, http, log });
+    const runtime = new Runtime({ engine, storage, server, http, issuer, log });
     log.info({ url: runtime.url }, 'ingress.listening');
     return runtime;
   }
@@ -125,6 +148,7 @@ export class Runtime {
       const steps: Array<[string, () => Promise<unknown>]> = [
         ['ingress', () => new Promise<void>((resolve) => this.#server.close(() => resolve()))],
         ['engine', () => this.engine.close()],
+        ['auth', async () => this.#issuer?.close()],
         ['agent', () => this.#http.agent.close()],
         ['storage', () => this.storage.close()],
       ];
@@ -149,6 +173,17 @@ async function storageHealth(storage: Storage): Promise<HealthReport> {
   } catch (err) {
     return { status: 'DOWN', components: { storage: { status: 'DOWN', detail: translateStorageError(err, 'checking storage').message } } };
   }
+}
+
+function withAuth(report: HealthReport, issuer: OidcIssuer | null): HealthReport {
+  if (!issuer) return report;
+  const problem = issuer.problem;
+  const auth = problem === null ? ({ status: 'UP' } as const) : ({ status: 'DOWN', detail: `the OpenID provider is not reachable: ${problem}` } as const);
+  return { status: report.status === 'UP' && auth.status === 'UP' ? 'UP' : 'DOWN', components: { ...report.components, auth } };
+}
+
+function usesPlatformEndpoints(config: EngineConfig): boolean {
+  return config.flows.some((flow) => flow.steps.some((step) => step.endpoint.kind === 'platform'));
 }
 
 function withPollers(report: HealthReport, engine: Engine): HealthReport {

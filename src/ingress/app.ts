@@ -6,6 +6,7 @@ import type { Router } from '@koa/router';
 import Koa from 'koa';
 import { createDemoRoutes } from '../demo/endpoints.js';
 import type { Logger } from '../observability/log.js';
+import { createAuthMiddleware, type AuthDeps } from './auth.js';
 import { createOpenApiRoutes } from './openapi.js';
 import { sendProblem } from './problem.js';
 import { createActuatorRoutes, type ActuatorDeps } from './routes/actuator.js';
@@ -16,6 +17,8 @@ import { createRequestRoutes, type RequestRoutesDeps } from './routes/requests.j
 export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps, DlqRoutesDeps, FlowRoutesDeps {
   demoEndpoints: boolean;
   trustProxy: boolean;
+  /** null while server.config.auth is "none". */
+  auth: AuthDeps | null;
   log: Logger;
 }
 
@@ -41,10 +44,14 @@ export function createIngressApp(deps: IngressDeps): Koa {
     }
   });
 
-  for (const router of [...createApiRouters(deps), ...(deps.demoEndpoints ? [createDemoRoutes(deps.maxBodyBytes)] : [])]) {
+  const mount = (router: Router): void => {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true }));
-  }
+  };
+  // The demo service stands in for external endpoints, which the engine calls without a token.
+  if (deps.demoEndpoints) mount(createDemoRoutes(deps.maxBodyBytes));
+  if (deps.auth) app.use(createAuthMiddleware({ ...deps.auth, log }));
+  for (const router of createApiRouters(deps)) mount(router);
   // Errors are answered by the middleware above; this only keeps Koa from printing to stderr.
   app.on('error', (err: unknown) => log.debug({ err }, 'ingress.error'));
   return app;

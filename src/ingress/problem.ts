@@ -49,6 +49,12 @@ export function toProblem(err: unknown): { body: ProblemBody; headers: Record<st
       headers: { 'retry-after': String(STORAGE_RETRY_AFTER_IN_SECONDS) },
     };
   }
+  if (isEngineError(err, 'AE_AUTH_UNAVAILABLE')) {
+    return {
+      body: { type: problemType('auth-unavailable'), title: 'Service Unavailable', status: 503, detail: 'the OpenID provider cannot be reached; try again later' },
+      headers: { 'retry-after': String(STORAGE_RETRY_AFTER_IN_SECONDS) },
+    };
+  }
   if (isEngineError(err, 'AE_REPLAY_IMPOSSIBLE')) {
     return { body: { type: problemType('replay-impossible'), title: 'Conflict', status: 409, detail: err.message }, headers: {} };
   }

@@ -1,14 +1,551 @@
 /**
  * The OpenAPI 3.1 description of every route of the API, served at GET /openapi.json. A test keeps
  * it true: every route of the routers is described here, and nothing else is.
+ *
+ * Written from the route code (routes/*.ts, problem.ts, query.ts, body.ts): every status listed is
+ * one the route can answer. Problem types are `urn:async-engine:problem:{slug}`, or `about:blank`
+ * for Koa's own errors; the slugs are named in the responses' descriptions.
  */
 import { Router } from '@koa/router';
 import { VERSION } from '../version.js';
 
+type Json = Record<string, unknown>;
+
+const PROBLEM_JSON = 'application/problem+json';
+const JSON_TYPE = 'application/json';
+
+const schemaRef = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
+const headerRef = (name: string): Json => ({ $ref: `#/components/headers/${name}` });
+const parameterRef = (name: string): Json => ({ $ref: `#/components/parameters/${name}` });
+const responseRef = (name: string): Json => ({ $ref: `#/components/responses/${name}` });
+
+/** A problem+json answer. */
+function problem(description: string, headers: Json = {}): Json {
+  return { description, ...(Object.keys(headers).length > 0 ? { headers } : {}), content: { [PROBLEM_JSON]: { schema: schemaRef('Problem') } } };
+}
+
+/** A JSON answer. */
+function json(description: string, schema: Json, headers: Json = {}): Json {
+  return { description, ...(Object.keys(headers).length > 0 ? { headers } : {}), content: { [JSON_TYPE]: { schema } } };
+}
+
+/** The schema of one page of a list route: `{items, nextCursor}`. */
+function listPage(itemSchema: string, description: string): Json {
+  return {
+    type: 'object',
+    description,
+    required: ['items', 'nextCursor'],
+    additionalProperties: false,
+    properties: {
+      items: { type: 'array', items: schemaRef(itemSchema) },
+      nextCursor: { type: ['string', 'null'], description: 'Pass as `cursor` to get the next page; null on the last page.' },
+    },
+  };
+}
+
+/** An operation, with the answers every route may give: 401 and 403 with auth "oidc", and 500. */
+function operation(op: { operationId: string; summary: string; description?: string; tags: string[]; parameters?: Json[]; requestBody?: Json; responses: Json }): Json {
+  return {
+    ...op,
+    responses: {
+      ...op.responses,
+      '401': responseRef('Unauthorized'),
+      '403': responseRef('Forbidden'),
+      // Routes without a 503 of their own can still answer it while the OpenID provider is unreachable.
+      ...('503' in op.responses ? {} : { '503': responseRef('AuthUnavailable') }),
+      default: problem('Any other failure: `500` when the engine fails unexpectedly (detail withheld).'),
+    },
+  };
+}
+
+const STORAGE_UNAVAILABLE =
+  '`storage-unavailable`: storage is unreachable, refused the credentials or did not answer in time (`Retry-After: 5`). ' +
+  'With auth "oidc" also `auth-unavailable`: the OpenID provider cannot be reached.';
+
+/** 503 of a route that calls storage. */
+const storageUnavailable = (): Json => problem(STORAGE_UNAVAILABLE, { 'Retry-After': headerRef('Retry-After') });
+
+const badQuery = (what: string): Json => problem(`\`bad-query\`: ${what}, or a parameter given more than once.`);
+const unknownFlowInQuery = (): Json => problem('`unknown-flow`: `flow` names no configured flow.');
+const unknownDlqEntry = (): Json => problem('`unknown-dlq-entry`: there is no DLQ entry with this id (also for a malformed id).');
+
+const paths: Json = {
+  '/api/flows/{flowName}': {
+    post: operation({
+      operationId: 'submitRequest',
+      summary: 'Submit a request to a flow',
+      description:
+        "The body, of any content type, is forwarded as is to the flow's first step (its `Content-Type` with it; `application/octet-stream` when absent). " +
+        'At most `threadpool.config.maxPoolSize` submissions are read and stored at once and `maxQueueSize` wait; a submission gets 10 s in all.',
+      tags: ['requests'],
+      parameters: [
+        { name: 'flowName', in: 'path', required: true, description: 'A flow of `flow.config`.', schema: { type: 'string' } },
+        {
+          name: 'Idempotency-Key',
+          in: 'header',
+          required: false,
+          description:
+            'The same key on the same flow within 24 hours answers 202 with the first request\'s id and `Idempotent-Replayed: true`, and creates nothing; ' +
+            'the same key with a different body answers 422. 1 to 255 printable ASCII characters.',
+          schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[!-~][ -~]{0,254}$' },
+        },
+        {
+          name: 'X-Callback-Url',
+          in: 'header',
+          required: false,
+          description:
+            'An http(s) URL on a host of `callback.config.allowedHosts`; the status JSON is POSTed to it once the request is completed or dead-lettered.',
+          schema: { type: 'string', format: 'uri' },
+        },
+        {
+          name: 'traceparent',
+          in: 'header',
+          required: false,
+          description: 'W3C trace context, passed on as is to every endpoint of the flow.',
+          schema: { type: 'string' },
+        },
+      ],
+      requestBody: {
+        required: false,
+        description: 'Any bytes, at most `server.config.maxBodyBytes`.',
+        content: { '*/*': { schema: { type: 'string', format: 'binary' } } },
+      },
+      responses: {
+        '202': json('Accepted (or, with a known Idempotency-Key, accepted before). `status` is the current one on a replayed key.', schemaRef('SubmitAccepted'), {
+          Location: { description: 'The status URL, `/api/requests/{id}`.', schema: { type: 'string' } },
+          'X-Request-Id': headerRef('X-Request-Id'),
+          'Idempotent-Replayed': headerRef('Idempotent-Replayed'),
+        }),
+        '400': problem(
+          '`callback-not-allowed`: `X-Callback-Url` is not an http(s) URL on an allowed host; `bad-idempotency-key`: the key is not 1 to 255 printable ASCII characters. Nothing is stored.',
+        ),
+        '404': problem('`unknown-flow`: there is no flow of that name.'),
+        '413': problem('`body-too-large`: the body is larger than `server.config.maxBodyBytes` (a larger Content-Length is refused before the body is read; the connection is closed).'),
+        '422': problem('`idempotency-key-reused`: this Idempotency-Key was used on this flow for a different body.'),
+        '429': problem('`too-many-requests`: admission control is full, or no place became free within 10 s (`Retry-After: 1`).', {
+          'Retry-After': headerRef('Retry-After'),
+        }),
+        '503': storageUnavailable(),
+      },
+    }),
+  },
+  '/api/requests': {
+    get: operation({
+      operationId: 'listRequests',
+      summary: 'List requests',
+      description: 'One page of requests, in request-id order (Table Storage cannot sort by time).',
+      tags: ['requests'],
+      parameters: [parameterRef('flowFilter'), parameterRef('statusFilter'), parameterRef('limit'), parameterRef('cursor')],
+      responses: {
+        '200': json('A page of status JSON.', schemaRef('StatusPage')),
+        '400': badQuery('`status` is not one of the five states, `limit` is not an integer from 1 to 1000, or `cursor` is not a `nextCursor`'),
+        '404': unknownFlowInQuery(),
+        '503': storageUnavailable(),
+      },
+    }),
+  },
+  '/api/requests/{id}': {
+    get: operation({
+      operationId: 'getRequestStatus',
+      summary: "A request's status",
+      tags: ['requests'],
+      parameters: [parameterRef('requestId')],
+      responses: {
+        '200': json('The status JSON.', schemaRef('StatusJson'), { 'X-Request-Id': headerRef('X-Request-Id') }),
+        '404': problem('`unknown-request`: there is no request with this id.'),
+        '503': storageUnavailable(),
+      },
+    }),
+  },
+  '/api/requests/{id}/result': {
+    get: operation({
+      operationId: 'getRequestResult',
+      summary: "A request's result",
+      tags: ['requests'],
+      parameters: [parameterRef('requestId')],
+      responses: {
+        '200': {
+          description: "Completed: the last endpoint's body, with its Content-Type verbatim.",
+          headers: { 'X-Request-Id': headerRef('X-Request-Id') },
+          content: { '*/*': { schema: { type: 'string', format: 'binary' } } },
+        },
+        '202': json('Not finished yet: the status JSON. Poll the `Location` again after `Retry-After` (1) seconds.', schemaRef('StatusJson'), {
+          Location: { description: 'This URL, `/api/requests/{id}/result`.', schema: { type: 'string' } },
+          'Retry-After': headerRef('Retry-After'),
+          'X-Request-Id': headerRef('X-Request-Id'),
+        }),
+        '404': problem('`unknown-request`: there is no request with this id.'),
+        '502': problem('`dead-lettered`: the request was dead-lettered; the detail names the step and its last error.', { 'X-Request-Id': headerRef('X-Request-Id') }),
+        '503': storageUnavailable(),
+      },
+    }),
+  },
+  '/api/flows': {
+    get: operation({
+      operationId: 'listFlows',
+      summary: 'The configured flows and the live state of their steps',
+      tags: ['flows'],
+      responses: {
+        '200': json('Every flow of `flow.config`, its steps in chain order.', schemaRef('FlowList')),
+        '503': storageUnavailable(),
+      },
+    }),
+  },
+  '/api/dlq': {
+    get: operation({
+      operationId: 'listDlqEntries',
+      summary: 'List dead-letter entries',
+      description: 'One page of DLQ entries, newest first within a flow.',
+      tags: ['dlq'],
+      parameters: [parameterRef('flowFilter'), parameterRef('limit'), parameterRef('cursor')],
+      responses: {
+        '200': json('A page of DLQ JSON.', schemaRef('DlqPage')),
+        '400': badQuery('`limit` is not an integer from 1 to 1000, or `cursor` is not a `nextCursor`'),
+        '404': unknownFlowInQuery(),
+        '503': storageUnavailable(),
+      },
+    }),
+  },
+  '/api/dlq/replay': {
+    post: operation({
+      operationId: 'replayDlqFlow',
+      summary: 'Replay every DLQ entry of a flow',
+      description: 'Entries that cannot be replayed are skipped (and logged); the answer counts those replayed.',
+      tags: ['dlq'],
+      parameters: [{ name: 'flow', in: 'query', required: true, description: 'The flow whose entries to replay.', schema: { type: 'string', minLength: 1 } }],
+      responses: {
+        '202': json('The entries were queued again.', schemaRef('FlowReplayAccepted')),
+        '400': badQuery('`flow` is missing'),
+        '404': unknownFlowInQuery(),
+        '503': storageUnavailable(),
+      },
+    }),
+  },
+  '/api/dlq/{dlqId}': {
+    get: operation({
+      operationId: 'getDlqEntry',
+      summary: 'A DLQ entry',
+      tags: ['dlq'],
+      parameters: [parameterRef('dlqId')],
+      responses: {
+        '200': json('The DLQ JSON.', schemaRef('DlqJson')),
+        '404': unknownDlqEntry(),
+        '503': storageUnavailable(),
+      },
+    }),
+    delete: operation({
+      operationId: 'deleteDlqEntry',
+      summary: 'Discard a DLQ entry',
+      description: "The entry is removed for good, with the payload blobs kept for its replay.",
+      tags: ['dlq'],
+      parameters: [parameterRef('dlqId')],
+      responses: {
+        '204': { description: 'Deleted.' },
+        '404': unknownDlqEntry(),
+        '503': storageUnavailable(),
+      },
+    }),
+  },
+  '/api/dlq/{dlqId}/replay': {
+    post: operation({
+      operationId: 'replayDlqEntry',
+      summary: 'Replay a DLQ entry',
+      description: 'The request is queued again at the step it failed, attempts reset, and the entry is removed once the message is sent.',
+      tags: ['dlq'],
+      parameters: [parameterRef('dlqId')],
+      responses: {
+        '202': json('Queued again.', schemaRef('ReplayAccepted'), {
+          'X-Request-Id': { ...headerRef('X-Request-Id'), description: 'The replayed request; absent for a message that could not be read.' },
+        }),
+        '404': unknownDlqEntry(),
+        '409': problem(
+          '`replay-impossible`: there is nothing to replay (the input expired with its message), the flow has no such step any more, or the request has no status row any more.',
+        ),
+        '503': storageUnavailable(),
+      },
+    }),
+  },
+  '/actuator/health': {
+    get: operation({
+      operationId: 'getHealth',
+      summary: 'Health, for load balancers and orchestrators',
+      description: 'Storage and the pollers; an answer is reused for a second.',
+      tags: ['actuator'],
+      responses: {
+        '200': json('Up.', schemaRef('Health')),
+        '503': {
+          description: 'Down (`status: "DOWN"`, the failing component with its `detail`); with auth "oidc" also `auth-unavailable` as problem+json.',
+          content: { [JSON_TYPE]: { schema: schemaRef('Health') }, [PROBLEM_JSON]: { schema: schemaRef('Problem') } },
+        },
+      },
+    }),
+  },
+  '/actuator/prometheus': {
+    get: operation({
+      operationId: 'getPrometheusMetrics',
+      summary: 'Metrics in the Prometheus text format',
+      description: 'Every metric name starts with `async_engine_`; queue depths are read at each scrape (one storage call per queue, a slow one keeps the last value).',
+      tags: ['actuator'],
+      responses: {
+        '200': { description: 'The metrics.', content: { 'text/plain; version=0.0.4; charset=utf-8': { schema: { type: 'string' } } } },
+      },
+    }),
+  },
+  '/actuator/info': {
+    get: operation({
+      operationId: 'getInfo',
+      summary: 'Version, start time, uptime and flows (never a secret)',
+      tags: ['actuator'],
+      responses: { '200': json('The information.', schemaRef('Info')) },
+    }),
+  },
+  '/openapi.json': {
+    get: operation({
+      operationId: 'getOpenApiDocument',
+      summary: 'This document',
+      tags: ['meta'],
+      responses: { '200': json('The OpenAPI 3.1 description of the API.', { type: 'object' }) },
+    }),
+  },
+};
+
+const REQUEST_STATES = ['queued', 'processing', 'retrying', 'completed', 'dead-lettered'];
+
+const schemas: Json = {
+  RequestState: {
+    type: 'string',
+    enum: REQUEST_STATES,
+    description:
+      '`queued`: accepted, waiting for or in its first step; `processing`: earlier steps done, waiting for or in step `step`; ' +
+      '`retrying`: an attempt failed and a redelivery is scheduled; `completed`: the result is ready; `dead-lettered`: waits in the DLQ table.',
+  },
+  StatusJson: {
+    type: 'object',
+    description: "A request's status.",
+    required: ['id', 'flow', 'status', 'step', 'stepQueue', 'attempt', 'createdAt', 'updatedAt'],
+    additionalProperties: false,
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      flow: { type: 'string' },
+      status: schemaRef('RequestState'),
+      step: { type: 'integer', minimum: 0, description: '0-based index of the current step.' },
+      stepQueue: { type: 'string', description: "The current step's source queue." },
+      attempt: { type: 'integer', minimum: 1, description: 'Counts from 1; while `retrying`, the attempt to come.' },
+      createdAt: { type: 'string', format: 'date-time' },
+      updatedAt: { type: 'string', format: 'date-time' },
+      completedAt: { type: 'string', format: 'date-time', description: 'Once completed or dead-lettered.' },
+      lastHttpStatus: { type: 'integer', description: 'Once an endpoint answered.' },
+      error: { type: 'string', description: 'After a failure.' },
+      callback: {
+        type: 'object',
+        description: 'When the request was submitted with `X-Callback-Url`.',
+        required: ['url', 'status'],
+        additionalProperties: false,
+        properties: { url: { type: 'string', format: 'uri' }, status: { type: 'string', enum: ['pending', 'delivered', 'failed'] } },
+      },
+    },
+  },
+  SubmitAccepted: {
+    type: 'object',
+    required: ['id', 'flow', 'status'],
+    additionalProperties: false,
+    properties: { id: { type: 'string', format: 'uuid' }, flow: { type: 'string' }, status: schemaRef('RequestState') },
+  },
+  StatusPage: listPage('StatusJson', 'One page of requests.'),
+  DlqJson: {
+    type: 'object',
+    description: 'A dead-letter entry.',
+    required: ['dlqId', 'requestId', 'flow', 'step', 'sourceQueue', 'endpoint', 'attempts', 'error', 'reason', 'deadLetteredAt'],
+    additionalProperties: false,
+    properties: {
+      dlqId: { type: 'string', description: '`{flow}~{inverted time}-{message id}`.' },
+      requestId: { type: ['string', 'null'], description: 'null for a message that could not be read (its raw text is kept for a replay).' },
+      flow: { type: 'string' },
+      step: { type: 'integer', minimum: 0 },
+      sourceQueue: { type: 'string' },
+      endpoint: { type: 'string', description: "The step's endpoint URL or endpointName." },
+      attempts: { type: 'integer', minimum: 0 },
+      lastHttpStatus: { type: 'integer', description: 'When an endpoint answered.' },
+      error: { type: 'string' },
+      reason: {
+        type: 'string',
+        enum: ['exhausted', 'poison', 'expired'],
+        description:
+          '`exhausted`: the redeliveries were used up; `poison`: the message could not be read, named another flow or step, or passed `maxDequeueCount`; ' +
+          "`expired`: a redelivery would outlive the queue's `timeToLive`, or the message expired in its queue unprocessed.",
+      },
+      deadLetteredAt: { type: 'string', format: 'date-time' },
+    },
+  },
+  DlqPage: listPage('DlqJson', 'One page of DLQ entries.'),
+  ReplayAccepted: {
+    type: 'object',
+    required: ['id'],
+    additionalProperties: false,
+    properties: { id: { type: ['string', 'null'], description: 'The replayed request; null for a message that could not be read, sent back as it was.' } },
+  },
+  FlowReplayAccepted: {
+    type: 'object',
+    required: ['replayed'],
+    additionalProperties: false,
+    properties: { replayed: { type: 'integer', minimum: 0 } },
+  },
+  FlowList: {
+    type: 'object',
+    required: ['items'],
+    additionalProperties: false,
+    properties: {
+      items: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name', 'steps'],
+          additionalProperties: false,
+          properties: { name: { type: 'string' }, steps: { type: 'array', items: schemaRef('FlowStep') } },
+        },
+      },
+    },
+  },
+  FlowStep: {
+    type: 'object',
+    required: ['step', 'sourceQueueName', 'endpoint', 'targetQueueName', 'maxThreads', 'approximateMessageCount', 'inFlight'],
+    additionalProperties: false,
+    properties: {
+      step: { type: 'integer', minimum: 0 },
+      sourceQueueName: { type: 'string' },
+      endpoint: { type: 'string', description: 'The endpointName, or the endpointUrl.' },
+      targetQueueName: { type: ['string', 'null'], description: 'null on the last step.' },
+      maxThreads: { type: 'integer', minimum: 1 },
+      approximateMessageCount: { type: 'integer', minimum: 0, description: "Azure's estimate, messages hidden while being worked on included." },
+      inFlight: { type: 'integer', minimum: 0, description: "This engine's messages of the step at work." },
+    },
+  },
+  Health: {
+    type: 'object',
+    required: ['status', 'components'],
+    additionalProperties: false,
+    properties: {
+      status: { type: 'string', enum: ['UP', 'DOWN'] },
+      components: {
+        type: 'object',
+        description: '`storage` and `pollers`.',
+        additionalProperties: {
+          type: 'object',
+          required: ['status'],
+          additionalProperties: false,
+          properties: { status: { type: 'string', enum: ['UP', 'DOWN'] }, detail: { type: 'string' } },
+        },
+      },
+    },
+  },
+  Info: {
+    type: 'object',
+    required: ['version', 'startedAt', 'uptimeSeconds', 'flows'],
+    additionalProperties: false,
+    properties: {
+      version: { type: 'string' },
+      startedAt: { type: 'string', format: 'date-time' },
+      uptimeSeconds: { type: 'integer', minimum: 0 },
+      flows: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name', 'steps'],
+          additionalProperties: false,
+          properties: { name: { type: 'string' }, steps: { type: 'integer', minimum: 1, description: 'How many steps the flow has.' } },
+        },
+      },
+    },
+  },
+  Problem: {
+    type: 'object',
+    description: 'RFC 9457 problem details (`application/problem+json`).',
+    required: ['type', 'title', 'status', 'detail'],
+    additionalProperties: false,
+    properties: {
+      type: { type: 'string', format: 'uri', description: '`urn:async-engine:problem:{slug}`, or `about:blank` for generic HTTP errors.' },
+      title: { type: 'string' },
+      status: { type: 'integer', minimum: 400, maximum: 599 },
+      detail: { type: 'string' },
+    },
+  },
+};
+
+const parameters: Json = {
+  requestId: {
+    name: 'id',
+    in: 'path',
+    required: true,
+    description: 'A request id as returned by the submission (anything else answers 404).',
+    schema: { type: 'string', format: 'uuid' },
+  },
+  dlqId: { name: 'dlqId', in: 'path', required: true, description: 'A `dlqId` from the DLQ JSON.', schema: { type: 'string' } },
+  flowFilter: { name: 'flow', in: 'query', required: false, description: 'Only this flow (a configured one, else 404).', schema: { type: 'string' } },
+  statusFilter: { name: 'status', in: 'query', required: false, description: 'Only requests in this state.', schema: schemaRef('RequestState') },
+  limit: { name: 'limit', in: 'query', required: false, description: 'Page size.', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 } },
+  cursor: { name: 'cursor', in: 'query', required: false, description: 'The `nextCursor` of the previous page (opaque).', schema: { type: 'string' } },
+};
+
+const headers: Json = {
+  'X-Request-Id': { description: 'The id of the request the answer is about.', schema: { type: 'string' } },
+  'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer', minimum: 0 } },
+  'Idempotent-Replayed': {
+    description: '`true` when the Idempotency-Key was seen before and nothing was created; absent otherwise.',
+    schema: { type: 'string', enum: ['true'] },
+  },
+  'WWW-Authenticate': { description: 'The bearer challenge, e.g. `Bearer realm="...", error="invalid_token"`.', schema: { type: 'string' } },
+};
+
+const responses: Json = {
+  Unauthorized: problem('With auth "oidc" only: `unauthorized`, the bearer token is missing, invalid or expired.', {
+    'WWW-Authenticate': headerRef('WWW-Authenticate'),
+  }),
+  Forbidden: problem(
+    'With auth "oidc" only: `forbidden`, the token lacks a role `rbac.config` requires for this URL (with `WWW-Authenticate`); ' +
+      '`https-required`, the request came over plain HTTP against `openid.config.ssl-required`.',
+    { 'WWW-Authenticate': headerRef('WWW-Authenticate') },
+  ),
+  AuthUnavailable: problem('With auth "oidc" only: `auth-unavailable`, the OpenID provider cannot be reached (`Retry-After: 5`).', {
+    'Retry-After': headerRef('Retry-After'),
+  }),
+};
+
 export const openApiDocument: Record<string, unknown> = {
   openapi: '3.1.0',
-  info: { title: 'async-engine', version: VERSION },
-  paths: {},
+  info: {
+    title: 'async-engine',
+    version: VERSION,
+    summary: 'Multi-step asynchronous pipelines on Azure Storage Queues.',
+    description:
+      'Errors are `application/problem+json`. Other methods on these paths answer 405, unknown paths 404, both as problem+json. ' +
+      'Authentication applies only while `server.config.auth` is "oidc" (the default); with "none" every route is open.',
+    license: { name: 'MIT', identifier: 'MIT' },
+  },
+  tags: [
+    { name: 'requests', description: 'Submitting to a flow, and reading status and results.' },
+    { name: 'flows', description: 'The configured flows.' },
+    { name: 'dlq', description: 'The dead-letter table.' },
+    { name: 'actuator', description: 'Health, metrics and information.' },
+    { name: 'meta', description: 'This description.' },
+  ],
+  security: [{ bearer: [] }],
+  paths,
+  components: {
+    schemas,
+    parameters,
+    headers,
+    responses,
+    securitySchemes: {
+      bearer: {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'JWT',
+        description:
+          'Applies only while `server.config.auth` is "oidc" (the default): an access token of the `openid.config` realm, on every route. ' +
+          '`rbac.config` maps URL prefixes to the roles required. With auth "none" no token is needed.',
+      },
+    },
+  },
 };
 
 export function createOpenApiRoutes(): Router {

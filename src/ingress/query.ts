@@ -2,6 +2,7 @@
  * Query-string parameters of the list routes, checked before anything reaches storage.
  */
 import type { Context } from 'koa';
+import { isCursor } from '../storage/paging.js';
 import { HttpProblem } from './problem.js';
 
 const DEFAULT_LIMIT = 50;
@@ -32,4 +33,11 @@ export function flowOf(ctx: Context, flows: ReadonlyMap<string, unknown>, isRequ
   if (flow === null && isRequired) throw new HttpProblem(400, 'bad-query', 'Bad Request', 'flow is required');
   if (flow !== null && !flows.has(flow)) throw new HttpProblem(404, 'unknown-flow', 'Not Found', `there is no flow named "${flow}"`);
   return flow;
+}
+
+/** `cursor`: the `nextCursor` of a previous page, or null when absent; 400 for anything else. */
+export function cursorOf(ctx: Context): string | null {
+  const cursor = queryOf(ctx, 'cursor');
+  if (cursor !== null && !isCursor(cursor)) throw new HttpProblem(400, 'bad-query', 'Bad Request', 'cursor must be the nextCursor of a previous page');
+  return cursor;
 }

@@ -10,6 +10,22 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/**
+ * Whether `cursor` has the shape of a `nextCursor` this module hands out. The SDK throws a bare
+ * SyntaxError on a token it cannot decode, so anything else is refused before it gets there.
+ */
+export function isCursor(cursor: string): boolean {
+  try {
+    // The SDK's token: base64 of JSON, decoded one byte per character.
+    const token: unknown = JSON.parse(Buffer.from(Buffer.from(cursor, 'base64url').toString('utf8'), 'base64').toString('latin1'));
+    if (typeof token !== 'object' || token === null) return false;
+    const { nextPartitionKey, nextRowKey } = token as { nextPartitionKey?: unknown; nextRowKey?: unknown };
+    return typeof nextPartitionKey === 'string' && nextPartitionKey !== '' && (nextRowKey === undefined || typeof nextRowKey === 'string');
+  } catch {
+    return false;
+  }
+}
+
 export async function queryPage<E extends object>(
   table: TableClient,
   queryOptions: ListTableEntitiesOptions['queryOptions'],

@@ -51,6 +51,8 @@ describe('listing requests and flows', () => {
       ["flow=x'%20or%20'a'%20eq%20'a", 404],
       ['limit=-1', 400],
       ['status=queued&status=completed', 400],
+      ['cursor=garbage', 400],
+      [`cursor=${Buffer.from(Buffer.from('{"nextPartitionKey":1}').toString('base64')).toString('base64url')}`, 400],
     ] as const) {
       const response = await fetch(`${e.url}/api/requests?${query}`);
       assert.equal(response.status, status, query);

@@ -8,7 +8,7 @@ import type { Logger } from '../../observability/log.js';
 import { toDlqJson, type DlqEntry, type DlqTable } from '../../storage/dlq-table.js';
 import type { PayloadStore } from '../../storage/payloads.js';
 import { HttpProblem } from '../problem.js';
-import { flowOf, limitOf, MAX_LIMIT, queryOf } from '../query.js';
+import { cursorOf, flowOf, limitOf, MAX_LIMIT } from '../query.js';
 
 export interface DlqRoutesDeps extends ReplayDeps {
   flows: ReadonlyMap<string, FlowDefinition>;
@@ -29,7 +29,7 @@ export function createDlqRoutes(deps: DlqRoutesDeps): Router {
 
   router.get('/', async (ctx) => {
     const flow = flowOf(ctx, deps.flows, false);
-    const page = await deps.dlqTable.list(flow, limitOf(ctx), queryOf(ctx, 'cursor'), AbortSignal.timeout(TIMEOUT_IN_MS));
+    const page = await deps.dlqTable.list(flow, limitOf(ctx), cursorOf(ctx), AbortSignal.timeout(TIMEOUT_IN_MS));
     ctx.body = { items: page.items.map(toDlqJson), nextCursor: page.nextCursor };
   });
 

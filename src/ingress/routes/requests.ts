@@ -15,7 +15,7 @@ import { hashBody, type IdempotencyKeys } from '../../storage/idempotency-keys.j
 import type { Admission } from '../admission.js';
 import { readBody } from '../body.js';
 import { HttpProblem } from '../problem.js';
-import { flowOf, limitOf, queryOf } from '../query.js';
+import { cursorOf, flowOf, limitOf, queryOf } from '../query.js';
 import { submitRequest, type SubmitDeps } from '../submit.js';
 
 export interface RequestRoutesDeps extends SubmitDeps {
@@ -108,7 +108,7 @@ export function createRequestRoutes(deps: RequestRoutesDeps): Router {
     if (status !== null && !(REQUEST_STATES as readonly string[]).includes(status)) {
       throw new HttpProblem(400, 'bad-query', 'Bad Request', `status must be one of ${REQUEST_STATES.join(', ')}`);
     }
-    const page = await deps.statusTable.list({ flow, status: status as RequestState | null }, limitOf(ctx), queryOf(ctx, 'cursor'), AbortSignal.timeout(30_000));
+    const page = await deps.statusTable.list({ flow, status: status as RequestState | null }, limitOf(ctx), cursorOf(ctx), AbortSignal.timeout(30_000));
     ctx.body = { items: page.items.map(toStatusJson), nextCursor: page.nextCursor };
   });
 

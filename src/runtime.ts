@@ -13,6 +13,7 @@ import { OidcIssuer } from './auth/oidc-issuer.js';
 import { TokenVerifier } from './auth/token-verifier.js';
 import { Engine } from './engine/engine.js';
 import { createOutboundHttp, type OutboundHttp } from './http/agent.js';
+import { PlatformToken } from './http/platform-token.js';
 import { Admission } from './ingress/admission.js';
 import { createIngressApp } from './ingress/app.js';
 import type { HealthReport } from './ingress/routes/actuator.js';
@@ -88,7 +89,9 @@ export class Runtime {
     if (config.server.auth === 'none' && !isPrivateAddress(config.server.host)) {
       log.warn({ host: config.server.host }, 'SECURITY: server.config.auth is "none" on a non-loopback interface: anyone who can reach it may submit, read and replay requests');
     }
-    const engine = new Engine({ config, queues, statusTable, dlqTable, payloads, http, log });
+    const platformToken =
+      issuer && usesPlatformEndpoints(config) ? new PlatformToken({ issuer, username: config.platform.username!, password: config.platform.password!, log }) : null;
+    const engine = new Engine({ config, queues, statusTable, dlqTable, payloads, http, platformToken, log });
 
     const queuesWithOptions = new Map([...queues].map(([name, queue]) => [name, { queue, options: config.queues.get(name)! }]));
     const entryQueues = new Map<string, { queue: StepQueue; options: QueueOptions }>(

@@ -3,6 +3,7 @@
  * some values failed their own checks, so every error is reported at once; a value of the wrong
  * type is skipped here (its own check already reported it).
  */
+import { isPrivateAddress } from '../auth/addresses.js';
 import { isPlainObject } from './checks.js';
 import type { ConfigIssue } from './issues.js';
 
@@ -203,10 +204,30 @@ function checkLimits(props: Props): ConfigIssue[] {
 }
 
 function checkAuth(props: Props): ConfigIssue[] {
-  if (at(props, 'server.config.auth') !== 'oidc') return [];
-  return ['realm', 'auth-server-url', 'resource']
-    .filter((key) => at(props, `openid.config.${key}`) == null)
-    .map((key) => ({ path: `openid.config.${key}`, message: 'is required while server.config.auth is "oidc" (the default)' }));
+  const issues: ConfigIssue[] = [];
+  const isOidc = at(props, 'server.config.auth') === 'oidc';
+  const usesPlatform = objects(at(props, 'flow.config')).some(([flow]) => objects(flow['queueMappings']).some(([step]) => step['endpointName'] != null));
+  if (isOidc || usesPlatform) {
+    const why = isOidc ? 'while server.config.auth is "oidc" (the default)' : 'for endpointName steps (the engine obtains its platform token there)';
+    for (const key of ['realm', 'auth-server-url', 'resource']) {
+      if (at(props, `openid.config.${key}`) == null) issues.push({ path: `openid.config.${key}`, message: `is required ${why}` });
+    }
+  }
+  if (usesPlatform) {
+    if (at(props, 'openapi.username') == null) issues.push({ path: 'openapi.username', message: 'is required for endpointName steps (the engine\'s platform token)' });
+    if (at(props, 'openapi.password') == null) issues.push({ path: 'openapi.password', message: 'is required for endpointName steps (or set OPENAPI_PASSWORD)' });
+  }
+  // Keycloak's ssl-required applies to the provider too: https, except loopback and private hosts under "external".
+  const url = str(at(props, 'openid.config.auth-server-url'));
+  const sslRequired = at(props, 'openid.config.ssl-required');
+  if (url !== undefined && URL.canParse(url) && (isOidc || usesPlatform)) {
+    const { protocol, hostname } = new URL(url);
+    const isExempt = sslRequired === 'none' || (sslRequired === 'external' && isPrivateAddress(hostname));
+    if (protocol === 'http:' && !isExempt) {
+      issues.push({ path: 'openid.config.auth-server-url', message: `must be https while openid.config.ssl-required is ${JSON.stringify(sslRequired)}`, value: url });
+    }
+  }
+  return issues;
 }
 
 function checkRbac(props: Props): ConfigIssue[] {

@@ -4,6 +4,7 @@
  */
 import type { EngineConfig, FlowStep } from '../config/types.js';
 import type { OutboundHttp } from '../http/agent.js';
+import type { PlatformToken } from '../http/platform-token.js';
 import type { Logger } from '../observability/log.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import type { StepQueue } from '../storage/queues.js';
@@ -22,6 +23,7 @@ export interface EngineOptions {
   dlqTable: DlqTable;
   payloads: PayloadStore;
   http: OutboundHttp;
+  platformToken: PlatformToken | null;
   log: Logger;
 }
 
@@ -42,7 +44,7 @@ export class Engine {
   #closing: Promise<void> | undefined;
   #isRunning = false;
 
-  constructor({ config, queues, statusTable, dlqTable, payloads, http, log }: EngineOptions) {
+  constructor({ config, queues, statusTable, dlqTable, payloads, http, platformToken, log }: EngineOptions) {
     this.#log = log;
     this.#drainTimeoutInMs = config.server.shutdownGraceInMs;
     const queueOf = (name: string): StepQueue => queues.get(name)!;
@@ -64,6 +66,7 @@ export class Engine {
           http,
           redelivery: config.redelivery,
           callbacks: this.#callbacks,
+          platformToken,
           inlineLimitBytes: config.payload.inlineLimitBytes,
           log,
         });

@@ -29,7 +29,8 @@
  */
 import type { FlowDefinition, FlowStep, QueueOptions, RedeliveryOptions } from '../config/types.js';
 import { isEngineError } from '../errors.js';
-import { callEndpoint } from '../http/endpoint-call.js';
+import { callEndpoint, type StepOutcome } from '../http/endpoint-call.js';
+import type { PlatformToken } from '../http/platform-token.js';
 import type { OutboundHttp } from '../http/agent.js';
 import type { Logger } from '../observability/log.js';
 import { endpointDuration, statusClass, stepsTotal } from '../observability/metrics.js';
@@ -57,6 +58,8 @@ export interface StepRunnerOptions {
   http: OutboundHttp;
   redelivery: RedeliveryOptions;
   callbacks: Callbacks;
+  /** The engine's token for endpointName steps; null when no step needs one. */
+  platformToken: PlatformToken | null;
   inlineLimitBytes: number;
   log: Logger;
 }
@@ -122,20 +125,7 @@ export class StepRunner {
       await this.#settler.deleteMessage(message, lease, signal);
       return 'stale';
     }
-    const outcome = await callEndpoint(
-      this.#o.http,
-      {
-        url: this.#o.step.endpoint.url,
-        body: input,
-        contentType: envelope.contentType,
-        requestId: envelope.requestId,
-        flow: envelope.flow,
-        step: envelope.step,
-        traceparent: envelope.traceparent,
-        authorization: null,
-      },
-      lease.signal,
-    );
+    const outcome = await this.#call(envelope, input, lease.signal);
     const labels = { flow: this.#o.flow.name, step: String(this.#o.step.index) };
     endpointDuration.observe({ ...labels, status_class: statusClass(outcome.kind === 'transport-error' ? null : outcome.status) }, outcome.durationInMs / 1000);
     if (outcome.kind === 'ok') {
@@ -156,6 +146,42 @@ export class StepRunner {
       else log.warn({ ...fields, reason: decision.reason }, `step.${settled}`);
     }
     return settled;
+  }
+
+  /**
+   * The endpoint call, with the platform token for an endpointName step. A platform endpoint that
+   * answers 401 gets one more call with a fresh token before the redelivery rules apply; a token
+   * that cannot be had is an engine fault, which follows the default rule.
+   */
+  async #call(envelope: Envelope, input: Buffer, signal: AbortSignal): Promise<StepOutcome> {
+    const call = (authorization: string | null): Promise<StepOutcome> =>
+      callEndpoint(
+        this.#o.http,
+        {
+          url: this.#o.step.endpoint.url,
+          body: input,
+          contentType: envelope.contentType,
+          requestId: envelope.requestId,
+          flow: envelope.flow,
+          step: envelope.step,
+          traceparent: envelope.traceparent,
+          authorization,
+        },
+        signal,
+      );
+    const tokens = this.#o.platformToken;
+    if (this.#o.step.endpoint.kind !== 'platform' || tokens === null) return call(null);
+    const started = performance.now();
+    try {
+      const token = await tokens.get();
+      const outcome = await call(`Bearer ${token}`);
+      if (outcome.kind !== 'http-error' || outcome.status !== 401) return outcome;
+      tokens.invalidate(token);
+      return await call(`Bearer ${await tokens.get()}`);
+    } catch (err) {
+      if (!isEngineError(err, 'AE_PLATFORM_TOKEN')) throw err;
+      return { kind: 'transport-error', code: err.code, detail: err.message, durationInMs: Math.round(performance.now() - started) };
+    }
   }
 
   #read(message: ReceivedMessage): Reading {

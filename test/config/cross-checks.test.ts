@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatIssue } from '../../src/config/issues.js';
-import { DEMO_ENDPOINT_BASE, DEMO_QUEUES, flowsOf, openIdSection, queuesOf, stepsOf, validDocument } from '../support/config-docs.js';
+import { type ConfigDocument, DEMO_ENDPOINT_BASE, DEMO_QUEUES, flowsOf, openIdSection, platformKeys, queuesOf, stepsOf, validDocument } from '../support/config-docs.js';
 import { issueAt, issuePaths, issuesOf, onlyIssue, parse } from './issues-helpers.js';
 
 const [FIRST, SECOND, THIRD] = DEMO_QUEUES;
@@ -129,13 +129,13 @@ describe('endpoints', () => {
   });
 
   it('rejects an endpointName while openapi.url is unset', () => {
-    const doc = validDocument();
+    const doc = validDocument(platformKeys());
     stepsOf(doc)[0]!.endpointName = 'Pipeline_Step1';
     onlyIssue(doc, 'flow.config[0].queueMappings[0].endpointName', { value: 'Pipeline_Step1', message: /needs openapi\.url/ });
   });
 
   it('resolves an endpointName against openapi.url, winning over endpointUrl', () => {
-    const doc = validDocument({ 'openapi.url': 'https://platform.example/ftosapi/actions/' });
+    const doc = validDocument(platformKeys({ 'openapi.url': 'https://platform.example/ftosapi/actions/' }));
     stepsOf(doc)[0]!.endpointName = 'Pipeline_Step1';
     const steps = parse(doc).config.flows[0]!.steps;
     assert.deepEqual(steps[0]!.endpoint, { kind: 'platform', name: 'Pipeline_Step1', url: 'https://platform.example/ftosapi/actions/Pipeline_Step1' });
@@ -143,7 +143,7 @@ describe('endpoints', () => {
   });
 
   it('resolves an endpointName below openapi.url when the base has no trailing slash', () => {
-    const doc = validDocument({ 'openapi.url': 'https://platform.example/ftosapi/actions' });
+    const doc = validDocument(platformKeys({ 'openapi.url': 'https://platform.example/ftosapi/actions' }));
     stepsOf(doc)[2]!.endpointName = 'Pipeline_Step3';
     delete stepsOf(doc)[2]!.endpointUrl;
     assert.deepEqual(parse(doc).config.flows[0]!.steps[2]!.endpoint, {
@@ -151,6 +151,38 @@ describe('endpoints', () => {
       name: 'Pipeline_Step3',
       url: 'https://platform.example/ftosapi/actions/Pipeline_Step3',
     });
+  });
+});
+
+describe('the platform token and the OpenID provider', () => {
+  it('requires openapi.username, openapi.password and openid.config for endpointName steps, even with auth "none"', () => {
+    const doc = validDocument({ 'openapi.url': 'https://platform.example/actions/' });
+    stepsOf(doc)[0]!.endpointName = 'Step1';
+    issuePaths(doc, ['openapi.password', 'openapi.username', 'openid.config.auth-server-url', 'openid.config.realm', 'openid.config.resource']);
+  });
+
+  it('takes openapi.password from OPENAPI_PASSWORD', () => {
+    const doc = validDocument({ ...platformKeys({ 'openapi.url': 'https://platform.example/actions/' }), 'openapi.password': undefined });
+    stepsOf(doc)[0]!.endpointName = 'Step1';
+    assert.equal(parse(doc, { OPENAPI_PASSWORD: 'from-env' }).config.platform.password, 'from-env');
+  });
+
+  it('requires an https provider unless ssl-required is "none", or "external" with a loopback or private host', () => {
+    const withProvider = (url: string, sslRequired: string): ConfigDocument =>
+      validDocument({ 'server.config': { auth: 'oidc' }, 'openid.config': openIdSection({ 'auth-server-url': url, 'ssl-required': sslRequired }) });
+    onlyIssue(withProvider('http://keycloak.example/auth', 'external'), 'openid.config.auth-server-url', {
+      value: 'http://keycloak.example/auth',
+      message: /must be https while openid\.config\.ssl-required is "external"/,
+    });
+    onlyIssue(withProvider('http://127.0.0.1:8180/auth', 'all'), 'openid.config.auth-server-url', { value: 'http://127.0.0.1:8180/auth', message: /must be https/ });
+    for (const [url, mode] of [
+      ['http://127.0.0.1:8180/auth', 'external'],
+      ['http://10.0.0.5/auth', 'external'],
+      ['http://keycloak.example/auth', 'none'],
+      ['https://keycloak.example/auth', 'all'],
+    ]) {
+      assert.doesNotThrow(() => parse(withProvider(url!, mode!)), `${url} under ${mode}`);
+    }
   });
 });
 

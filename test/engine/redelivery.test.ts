@@ -227,6 +227,7 @@ describe('redelivery and dead-lettering', () => {
       http,
       redelivery: config.redelivery,
       callbacks: new Callbacks({ agent: http.agent, statusTable, payloads, timeoutInMs: 1000, retries: 0, log }),
+      platformToken: null,
       inlineLimitBytes: config.payload.inlineLimitBytes,
       log,
     });

@@ -58,6 +58,11 @@ export function openIdSection(extra: Entry = {}): Entry {
   return { realm: 'engine', 'auth-server-url': 'https://keycloak.example/auth', resource: 'async-engine', ...extra };
 }
 
+/** What endpointName steps need besides openapi.url: the platform user and the OpenID provider. */
+export function platformKeys(extra: ConfigDocument = {}): ConfigDocument {
+  return { 'openapi.username': 'engine', 'openapi.password': 'platform-password', 'openid.config': openIdSection(), ...extra };
+}
+
 function asEntry(value: unknown, what: string): Entry {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TypeError(`${what} is not an object`);
   return value as Entry;

@@ -1,0 +1,57 @@
+/**
+ * The engine's own access token for `endpointName` steps: obtained from the OpenID provider with
+ * the password grant (openapi.username / openapi.password, as client `resource` with
+ * credentials.secret), cached until shortly before it expires, and refreshed single-flight: however
+ * many workers need a token at once, one request goes to the provider.
+ */
+import * as client from 'openid-client';
+import type { OidcIssuer } from '../auth/oidc-issuer.js';
+import { EngineError, isEngineError } from '../errors.js';
+import type { Logger } from '../observability/log.js';
+
+export interface PlatformTokenOptions {
+  issuer: OidcIssuer;
+  username: string;
+  password: string;
+  log: Logger;
+}
+
+/** A token is renewed this long before it expires, or after three quarters of a shorter life. */
+const RENEW_AHEAD_IN_MS = 30_000;
+
+export class PlatformToken {
+  readonly #o: PlatformTokenOptions;
+  #current: { token: string; renewAt: number } | null = null;
+  #pending: Promise<string> | null = null;
+
+  constructor(options: PlatformTokenOptions) {
+    this.#o = options;
+  }
+
+  /** A valid token; AE_PLATFORM_TOKEN when none can be had. */
+  async get(): Promise<string> {
+    if (this.#current && Date.now() < this.#current.renewAt) return this.#current.token;
+    this.#pending ??= this.#fetch().finally(() => (this.#pending = null));
+    return this.#pending;
+  }
+
+  /** Forgets `token` (an endpoint refused it), so the next get() fetches a new one. */
+  invalidate(token: string): void {
+    if (this.#current?.token === token) this.#current = null;
+  }
+
+  async #fetch(): Promise<string> {
+    try {
+      const response = await client.genericGrantRequest(this.#o.issuer.configuration(), 'password', { username: this.#o.username, password: this.#o.password });
+      const lifetimeInMs = (response.expires_in ?? 60) * 1000;
+      this.#current = { token: response.access_token, renewAt: Date.now() + lifetimeInMs - Math.min(RENEW_AHEAD_IN_MS, lifetimeInMs / 4) };
+      this.#o.log.info({ expiresInSeconds: response.expires_in }, 'platform_token.obtained');
+      return response.access_token;
+    } catch (err) {
+      // The provider's answer may quote the request; only its error code goes further.
+      const code = isEngineError(err) ? err.code : ((err as { error?: unknown; code?: unknown }).error ?? (err as { code?: unknown }).code ?? 'unknown');
+      this.#o.log.warn({ code }, 'platform_token.failed');
+      throw new EngineError('AE_PLATFORM_TOKEN', `the engine could not obtain its platform token (${String(code)})`, { cause: err });
+    }
+  }
+}

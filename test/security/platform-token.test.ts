@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { echo, type EndpointServer, type Handler } from '../support/endpoints.js';
+import { engineSuite, flowDocument, getStatus, submit, type TestEngine } from '../support/engine.js';
+import { eventually } from '../support/eventually.js';
+import { TestIdp } from '../support/oidc.js';
+
+const CLIENT_SECRET = 'planted-client-secret-4f1c';
+const PASSWORD = 'planted-platform-password-9a2e';
+
+describe('the platform token of endpointName steps', () => {
+  const suite = engineSuite();
+  let idp: TestIdp;
+  before(async () => {
+    idp = await TestIdp.start({ realm: 'platform', clientId: 'async-engine', clientSecret: CLIENT_SECRET, users: { engine: PASSWORD } });
+  });
+  after(() => idp.close());
+
+  /** An engine whose one step is the platform endpoint `step-a` of `platform`, plus the engine's captured logs. */
+  async function platformEngine(platform: EndpointServer, extra: Record<string, unknown> = {}): Promise<TestEngine> {
+    const doc = flowDocument(suite.azurite, {
+      steps: [{ url: 'http://unused.invalid/', maxThreads: 16 }],
+      queue: { maxMessages: 16 },
+      extra: {
+        'openapi.url': platform.url('/platform/actions'),
+        'openapi.username': 'engine',
+        'openapi.password': PASSWORD,
+        'openid.config': { realm: 'platform', 'auth-server-url': idp.authServerUrl, resource: 'async-engine', credentials: { secret: CLIENT_SECRET } },
+        ...extra,
+      },
+    });
+    const [step] = (doc['flow.config'] as Array<{ queueMappings: Array<Record<string, unknown>> }>)[0]!.queueMappings;
+    step!['endpointName'] = 'step-a';
+    delete step!['endpointUrl'];
+    return suite.engine(doc);
+  }
+
+  const completed = (e: TestEngine, id: string): Promise<unknown> =>
+    eventually(async () => assert.equal((await getStatus(e, id))['status'], 'completed'), { timeoutInMs: 30_000 });
+
+  it('is requested once for 50 concurrent calls, and sent as Authorization: Bearer to the resolved endpoint', async () => {
+    const before = idp.tokenRequests;
+    const platform = await suite.endpoint(echo);
+    const e = await platformEngine(platform);
+    const ids = await Promise.all(Array.from({ length: 50 }, (_, i) => submit(e, 'flow', `{"i":${i}}`)));
+    for (const id of ids) await completed(e, id);
+    assert.equal(idp.tokenRequests - before, 1);
+    assert.equal(platform.calls.length, 50);
+    assert.ok(platform.calls.every((c) => c.path === '/platform/actions/step-a'));
+    const tokens = new Set(platform.calls.map((c) => c.headers['authorization']));
+    assert.equal(tokens.size, 1);
+    assert.match([...tokens][0]!, /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
+  });
+
+  it('is fetched again shortly before it expires', async () => {
+    idp.tokenLifetimeInSeconds = 4; // renewed after three quarters of its life
+    try {
+      const platform = await suite.endpoint(echo);
+      const e = await platformEngine(platform);
+      const before = idp.tokenRequests;
+      await completed(e, await submit(e, 'flow', '{}'));
+      await completed(e, await submit(e, 'flow', '{}'));
+      assert.equal(idp.tokenRequests - before, 1, 'still valid');
+      await sleep(3500);
+      await completed(e, await submit(e, 'flow', '{}'));
+      assert.equal(idp.tokenRequests - before, 2, 'renewed');
+      assert.notEqual(platform.calls[0]!.headers['authorization'], platform.calls[2]!.headers['authorization']);
+    } finally {
+      idp.tokenLifetimeInSeconds = 300;
+    }
+  });
+
+  it('is refreshed once when the endpoint answers 401, before the redelivery rules apply', async () => {
+    let refused: string | undefined;
+    const refuseFirstToken: Handler = (call, i) => {
+      refused ??= call.headers['authorization'];
+      return call.headers['authorization'] === refused ? { status: 401 } : echo(call, i);
+    };
+    const platform = await suite.endpoint(refuseFirstToken);
+    const e = await platformEngine(platform, { 'redelivery.config': { default: { count: 0, delay: 0 } } });
+    const before = idp.tokenRequests;
+    const id = await submit(e, 'flow', '{}');
+    await completed(e, id);
+    assert.equal(platform.calls.length, 2);
+    assert.equal(idp.tokenRequests - before, 2);
+    assert.equal((await getStatus(e, id))['attempt'], 1, 'no redelivery was needed');
+  });
+
+  it('never shows a secret or a token in a log line of a whole run', async () => {
+    const platform = await suite.endpoint((call, i) => (i === 0 ? { status: 401 } : echo(call, i)));
+    const e = await platformEngine(platform);
+    await completed(e, await submit(e, 'flow', '{"x":1}'));
+    const text = JSON.stringify(e.logs);
+    assert.ok(e.logs.length > 5, 'the run logged');
+    const tokens = platform.calls.map((c) => String(c.headers['authorization']).replace('Bearer ', ''));
+    for (const secret of [CLIENT_SECRET, PASSWORD, ...tokens, suite.azurite.connectionString.match(/AccountKey=([^;]+)/)![1]!]) {
+      assert.ok(!text.includes(secret), `a log line shows ${secret.slice(0, 12)}...`);
+    }
+  });
+});

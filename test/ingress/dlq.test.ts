@@ -64,7 +64,9 @@ describe('the DLQ routes', () => {
     );
     assert.equal(entry.sourceQueue, configOf(doc).flows[0]!.steps[1]!.sourceQueueName);
     assert.match(entry.error, /HTTP 503: down/);
-    assert.deepEqual(await json(await fetch(`${e.url}/api/dlq/${entry.dlqId}`), 200), entry);
+    const got = await fetch(`${e.url}/api/dlq/${entry.dlqId}`);
+    assert.equal(got.headers.get('x-request-id'), id, 'an answer about a request names it');
+    assert.deepEqual(await json(got, 200), entry);
 
     second.heal();
     const replay = await fetch(`${e.url}/api/dlq/${entry.dlqId}/replay`, { method: 'POST' });

@@ -2,6 +2,7 @@
  * The dead-letter table's operations: list, inspect, replay (one or a whole flow) and delete.
  */
 import { Router } from '@koa/router';
+import type { Context } from 'koa';
 import type { FlowDefinition } from '../../config/types.js';
 import { replayEntry, type ReplayDeps } from '../../engine/replay.js';
 import type { Logger } from '../../observability/log.js';
@@ -21,9 +22,10 @@ const TIMEOUT_IN_MS = 30_000;
 
 export function createDlqRoutes(deps: DlqRoutesDeps): Router {
   const router = new Router({ prefix: '/api/dlq' });
-  const entryOf = async (dlqId: string): Promise<DlqEntry> => {
+  const entryOf = async (ctx: Context, dlqId: string): Promise<DlqEntry> => {
     const entry = await deps.dlqTable.get(dlqId, AbortSignal.timeout(TIMEOUT_IN_MS));
     if (!entry) throw new HttpProblem(404, 'unknown-dlq-entry', 'Not Found', `there is no DLQ entry "${dlqId}"`);
+    if (entry.requestId !== null) ctx.state['requestId'] = entry.requestId;
     return entry;
   };
 
@@ -56,11 +58,11 @@ export function createDlqRoutes(deps: DlqRoutesDeps): Router {
   });
 
   router.get('/:dlqId', async (ctx) => {
-    ctx.body = toDlqJson(await entryOf(ctx.params['dlqId']!));
+    ctx.body = toDlqJson(await entryOf(ctx, ctx.params['dlqId']!));
   });
 
   router.post('/:dlqId/replay', async (ctx) => {
-    const entry = await entryOf(ctx.params['dlqId']!);
+    const entry = await entryOf(ctx, ctx.params['dlqId']!);
     const id = await replayEntry(deps, entry, AbortSignal.timeout(TIMEOUT_IN_MS));
     if (id !== null) ctx.state['requestId'] = id;
     deps.log.info({ dlqId: entry.dlqId, requestId: id, flow: entry.flow, step: entry.step }, 'dlq.replayed');
@@ -69,7 +71,7 @@ export function createDlqRoutes(deps: DlqRoutesDeps): Router {
   });
 
   router.delete('/:dlqId', async (ctx) => {
-    const entry = await entryOf(ctx.params['dlqId']!);
+    const entry = await entryOf(ctx, ctx.params['dlqId']!);
     if (!(await deps.dlqTable.delete(entry.dlqId, AbortSignal.timeout(TIMEOUT_IN_MS)))) {
       throw new HttpProblem(404, 'unknown-dlq-entry', 'Not Found', `there is no DLQ entry "${entry.dlqId}"`);
     }

@@ -1,0 +1,106 @@
+/**
+ * `npm run bench`: the engine against the floor, a minimal pipeline on the raw SDKs (floor.ts), on
+ * the same machine in one run (Benchmark issue). Each system gets a fresh in-memory Azurite per
+ * run, the same N, and the order alternates over the rounds. Scenarios: throughput (N requests
+ * from `--concurrency` clients), light load (`--light-rate` req/s), and a backlog drained by a
+ * fresh engine. Progress goes to stderr; the table (or with --json the JSON) to stdout.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { runBacklog } from './backlog.js';
+import { EchoEndpoint } from './echo.js';
+import { submitAtRate, submitClosedLoop } from './load.js';
+import { measureRun, type BenchContext, type LoadRun } from './measure.js';
+import { parseBenchOptions, USAGE, type BenchOptions } from './options.js';
+import { describeMachine, evaluateGoals, renderReport, summarizeRuns, type BenchResult } from './report.js';
+import type { SystemName } from './system.js';
+
+const SYSTEMS: readonly SystemName[] = ['floor', 'engine'];
+
+const METHOD: BenchResult['method'] = {
+  'requests/s': 'N / (last completion - first submission); submissions/s: N / (last acceptance - first submission)',
+  completion:
+    "when the last step's endpoint answer arrived, from the status rows (one query after the run): the engine's CompletedAt, taken before its final status write, and the floor's DoneAt, taken the same way",
+  'submit -> done': 'from just before the bench submits (engine: POST to the ingress; floor: status insert + first send by the bench) to the completion time',
+  'pickup -> done': "from step 0's arrival at the echo endpoint (X-Flow-Step: 0, X-Request-Id) to the completion time",
+  'storage calls':
+    'all kinds except *.admin (queue/table/container creation at start; the engine scrape\'s queue-depth reads), per request and per step-message (/3); ' +
+    'engine: one scrape of async_engine_storage_operations_total at the end, which includes the ingress\'s calls; ' +
+    "floor: StorageCallCounter policies in the floor's pipelines plus the bench's enqueue calls; both include the empty receives of idle polling until the count was read",
+  'peak RSS / CPU': "VmHWM, and utime+stime from the system's ready to the last completion, of the floor or engine process (/proc; n/a elsewhere); the engine's include its ingress",
+};
+
+function orderOf(round: number): readonly SystemName[] {
+  return round % 2 === 1 ? SYSTEMS : [...SYSTEMS].reverse();
+}
+
+function progressLine(run: LoadRun, label: string): string {
+  const rss = run.peakRssInBytes === null ? 'n/a' : `${Math.round(run.peakRssInBytes / 1024 / 1024)} MiB`;
+  return (
+    `${label} ${run.system}: ${run.requestsPerSecond.toFixed(1)} req/s, submit->done p50 ${run.submitToDoneInMs.p50} ms p99 ${run.submitToDoneInMs.p99} ms, ` +
+    `${run.storage.perRequest.toFixed(2)} calls/request, peak RSS ${rss}`
+  );
+}
+
+async function runBench(options: BenchOptions, ctx: BenchContext): Promise<BenchResult> {
+  const throughputRuns: LoadRun[] = [];
+  const lightRuns: LoadRun[] = [];
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const system of orderOf(round)) {
+      const label = `round ${round}/${options.rounds} throughput`;
+      ctx.progress(`${label} ${system}: submitting ${options.n} requests`);
+      const run = await measureRun(ctx, system, round, `round${round}-throughput`, (submit) => submitClosedLoop(submit, options.n, options.concurrency));
+      throughputRuns.push(run);
+      ctx.progress(progressLine(run, label));
+    }
+    for (const system of orderOf(round)) {
+      const label = `round ${round}/${options.rounds} light load`;
+      ctx.progress(`${label} ${system}: ${options.lightRate} req/s for ${options.lightSeconds} s`);
+      const run = await measureRun(ctx, system, round, `round${round}-light`, (submit) => submitAtRate(submit, options.lightRate, options.lightSeconds));
+      lightRuns.push(run);
+      ctx.progress(progressLine(run, label));
+    }
+  }
+  const backlogRequests = Math.round(options.backlogFactor * options.n);
+  const backlogRun = await runBacklog(ctx, backlogRequests);
+  ctx.progress(`backlog: drained ${backlogRequests} in ${backlogRun.drainSeconds.toFixed(1)} s`);
+
+  const throughput = { floor: summarizeRuns(throughputRuns, 'floor'), engine: summarizeRuns(throughputRuns, 'engine') };
+  const light = { floor: summarizeRuns(lightRuns, 'floor'), engine: summarizeRuns(lightRuns, 'engine') };
+  const backlog = { ...backlogRun, normalRunPeakRssInBytes: throughput.engine.peakRssInBytes };
+  return {
+    machine: describeMachine(),
+    options,
+    throughput: { runs: throughputRuns, median: throughput },
+    lightLoad: { runs: lightRuns, median: light },
+    backlog,
+    goals: evaluateGoals(throughput, light, backlog),
+    method: METHOD,
+  };
+}
+
+async function main(): Promise<void> {
+  let options: BenchOptions;
+  try {
+    options = parseBenchOptions(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n\n${USAGE}`);
+    process.exitCode = 64;
+    return;
+  }
+  const startedAt = Date.now();
+  const progress = (line: string): void => void process.stderr.write(`[bench ${((Date.now() - startedAt) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'async-engine-bench-'));
+  const echo = await EchoEndpoint.start();
+  try {
+    const result = await runBench(options, { options, echo, workDir, progress });
+    process.stdout.write(options.isJson ? `${JSON.stringify(result, null, 2)}\n` : renderReport(result));
+    progress('done');
+  } finally {
+    await echo.close();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+await main();

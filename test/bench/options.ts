@@ -1,0 +1,88 @@
+/**
+ * The bench's command line. Defaults follow the Benchmark issue; `--quick` is a smoke run that
+ * finishes in well under a minute.
+ */
+import { parseArgs } from 'node:util';
+
+export interface BenchOptions {
+  /** Requests per system per round. */
+  n: number;
+  /** Submissions in flight at once in the throughput and backlog runs. */
+  concurrency: number;
+  rounds: number;
+  lightRate: number;
+  lightSeconds: number;
+  backlogFactor: number;
+  /** Milliseconds both systems wait after an empty receive (the engine's queue `delay`). */
+  pollDelayInMs: number;
+  isJson: boolean;
+  isQuick: boolean;
+  /** A folder for `node --cpu-prof` profiles of the system processes, or null. */
+  cpuProfDir: string | null;
+}
+
+const DEFAULTS = { n: 600, concurrency: 32, rounds: 2, lightRate: 20, lightSeconds: 10, backlogFactor: 10, pollDelayInMs: 100 } as const;
+const QUICK = { n: 60, concurrency: 16, rounds: 1, lightRate: 20, lightSeconds: 2, backlogFactor: 3 } as const;
+
+export const USAGE = `Usage: npm run bench -- [options]
+
+  --n N                requests per system per round (default ${DEFAULTS.n})
+  --concurrency C      submissions in flight at once (default ${DEFAULTS.concurrency})
+  --rounds R           rounds, alternating floor and engine (default ${DEFAULTS.rounds})
+  --light-rate R       requests/s of the light-load scenario (default ${DEFAULTS.lightRate})
+  --light-seconds S    its duration (default ${DEFAULTS.lightSeconds})
+  --backlog-factor F   the backlog is F x N requests (default ${DEFAULTS.backlogFactor})
+  --poll-delay MS      wait after an empty receive, both systems (default ${DEFAULTS.pollDelayInMs})
+  --cpu-prof DIR       profile the floor and engine processes with node --cpu-prof into DIR
+  --json               print only the JSON result on stdout
+  --quick              a small smoke run (N=${QUICK.n}, 1 round, short light load, backlog ${QUICK.backlogFactor}x)
+`;
+
+export function parseBenchOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      n: { type: 'string' },
+      concurrency: { type: 'string' },
+      rounds: { type: 'string' },
+      'light-rate': { type: 'string' },
+      'light-seconds': { type: 'string' },
+      'backlog-factor': { type: 'string' },
+      'poll-delay': { type: 'string' },
+      'cpu-prof': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const base = values.quick ? { ...DEFAULTS, ...QUICK } : DEFAULTS;
+  return {
+    n: positiveInteger('--n', values.n, base.n),
+    concurrency: positiveInteger('--concurrency', values.concurrency, base.concurrency),
+    rounds: positiveInteger('--rounds', values.rounds, base.rounds),
+    lightRate: positiveNumber('--light-rate', values['light-rate'], base.lightRate),
+    lightSeconds: positiveNumber('--light-seconds', values['light-seconds'], base.lightSeconds),
+    backlogFactor: positiveNumber('--backlog-factor', values['backlog-factor'], base.backlogFactor),
+    pollDelayInMs: positiveInteger('--poll-delay', values['poll-delay'], base.pollDelayInMs),
+    isJson: values.json,
+    isQuick: values.quick,
+    cpuProfDir: values['cpu-prof'] ?? null,
+  };
+}
+
+function positiveNumber(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${flag} must be a positive number, got "${text}"`);
+  return value;
+}
+
+function positiveInteger(flag: string, text: string | undefined, fallback: number): number {
+  const value = positiveNumber(flag, text, fallback);
+  if (!Number.isInteger(value)) throw new Error(`${flag} must be a whole number, got "${text}"`);
+  return value;
+}

@@ -1,0 +1,194 @@
+/**
+ * The bench's result: medians over the rounds, the goals of the Benchmark issue as pass/fail, the
+ * JSON for machines and the table for people.
+ */
+import os from 'node:os';
+import type { BacklogRun } from './backlog.js';
+import { RssSampler } from './process-stats.js';
+import type { LoadRun } from './measure.js';
+import type { BenchOptions } from './options.js';
+import { median } from './stats.js';
+import type { SystemName } from './system.js';
+
+export interface SystemSummary {
+  requestsPerSecond: number | null;
+  submissionsPerSecond: number | null;
+  submitToDoneP50InMs: number | null;
+  submitToDoneP99InMs: number | null;
+  pickupToDoneP50InMs: number | null;
+  pickupToDoneP99InMs: number | null;
+  storageCallsPerRequest: number | null;
+  storageCallsPerStepMessage: number | null;
+  receivesPerStepMessage: number | null;
+  peakRssInBytes: number | null;
+  cpuSeconds: number | null;
+}
+
+export interface Goal {
+  goal: string;
+  /** null when it could not be measured here (no /proc). */
+  isMet: boolean | null;
+  measured: string;
+}
+
+export interface BenchResult {
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; os: string; node: string };
+  options: BenchOptions;
+  throughput: { runs: LoadRun[]; median: Record<SystemName, SystemSummary> };
+  lightLoad: { runs: LoadRun[]; median: Record<SystemName, SystemSummary> };
+  backlog: BacklogRun & { normalRunPeakRssInBytes: number | null };
+  goals: Goal[];
+  /** How each number was obtained. */
+  method: Record<string, string>;
+}
+
+const GOAL_THROUGHPUT_RATIO = 0.85;
+const GOAL_EXTRA_CALLS_PER_STEP_MESSAGE = 0.1;
+const GOAL_LIGHT_P99_RATIO = 2;
+const GOAL_BACKLOG_RSS_RATIO = 1.2;
+const BYTES_PER_MIB = 1024 * 1024;
+const LABEL_WIDTH = 36;
+const DRAIN_FRACTIONS = [0.25, 0.5, 0.75, 1];
+const CELL_WIDTH = 14;
+
+export function summarizeRuns(runs: readonly LoadRun[], system: SystemName): SystemSummary {
+  const mine = runs.filter((r) => r.system === system);
+  const m = (pick: (r: LoadRun) => number | null): number | null => median(mine.map(pick));
+  return {
+    requestsPerSecond: m((r) => r.requestsPerSecond),
+    submissionsPerSecond: m((r) => r.requests / r.submitSeconds),
+    submitToDoneP50InMs: m((r) => r.submitToDoneInMs.p50),
+    submitToDoneP99InMs: m((r) => r.submitToDoneInMs.p99),
+    pickupToDoneP50InMs: m((r) => r.pickupToDoneInMs.p50),
+    pickupToDoneP99InMs: m((r) => r.pickupToDoneInMs.p99),
+    storageCallsPerRequest: m((r) => r.storage.perRequest),
+    storageCallsPerStepMessage: m((r) => r.storage.perStepMessage),
+    receivesPerStepMessage: m((r) => r.storage.receivesPerStepMessage),
+    peakRssInBytes: m((r) => r.peakRssInBytes),
+    cpuSeconds: m((r) => r.cpuSeconds),
+  };
+}
+
+export function evaluateGoals(throughput: Record<SystemName, SystemSummary>, light: Record<SystemName, SystemSummary>, backlog: BenchResult['backlog']): Goal[] {
+  const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : a / b);
+  const speed = ratio(throughput.engine.requestsPerSecond, throughput.floor.requestsPerSecond);
+  const engineCalls = throughput.engine.storageCallsPerStepMessage;
+  const floorCalls = throughput.floor.storageCallsPerStepMessage;
+  const lightP99 = ratio(light.engine.submitToDoneP99InMs, light.floor.submitToDoneP99InMs);
+  const rss = ratio(backlog.peakRssInBytes, backlog.normalRunPeakRssInBytes);
+  return [
+    {
+      goal: `engine throughput >= ${GOAL_THROUGHPUT_RATIO}x the floor's`,
+      isMet: speed === null ? null : speed >= GOAL_THROUGHPUT_RATIO,
+      measured: `${fmt(speed, 2)}x (${fmt(throughput.engine.requestsPerSecond, 1)} vs ${fmt(throughput.floor.requestsPerSecond, 1)} req/s)`,
+    },
+    {
+      goal: `storage calls per step-message <= the floor's + ${GOAL_EXTRA_CALLS_PER_STEP_MESSAGE}`,
+      isMet: engineCalls === null || floorCalls === null ? null : engineCalls <= floorCalls + GOAL_EXTRA_CALLS_PER_STEP_MESSAGE,
+      measured: `${fmt(engineCalls, 3)} vs ${fmt(floorCalls, 3)} (+${fmt(engineCalls !== null && floorCalls !== null ? engineCalls - floorCalls : null, 3)})`,
+    },
+    {
+      goal: `light-load p99 (submit -> done) <= ${GOAL_LIGHT_P99_RATIO}x the floor's`,
+      isMet: lightP99 === null ? null : lightP99 <= GOAL_LIGHT_P99_RATIO,
+      measured: `${fmt(lightP99, 2)}x (${fmt(light.engine.submitToDoneP99InMs, 0)} vs ${fmt(light.floor.submitToDoneP99InMs, 0)} ms)`,
+    },
+    {
+      goal: `backlog peak RSS <= ${GOAL_BACKLOG_RSS_RATIO}x a normal run's`,
+      isMet: rss === null ? null : rss <= GOAL_BACKLOG_RSS_RATIO,
+      measured: `${fmt(rss, 2)}x (${mib(backlog.peakRssInBytes)} vs ${mib(backlog.normalRunPeakRssInBytes)} MiB)`,
+    },
+  ];
+}
+
+export function describeMachine(): BenchResult['machine'] {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+  };
+}
+
+export function renderReport(result: BenchResult): string {
+  const { options: o, machine } = result;
+  const lines: string[] = [];
+  const row = (label: string, ...cells: string[]): void => void lines.push(label.padEnd(LABEL_WIDTH) + cells.map((c) => c.padStart(CELL_WIDTH)).join(''));
+  const comparison = (label: string, pick: (s: SystemSummary) => number | null, digits: number, scale = 1): void => {
+    const floor = pick(result.throughput.median.floor);
+    const engine = pick(result.throughput.median.engine);
+    const scaled = (v: number | null): number | null => (v === null ? null : v / scale);
+    row(label, fmt(scaled(floor), digits), fmt(scaled(engine), digits), floor && engine !== null ? `${fmt(engine / floor, 2)}x` : 'n/a');
+  };
+
+  lines.push(`async-engine benchmark: ${machine.cpus} x ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.os}, Node.js ${machine.node}`);
+  lines.push(`3 echo steps, 1 KiB JSON, in-memory Azurite (fresh per system and run), poll delay ${o.pollDelayInMs} ms, 32 in flight per step`);
+  if (o.isQuick) lines.push('--quick: a smoke run; with so few requests start-up dominates and the goals below mean little');
+  lines.push('');
+  lines.push(`Throughput: N=${o.n} per system per round, ${o.concurrency} submitting clients, median of ${o.rounds} round(s)`);
+  row('', 'floor', 'engine', 'engine/floor');
+  comparison('requests/s (first submit -> last done)', (s) => s.requestsPerSecond, 1);
+  comparison('submissions/s (accepted)', (s) => s.submissionsPerSecond, 1);
+  comparison('submit -> done p50 (ms)', (s) => s.submitToDoneP50InMs, 0);
+  comparison('submit -> done p99 (ms)', (s) => s.submitToDoneP99InMs, 0);
+  comparison('pickup -> done p50 (ms)', (s) => s.pickupToDoneP50InMs, 0);
+  comparison('pickup -> done p99 (ms)', (s) => s.pickupToDoneP99InMs, 0);
+  comparison('storage calls / request', (s) => s.storageCallsPerRequest, 2);
+  comparison('storage calls / step-message', (s) => s.storageCallsPerStepMessage, 3);
+  comparison('  of which receives / step-message', (s) => s.receivesPerStepMessage, 3);
+  comparison('peak RSS (MiB)', (s) => s.peakRssInBytes, 0, BYTES_PER_MIB);
+  comparison('CPU seconds (ready -> last done)', (s) => s.cpuSeconds, 2);
+  lines.push('');
+  lines.push('Per round');
+  row('', 'req/s', 's->d p50', 's->d p99', 'p->d p99', 'calls/req', 'RSS MiB', 'CPU s');
+  for (const run of [...result.throughput.runs, ...result.lightLoad.runs]) {
+    const kind = result.lightLoad.runs.includes(run) ? 'light' : 'load';
+    row(
+      `  round ${run.round} ${kind} ${run.system}`,
+      fmt(run.requestsPerSecond, 1),
+      fmt(run.submitToDoneInMs.p50, 0),
+      fmt(run.submitToDoneInMs.p99, 0),
+      fmt(run.pickupToDoneInMs.p99, 0),
+      fmt(run.storage.perRequest, 2),
+      mib(run.peakRssInBytes),
+      fmt(run.cpuSeconds, 2),
+    );
+  }
+  lines.push('');
+  const light = result.lightLoad.median;
+  lines.push(`Light load: ${o.lightRate} req/s for ${o.lightSeconds} s, median of ${o.rounds} round(s)`);
+  row('', 'floor', 'engine', 'engine/floor');
+  for (const [label, pick] of [
+    ['submit -> done p50 (ms)', (s: SystemSummary) => s.submitToDoneP50InMs],
+    ['submit -> done p99 (ms)', (s: SystemSummary) => s.submitToDoneP99InMs],
+    ['pickup -> done p99 (ms)', (s: SystemSummary) => s.pickupToDoneP99InMs],
+  ] as const) {
+    const floor = pick(light.floor);
+    const engine = pick(light.engine);
+    row(label, fmt(floor, 0), fmt(engine, 0), floor && engine !== null ? `${fmt(engine / floor, 2)}x` : 'n/a');
+  }
+  lines.push('');
+  const b = result.backlog;
+  lines.push(`Backlog: ${b.requests} requests (${o.backlogFactor} x N) submitted with the pollers paused, then drained by a fresh engine`);
+  lines.push(`  submitted in ${fmt(b.submitSeconds, 1)} s; drained in ${fmt(b.drainSeconds, 1)} s = ${fmt(b.requestsPerSecond, 1)} req/s`);
+  lines.push(`  peak RSS ${mib(b.peakRssInBytes)} MiB (normal run: ${mib(b.normalRunPeakRssInBytes)} MiB); CPU ${fmt(b.cpuSeconds, 2)} s`);
+  const [q1, q2, q3, end] = RssSampler.at(b.rssSamples, DRAIN_FRACTIONS);
+  lines.push(`  RSS over the drain: ${mib(q1 ?? null)} / ${mib(q2 ?? null)} / ${mib(q3 ?? null)} / ${mib(end ?? null)} MiB at 25 / 50 / 75 / 100 %`);
+  lines.push(`  ${fmt(b.storage.perRequest, 2)} storage calls / request, ${fmt(b.storage.receivesPerStepMessage, 3)} receives / step-message`);
+  lines.push('');
+  lines.push('Goals');
+  for (const goal of result.goals) lines.push(`  ${goal.isMet === null ? 'N/A ' : goal.isMet ? 'PASS' : 'FAIL'}  ${goal.goal}: ${goal.measured}`);
+  lines.push('');
+  lines.push('How it was counted');
+  for (const [what, how] of Object.entries(result.method)) lines.push(`  ${what}: ${how}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function fmt(value: number | null, digits: number): string {
+  return value === null || !Number.isFinite(value) ? 'n/a' : value.toFixed(digits);
+}
+
+function mib(bytes: number | null): string {
+  return bytes === null ? 'n/a' : (bytes / BYTES_PER_MIB).toFixed(0);
+}

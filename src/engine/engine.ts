@@ -2,6 +2,7 @@
  * Wires the parts of the engine together: per flow step a worker pool, a step runner and a poller
  * on the step's source queue. Makes no decisions of its own.
  */
+import { setMaxListeners } from 'node:events';
 import type { EngineConfig, FlowStep } from '../config/types.js';
 import type { OutboundHttp } from '../http/agent.js';
 import type { PlatformToken } from '../http/platform-token.js';
@@ -15,6 +16,11 @@ import { ExpirySweep } from './expiry-sweep.js';
 import { Poller } from './poller.js';
 import { StepRunner } from './step-runner.js';
 import { WorkerPool } from './worker-pool.js';
+
+/** Node's default warning threshold for listeners on one target. */
+const DEFAULT_MAX_LISTENERS = 10;
+/** A step's lease plus its storage calls under way at once. */
+const LISTENERS_PER_STEP_IN_FLIGHT = 4;
 
 export interface EngineOptions {
   config: EngineConfig;
@@ -83,6 +89,11 @@ export class Engine {
         this.#steps.push({ flow: flow.name, step, pool });
       }
     }
+    // Every step in flight holds abort listeners on the work signal: its lease's, and one for each of
+    // its storage calls under way (a settle runs up to three at once). That many is expected, not a
+    // leak, so Node's warning threshold is raised to it, and stays there to catch a real leak.
+    const inFlightCapacity = this.#steps.reduce((n, s) => n + s.pool.size, 0);
+    setMaxListeners(LISTENERS_PER_STEP_IN_FLIGHT * inFlightCapacity + DEFAULT_MAX_LISTENERS, this.#work.signal);
     this.#sweep = new ExpirySweep({ config, statusTable, dlqTable, callbacks: this.#callbacks, intervalInMs: config.server.expirySweepInMs, log });
   }
 

@@ -15,6 +15,7 @@ export interface LeaseOptions {
   visibilityTimeoutInSeconds: number;
   /** Aborting it (engine shutdown past the grace period) aborts the lease's signal too. */
   parentSignal: AbortSignal;
+  /** Bound to the message (messageId, queue) by the caller. */
   log: Logger;
 }
 
@@ -97,12 +98,12 @@ export class Lease {
       if (isEngineError(err, 'AE_MESSAGE_LOST')) {
         this.#isLost = true;
         this.#isStopped = true;
-        this.#log.warn({ messageId: this.#messageId, queue: this.#queue.name }, 'lease.lost');
+        this.#log.warn({}, 'lease.lost');
         this.#controller.abort(new Error('the message lease was lost'));
         return;
       }
       // Anything else may pass: half the timeout is still left before the message reappears.
-      this.#log.warn({ err, messageId: this.#messageId, queue: this.#queue.name }, 'lease.renew_failed');
+      this.#log.warn({ err }, 'lease.renew_failed');
     }
   }
 }

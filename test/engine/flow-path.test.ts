@@ -86,6 +86,26 @@ describe('a request through a flow', () => {
     assert.equal(slow.maxConcurrent, 3);
   });
 
+  it('holds 40 steps in flight without Node warning of too many listeners on the engine\'s signal', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const held = gate();
+      const server = await endpoint(echoWhen(held.opened));
+      const e = await engine(
+        flowDocument(suite.azurite, { steps: [{ url: server.url(), maxThreads: 40 }], queue: { maxMessages: 32 }, extra: { 'http.connection.config': { routeConnections: 40 } } }),
+      );
+      const ids = await Promise.all(Array.from({ length: 40 }, (_, i) => submit(e, 'flow', `{"i":${i}}`)));
+      await eventually(() => assert.equal(server.inFlight, 40), { timeoutInMs: 30_000 });
+      held.open();
+      for (const id of ids) await completed(e, id);
+      assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('carries a 200 KB body through the claim check, byte for byte, and deletes the input blobs once complete', async () => {
     const first = await endpoint(echo);
     const second = await endpoint(echo);

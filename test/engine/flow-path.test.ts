@@ -4,22 +4,14 @@ import { describe, it } from 'node:test';
 import { decodeEnvelope } from '../../src/engine/envelope.js';
 import { clientsFor } from '../support/azurite.js';
 import { EndpointServer, echo, echoWhen, gate } from '../support/endpoints.js';
-import { configOf, engineSuite, flowDocument, getStatus, submit, type TestEngine } from '../support/engine.js';
+import { configOf, engineSuite, flowDocument, getStatus, submit, waitForStatus, type TestEngine } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
 
 describe('a request through a flow', () => {
   const suite = engineSuite();
   const endpoint = (handler = echo): Promise<EndpointServer> => suite.endpoint(handler);
   const engine = (doc: Record<string, unknown>): Promise<TestEngine> => suite.engine(doc);
-  const completed = async (e: TestEngine, id: string, timeoutInMs = 30_000): Promise<Record<string, unknown>> =>
-    eventually(
-      async () => {
-        const status = await getStatus(e, id);
-        assert.equal(status['status'], 'completed');
-        return status;
-      },
-      { timeoutInMs },
-    );
+  const completed = (e: TestEngine, id: string): Promise<Record<string, unknown>> => waitForStatus(e, id, 'completed');
 
   it('passes each answer to the next step and returns the last one as the result, with the contract headers', async () => {
     const first = await endpoint((call) => ({ body: JSON.stringify({ ...JSON.parse(call.body.toString()), a: 1 }), contentType: 'application/json' }));

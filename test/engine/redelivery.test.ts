@@ -11,24 +11,13 @@ import { createStepQueue, type StepQueue } from '../../src/storage/queues.js';
 import { StatusTable } from '../../src/storage/status-table.js';
 import { clientsFor } from '../support/azurite.js';
 import { echo } from '../support/endpoints.js';
-import { configOf, engineSuite, flowDocument, getStatus, submit, type TestEngine } from '../support/engine.js';
+import { configOf, engineSuite, flowDocument, getStatus, submit, waitForStatus, type TestEngine } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
 
 const redelivery = (rules: object): Record<string, unknown> => ({ 'redelivery.config': rules });
 
 async function dlqEntries(engine: TestEngine, flow = 'flow'): Promise<DlqEntry[]> {
   return (await new DlqTable(engine.runtime.storage.clients.dlqTable).list(flow, 100, null, AbortSignal.timeout(10_000))).items;
-}
-
-async function statusOf(engine: TestEngine, id: string, expected: string): Promise<Record<string, unknown>> {
-  return eventually(
-    async () => {
-      const status = await getStatus(engine, id);
-      assert.equal(status['status'], expected);
-      return status;
-    },
-    { timeoutInMs: 30_000 },
-  );
 }
 
 describe('redelivery and dead-lettering', () => {
@@ -46,7 +35,7 @@ describe('redelivery and dead-lettering', () => {
     assert.equal(retrying['lastHttpStatus'], 502);
     assert.match(String(retrying['error']), /HTTP 502: bad gateway/);
 
-    const done = await statusOf(e, id, 'completed');
+    const done = await waitForStatus(e, id, 'completed');
     assert.equal(done['attempt'], 3);
     assert.equal(server.calls.length, 3);
     for (const i of [1, 2]) {
@@ -61,7 +50,7 @@ describe('redelivery and dead-lettering', () => {
     const server = await suite.endpoint(() => ({ status: 500, body: 'boom' }));
     const e = await suite.engine(flowDocument(suite.azurite, { steps: [{ url: server.url() }], extra: redelivery({ default: { count: 1, delay: 0 } }) }));
     const id = await submit(e, 'flow', '{}');
-    const status = await statusOf(e, id, 'dead-lettered');
+    const status = await waitForStatus(e, id, 'dead-lettered');
     assert.equal(server.calls.length, 2);
     assert.equal(status['lastHttpStatus'], 500);
 
@@ -88,7 +77,7 @@ describe('redelivery and dead-lettering', () => {
       flowDocument(suite.azurite, { steps: [{ url: server.url() }], extra: redelivery({ default: { count: 5, delay: 0 }, additional: [{ httpStatus: 400, count: 0, delay: 0 }] }) }),
     );
     const id = await submit(e, 'flow', '{}');
-    await statusOf(e, id, 'dead-lettered');
+    await waitForStatus(e, id, 'dead-lettered');
     assert.equal(server.calls.length, 1);
     assert.equal((await dlqEntries(e))[0]!.attempts, 1);
   });
@@ -102,7 +91,7 @@ describe('redelivery and dead-lettering', () => {
       }),
     );
     const id = await submit(e, 'flow', '{}');
-    const status = await statusOf(e, id, 'completed');
+    const status = await waitForStatus(e, id, 'completed');
     assert.equal(status['attempt'], 2);
     assert.equal(server.calls.length, 2);
     const retry = e.logged('step.retry_scheduled')[0]!;
@@ -116,7 +105,7 @@ describe('redelivery and dead-lettering', () => {
       flowDocument(suite.azurite, { steps: [{ url: server.url() }], queue: { timeToLive: 0.001 }, extra: redelivery({ default: { count: 3, delay: 60_000 } }) }),
     );
     const id = await submit(e, 'flow', '{}');
-    await statusOf(e, id, 'dead-lettered');
+    await waitForStatus(e, id, 'dead-lettered');
     assert.equal(server.calls.length, 1);
     assert.equal((await dlqEntries(e))[0]!.reason, 'expired');
   });
@@ -149,7 +138,7 @@ describe('redelivery and dead-lettering', () => {
     for (const text of poison) await queue.sendMessage(text);
     const id = await submit(e, 'flow', '{"fine":true}');
 
-    await statusOf(e, id, 'completed');
+    await waitForStatus(e, id, 'completed');
     const entries = await eventually(
       async () => {
         const found = await dlqEntries(e);
@@ -181,7 +170,7 @@ describe('redelivery and dead-lettering', () => {
       await queue.updateVisibility(message!.messageId, message!.popReceipt, 0, AbortSignal.timeout(10_000));
     }
     const e = await suite.engine(doc);
-    const status = await statusOf(e, id, 'dead-lettered');
+    const status = await waitForStatus(e, id, 'dead-lettered');
     assert.match(String(status['error']), /received 3 times for 1 attempt/);
     const [entry] = await dlqEntries(e);
     assert.equal(entry!.reason, 'poison');

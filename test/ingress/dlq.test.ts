@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { echo, type EndpointServer } from '../support/endpoints.js';
-import { configOf, engineSuite, flowDocument, getStatus, submit, type TestEngine } from '../support/engine.js';
+import { configOf, engineSuite, flowDocument, getStatus, submit, waitForStatus, type TestEngine } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
 
 interface DlqJson {
@@ -24,17 +24,6 @@ const noRetries = { 'redelivery.config': { default: { count: 0, delay: 0 } } };
 async function json<T>(response: Response, status: number): Promise<T> {
   assert.equal(response.status, status, await response.clone().text());
   return (await response.json()) as T;
-}
-
-async function waitForStatus(engine: TestEngine, id: string, expected: string): Promise<Record<string, unknown>> {
-  return eventually(
-    async () => {
-      const status = await getStatus(engine, id);
-      assert.equal(status['status'], expected);
-      return status;
-    },
-    { timeoutInMs: 30_000 },
-  );
 }
 
 describe('the DLQ routes', () => {

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { echo, type EndpointServer, type Handler } from '../support/endpoints.js';
-import { engineSuite, flowDocument, getStatus, submit, type TestEngine } from '../support/engine.js';
-import { eventually } from '../support/eventually.js';
+import { engineSuite, flowDocument, getStatus, submit, waitForStatus, type TestEngine } from '../support/engine.js';
 import { TestIdp } from '../support/oidc.js';
 
 const CLIENT_SECRET = 'planted-client-secret-4f1c';
@@ -36,8 +35,7 @@ describe('the platform token of endpointName steps', () => {
     return suite.engine(doc);
   }
 
-  const completed = (e: TestEngine, id: string): Promise<unknown> =>
-    eventually(async () => assert.equal((await getStatus(e, id))['status'], 'completed'), { timeoutInMs: 30_000 });
+  const completed = (e: TestEngine, id: string): Promise<unknown> => waitForStatus(e, id, 'completed');
 
   it('is requested once for 50 concurrent calls, and sent as Authorization: Bearer to the resolved endpoint', async () => {
     const before = idp.tokenRequests;

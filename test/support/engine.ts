@@ -2,6 +2,7 @@
  * Whole engines for tests: configuration documents on a test Azurite with unique queue and table
  * names, and runtimes started in-process with their log lines and storage calls captured.
  */
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { parseConfig } from '../../src/config/load.js';
 import type { EngineConfig } from '../../src/config/types.js';
@@ -11,6 +12,7 @@ import { Runtime } from '../../src/runtime.js';
 import { after, before } from 'node:test';
 import { startAzurite, uniqueQueueName, uniqueTableName, type TestAzurite } from './azurite.js';
 import { EndpointServer, echo, type Handler } from './endpoints.js';
+import { eventually } from './eventually.js';
 
 export interface StepSpec {
   url: string;
@@ -109,6 +111,18 @@ export async function getStatus(engine: { url: string }, id: string): Promise<Re
   const response = await fetch(`${engine.url}/api/requests/${id}`);
   if (response.status !== 200) throw new Error(`status answered ${response.status}`);
   return (await response.json()) as Record<string, unknown>;
+}
+
+/** Waits until request `id` has status `expected` (30 s by default) and returns its status JSON. */
+export async function waitForStatus(engine: { url: string }, id: string, expected: string, timeoutInMs = 30_000): Promise<Record<string, unknown>> {
+  return eventually(
+    async () => {
+      const status = await getStatus(engine, id);
+      assert.equal(status['status'], expected);
+      return status;
+    },
+    { timeoutInMs },
+  );
 }
 
 export interface EngineSuite {

@@ -1,18 +1,24 @@
 /**
  * Whether an address is loopback or private: what Keycloak's `ssl-required: external` exempts.
  */
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 
-/** Loopback, private (RFC 1918, unique-local), link-local, or `localhost`; IPv4-mapped IPv6 too. */
+// Loopback, RFC 1918, link-local; IPv6 loopback, unique-local, link-local. BlockList also matches
+// IPv4-mapped IPv6 addresses (::ffff:10.1.2.3) against the IPv4 ranges.
+const PRIVATE = new BlockList();
+PRIVATE.addSubnet('127.0.0.0', 8, 'ipv4');
+PRIVATE.addSubnet('10.0.0.0', 8, 'ipv4');
+PRIVATE.addSubnet('172.16.0.0', 12, 'ipv4');
+PRIVATE.addSubnet('192.168.0.0', 16, 'ipv4');
+PRIVATE.addSubnet('169.254.0.0', 16, 'ipv4');
+PRIVATE.addAddress('::1', 'ipv6');
+PRIVATE.addSubnet('fc00::', 7, 'ipv6');
+PRIVATE.addSubnet('fe80::', 10, 'ipv6');
+
+/** Loopback or private address, or the name `localhost`. */
 export function isPrivateAddress(host: string): boolean {
   const address = host.replace(/^\[|\]$/g, '').toLowerCase();
   if (address === 'localhost' || address.endsWith('.localhost')) return true;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address);
-  if (mapped) return isPrivateAddress(mapped[1]!);
-  if (isIP(address) === 4) {
-    const [a, b] = address.split('.').map(Number) as [number, number];
-    return a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254);
-  }
-  if (isIP(address) === 6) return address === '::1' || /^f[cd][0-9a-f]{2}:/.test(address) || /^fe[89ab][0-9a-f]:/.test(address);
-  return false;
+  const family = isIP(address);
+  return family !== 0 && PRIVATE.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }

@@ -2,6 +2,13 @@
  * One loop per source queue: waits for a free slot in the step's pool, receives no more messages
  * than there are free slots (and no more than maxMessages), hands each to the pool, and waits
  * `delay` between polls, or polls again at once when `greedy` and the last poll returned messages.
+ *
+ * Receive coalescing: a receive is one billed storage call whether it returns 1 message or 32. When
+ * the last receive returned all it asked for (a backlog) and the pool is full, taking each slot as
+ * it frees would cost a receive per few messages. So, once a slot is free, the poller waits a
+ * little longer for a whole batch of free slots: at most as long as the last receive took (so a
+ * waiting message is delayed by no more than one more receive would have delayed it), and never
+ * longer than `delay`.
  */
 import type { QueueOptions } from '../config/types.js';
 import type { Logger } from '../observability/log.js';
@@ -48,16 +55,22 @@ export class Poller {
 
   async #run(signal: AbortSignal): Promise<void> {
     const { queue, queueOptions, pool } = this.#o;
+    const batch = Math.min(queueOptions.maxMessages, pool.size);
     let failures = 0;
+    /** How long to wait for a whole batch of free slots before the next receive; 0 when the queue ran dry. */
+    let coalesceInMs = 0;
     while (!signal.aborted) {
       try {
         await pool.whenSlotFree(signal);
+        await pool.whenFreeSlots(batch, signal, coalesceInMs);
         if (signal.aborted) break;
         const count = Math.min(pool.freeSlots, queueOptions.maxMessages);
+        const startedAt = performance.now();
         // Not aborted by the intake signal: a receive cut short would leave whatever Azure already
         // dequeued hidden for the whole visibility timeout. Its messages are released below instead.
         const messages = await queue.receive(count, { visibilityTimeoutInSeconds: queueOptions.visibilityTimeoutInSeconds, abortSignal: this.#o.workSignal });
         failures = 0;
+        coalesceInMs = messages.length === count ? Math.min(performance.now() - startedAt, queueOptions.pollDelayInMs) : 0;
         if (signal.aborted) {
           await this.#releaseAll(messages);
           break;
@@ -72,6 +85,7 @@ export class Poller {
       } catch (err) {
         if (signal.aborted || this.#o.workSignal.aborted) break;
         failures++;
+        coalesceInMs = 0;
         const delay = errorDelayInMs(failures, queueOptions.pollDelayInMs, MAX_ERROR_DELAY_IN_MS);
         this.#log.warn({ err, failures, retryInMs: delay }, 'poller.receive_failed');
         await pause(delay, signal);

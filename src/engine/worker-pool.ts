@@ -12,7 +12,7 @@ export interface WorkerPoolOptions {
 export class WorkerPool {
   readonly size: number;
   #running = 0;
-  #slotWaiters: Array<() => void> = [];
+  #slotWaiters: Array<{ need: number; done: () => void }> = [];
   #idleWaiters: Array<() => void> = [];
 
   constructor({ size }: WorkerPoolOptions) {
@@ -30,15 +30,27 @@ export class WorkerPool {
 
   /** Resolves when at least one slot is free, or when `signal` aborts. */
   whenSlotFree(signal: AbortSignal): Promise<void> {
-    if (this.freeSlots > 0 || signal.aborted) return Promise.resolve();
+    return this.whenFreeSlots(1, signal);
+  }
+
+  /**
+   * Resolves when at least `count` slots are free (capped at the pool's size), when `maxWaitInMs`
+   * has passed (if given), or when `signal` aborts; never rejects. Waiters are woken in the order
+   * they waited, at most one per ended task.
+   */
+  whenFreeSlots(count: number, signal: AbortSignal, maxWaitInMs?: number): Promise<void> {
+    const need = Math.min(count, this.size);
+    if (this.freeSlots >= need || signal.aborted || maxWaitInMs === 0) return Promise.resolve();
     return new Promise((resolve) => {
+      const timer = maxWaitInMs === undefined ? undefined : setTimeout(() => done(), maxWaitInMs);
       const done = (): void => {
+        clearTimeout(timer);
         signal.removeEventListener('abort', done);
-        this.#slotWaiters = this.#slotWaiters.filter((w) => w !== done);
+        this.#slotWaiters = this.#slotWaiters.filter((w) => w.done !== done);
         resolve();
       };
       signal.addEventListener('abort', done, { once: true });
-      this.#slotWaiters.push(done);
+      this.#slotWaiters.push({ need, done });
     });
   }
 
@@ -54,7 +66,8 @@ export class WorkerPool {
       .catch(onBug)
       .finally(() => {
         this.#running--;
-        this.#slotWaiters.shift()?.();
+        const next = this.#slotWaiters[0];
+        if (next && this.freeSlots >= next.need) next.done();
         if (this.#running === 0) for (const waiter of this.#idleWaiters.splice(0)) waiter();
       });
   }

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { echo } from '../support/endpoints.js';
 import { engineSuite, flowDocument, submit, type TestEngine } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
+import { LatencyProxy } from '../support/latency-proxy.js';
 
 /** A poll delay far longer than any test waits: only greedy polling can take a second message in time. */
 const LONG_DELAY_IN_MS = 60_000;
@@ -16,6 +17,14 @@ describe('polling', () => {
     const idle = await engine(doc);
     await idle.runtime.engine.close();
     for (let i = 0; i < count; i++) await submit(idle, 'flow', `{"i":${i}}`);
+  }
+
+  /** `doc` with its queues behind a proxy that adds `latencyInMs` to every queue call. */
+  async function withSlowQueues(doc: Record<string, unknown>, latencyInMs: number): Promise<Record<string, unknown>> {
+    const proxy = await LatencyProxy.start(suite.azurite.ports.queue, latencyInMs);
+    suite.onClose(() => proxy.close());
+    const connectionString = suite.azurite.connectionString.replace(`:${suite.azurite.ports.queue}/`, `:${proxy.port}/`);
+    return { ...doc, 'azure.storage.config': { connectionString } };
   }
 
   for (const greedy of [true, false]) {
@@ -44,5 +53,20 @@ describe('polling', () => {
     await sleep(1000);
     assert.equal(server.calls.length, 3);
     assert.equal(server.maxConcurrent, 3);
+  });
+
+  it('with a backlog, gathers slots that free one by one into whole batches instead of a receive per slot', async () => {
+    // Message i answers after (i % 8) * 10 ms, so the slots of one batch free one by one over 70 ms,
+    // within the 100 ms a receive takes behind the proxy.
+    const server = await suite.endpoint((call, index) => ({ ...echo(call, index), delayInMs: (index % 8) * 10 }));
+    const doc = await withSlowQueues(flowDocument(suite.azurite, { steps: [{ url: server.url(), maxThreads: 8 }], queue: { maxMessages: 8, delay: 5000, greedy: true } }), 100);
+    await backlog(doc, 32);
+
+    const e = await engine(doc);
+    await eventually(() => assert.equal(server.calls.length, 32), { timeoutInMs: 60_000 });
+    const receives = e.storageCalls.snapshot()['queue.receive'] ?? 0;
+    // 4 full batches; taking each slot as it freed would need twice as many receives or more.
+    assert.ok(receives <= 6, `32 messages took ${receives} receives`);
+    assert.equal(server.maxConcurrent <= 8, true);
   });
 });

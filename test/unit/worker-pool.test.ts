@@ -101,6 +101,45 @@ describe('WorkerPool', () => {
     assert.deepEqual(woken, ['a', 'b']);
   });
 
+  it('whenFreeSlots waits until that many slots are free, not just one', async () => {
+    const pool = new WorkerPool({ size: 3 });
+    const tasks = [submitHeld(pool), submitHeld(pool), submitHeld(pool)];
+    const slots = pool.whenFreeSlots(2, new AbortController().signal);
+    tasks[0]!.resolve();
+    assert.equal((await settlementOf(slots)).state, 'pending');
+    tasks[1]!.resolve();
+    assert.equal((await settlementOf(slots)).state, 'fulfilled');
+    assert.equal(pool.freeSlots, 2);
+  });
+
+  it('whenFreeSlots asks for no more than the pool size', async () => {
+    const pool = new WorkerPool({ size: 2 });
+    assert.equal((await settlementOf(pool.whenFreeSlots(32, new AbortController().signal))).state, 'fulfilled');
+  });
+
+  it('whenFreeSlots gives up waiting after maxWaitInMs, and at once for 0', async () => {
+    const pool = new WorkerPool({ size: 2 });
+    const task = submitHeld(pool);
+    assert.equal((await settlementOf(pool.whenFreeSlots(2, new AbortController().signal, 0))).state, 'fulfilled');
+    const startedAt = performance.now();
+    await pool.whenFreeSlots(2, new AbortController().signal, 50);
+    assert.ok(performance.now() - startedAt >= 45);
+    assert.equal(pool.freeSlots, 1, 'resolved by the time limit, with the task still running');
+    task.resolve();
+  });
+
+  it('whenFreeSlots resolves when its signal aborts, and its time-out then does nothing', async () => {
+    const pool = new WorkerPool({ size: 2 });
+    const task = submitHeld(pool);
+    const controller = new AbortController();
+    const slots = pool.whenFreeSlots(2, controller.signal, 60_000);
+    controller.abort();
+    assert.equal((await settlementOf(slots)).state, 'fulfilled');
+    const next = pool.whenFreeSlots(2, new AbortController().signal);
+    task.resolve();
+    assert.equal((await settlementOf(next)).state, 'fulfilled', 'the aborted waiter left the queue');
+  });
+
   it('submit without a free slot throws AE_INVALID_OPTION and does not start the task', () => {
     const pool = new WorkerPool({ size: 1 });
     submitHeld(pool);

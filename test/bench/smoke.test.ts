@@ -1,0 +1,77 @@
+/**
+ * The benchmark's quick run, as a smoke test: it finishes, reports every number, and both systems
+ * do exactly the storage work per request that the design says. Its timings and goal verdicts mean
+ * nothing at this size and are not asserted (timing goals live in `npm run bench` only).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { REPO_ROOT } from '../support/cli.js';
+
+const BENCH = fileURLToPath(new URL('./bench.js', import.meta.url));
+
+interface Storage {
+  byKind: Record<string, number>;
+  perStepMessage: number;
+}
+interface Run {
+  system: string;
+  requests: number;
+  requestsPerSecond: number;
+  submitToDoneInMs: { p50: number; p99: number };
+  pickupToDoneInMs: { p50: number; p99: number };
+  storage: Storage;
+  peakRssInBytes: number | null;
+  cpuSeconds: number | null;
+}
+interface Report {
+  options: { n: number };
+  throughput: { runs: Run[] };
+  lightLoad: { runs: Run[] };
+  backlog: { requests: number; drainSeconds: number; peakRssInBytes: number | null; storage: Storage };
+  goals: Array<{ goal: string; isMet: boolean; measured: string }>;
+}
+
+async function quickRun(): Promise<Report> {
+  const child = spawn(process.execPath, [BENCH, '--quick', '--json'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.equal(code, 0, `the quick bench exited ${code}:\n${stderr}`);
+  return JSON.parse(stdout) as Report;
+}
+
+/** Every step-message is one send, one status write and one delete; every request one status insert. */
+function assertStepWork(storage: Storage, requests: number, label: string): void {
+  const { byKind } = storage;
+  assert.equal(byKind['queue.send'], 3 * requests, `${label}: sends`);
+  assert.equal(byKind['queue.delete'], 3 * requests, `${label}: deletes`);
+  assert.equal(byKind['table.update'], 3 * requests, `${label}: status writes`);
+  assert.equal(byKind['table.insert'], requests, `${label}: status inserts`);
+  assert.ok((byKind['queue.receive'] ?? 0) > 0, `${label}: receives`);
+}
+
+describe('benchmark, quick run', () => {
+  it('finishes and reports throughput, latency, storage, memory and the goals for both systems', async () => {
+    const report = await quickRun();
+    for (const [scenario, runs] of [['throughput', report.throughput.runs], ['light load', report.lightLoad.runs]] as const) {
+      assert.deepEqual(runs.map((r) => r.system).sort(), ['engine', 'floor'], scenario);
+      for (const run of runs) {
+        const label = `${scenario} ${run.system}`;
+        if (scenario === 'throughput') assert.equal(run.requests, report.options.n, label);
+        assert.ok(run.requests > 0 && run.requestsPerSecond > 0, label);
+        for (const latency of [run.submitToDoneInMs, run.pickupToDoneInMs]) assert.ok(latency.p50 > 0 && latency.p99 >= latency.p50, label);
+        assertStepWork(run.storage, run.requests, label);
+        if (process.platform === 'linux') assert.ok(run.peakRssInBytes! > 0 && run.cpuSeconds! > 0, `${label}: process stats`);
+      }
+    }
+    assert.ok(report.backlog.requests > report.options.n && report.backlog.drainSeconds > 0);
+    assertStepWork(report.backlog.storage, report.backlog.requests, 'backlog');
+    assert.equal(report.goals.length, 4);
+    for (const goal of report.goals) assert.match(goal.measured, /\d/, goal.goal);
+  });
+});

@@ -128,7 +128,7 @@ describe('WorkerPool', () => {
     task.resolve();
   });
 
-  it('whenFreeSlots resolves when its signal aborts, and its time-out then does nothing', async () => {
+  it('whenFreeSlots resolves when its signal aborts, and leaves the queue of waiters', async () => {
     const pool = new WorkerPool({ size: 2 });
     const task = submitHeld(pool);
     const controller = new AbortController();

@@ -69,70 +69,74 @@ export class Runtime {
     const startedAt = new Date();
     storageCalls.onCall((kind) => storageOperationsTotal.inc({ kind }));
     const storage = await Storage.open(config, { log, abortSignal, counter: storageCalls });
-    const { clients } = storage;
-    const queues = new Map<string, StepQueue>([...config.queues.keys()].map((name) => [name, createStepQueue(clients.queues.getQueueClient(name))]));
-    const statusTable = new StatusTable(clients.statusTable);
-    const dlqTable = new DlqTable(clients.dlqTable);
-    const payloads = new PayloadStore({ container: clients.payloads, inlineLimitBytes: config.payload.inlineLimitBytes });
-    const http = createOutboundHttp(config.http);
-    const issuer = config.openid && (config.server.auth === 'oidc' || usesPlatformEndpoints(config)) ? new OidcIssuer(config.openid, log) : null;
-    issuer?.start();
-    const auth =
-      config.server.auth === 'oidc'
-        ? {
-            verifier: new TokenVerifier({ issuer: issuer!, openid: config.openid!, jwksCooldownInMs: JWKS_COOLDOWN_IN_MS }),
-            openid: config.openid!,
-            roleMappings: [...config.rbac.apiMappings, ...config.rbac.applicationMappings],
-            log,
-          }
-        : null;
-    if (config.server.auth === 'none' && !isPrivateAddress(config.server.host)) {
-      log.warn({ host: config.server.host }, 'SECURITY: server.config.auth is "none" on a non-loopback interface: anyone who can reach it may submit, read and replay requests');
-    }
-    const platformToken =
-      issuer && usesPlatformEndpoints(config) ? new PlatformToken({ issuer, username: config.platform.username!, password: config.platform.password!, log }) : null;
-    const engine = new Engine({ config, queues, statusTable, dlqTable, payloads, http, platformToken, log });
-
-    const queuesWithOptions = new Map([...queues].map(([name, queue]) => [name, { queue, options: config.queues.get(name)! }]));
-    const entryQueues = new Map<string, { queue: StepQueue; options: QueueOptions }>(
-      config.flows.map((flow) => [flow.name, queuesWithOptions.get(flow.steps[0]!.sourceQueueName)!]),
-    );
-    const app = createIngressApp({
-      flows: new Map(config.flows.map((f) => [f.name, f])),
-      statusTable,
-      dlqTable,
-      payloads,
-      entryQueues,
-      queues: queuesWithOptions,
-      maxBodyBytes: config.server.maxBodyBytes,
-      admission: new Admission(config.admission),
-      idempotency: new IdempotencyKeys(clients.statusTable, IDEMPOTENCY_RETENTION_IN_MS),
-      allowedCallbackHosts: config.callback.allowedHosts,
-      demoEndpoints: config.server.demoEndpoints,
-      trustProxy: config.server.trustProxy,
-      auth,
-      health: cachedHealth(async () => withAuth(withPollers(await storageHealth(storage), engine), issuer)),
-      refreshGauges: () => refreshGauges(engine, queues),
-      inFlight: (flow, step) => engine.steps.find((s) => s.flow === flow && s.step.index === step)?.pool.inFlight ?? 0,
-      info: () => ({
-        version: VERSION,
-        startedAt: startedAt.toISOString(),
-        uptimeSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
-        flows: config.flows.map((f) => ({ name: f.name, steps: f.steps.length })),
-      }),
-      log,
-    });
-    const server = app.listen(config.server.port, config.server.host);
+    // Whatever fails from here on, nothing started is left running (the embedded emulator above all).
+    const undo: Array<() => Promise<unknown> | void> = [() => storage.close()];
     try {
+      const { clients } = storage;
+      const queues = new Map<string, StepQueue>([...config.queues.keys()].map((name) => [name, createStepQueue(clients.queues.getQueueClient(name))]));
+      const statusTable = new StatusTable(clients.statusTable);
+      const dlqTable = new DlqTable(clients.dlqTable);
+      const payloads = new PayloadStore({ container: clients.payloads, inlineLimitBytes: config.payload.inlineLimitBytes });
+      const http = createOutboundHttp(config.http);
+      undo.push(() => http.agent.close());
+      const issuer = config.openid && (config.server.auth === 'oidc' || usesPlatformEndpoints(config)) ? new OidcIssuer(config.openid, log) : null;
+      issuer?.start();
+      if (issuer) undo.push(() => issuer.close());
+      const auth =
+        config.server.auth === 'oidc'
+          ? {
+              verifier: new TokenVerifier({ issuer: issuer!, openid: config.openid!, jwksCooldownInMs: JWKS_COOLDOWN_IN_MS }),
+              openid: config.openid!,
+              roleMappings: [...config.rbac.apiMappings, ...config.rbac.applicationMappings],
+              log,
+            }
+          : null;
+      if (config.server.auth === 'none' && !isPrivateAddress(config.server.host)) {
+        log.warn({ host: config.server.host }, 'SECURITY: server.config.auth is "none" on a non-loopback interface: anyone who can reach it may submit, read and replay requests');
+      }
+      const platformToken =
+        issuer && usesPlatformEndpoints(config) ? new PlatformToken({ issuer, username: config.platform.username!, password: config.platform.password!, log }) : null;
+      const engine = new Engine({ config, queues, statusTable, dlqTable, payloads, http, platformToken, log });
+
+      const queuesWithOptions = new Map([...queues].map(([name, queue]) => [name, { queue, options: config.queues.get(name)! }]));
+      const entryQueues = new Map<string, { queue: StepQueue; options: QueueOptions }>(
+        config.flows.map((flow) => [flow.name, queuesWithOptions.get(flow.steps[0]!.sourceQueueName)!]),
+      );
+      const app = createIngressApp({
+        flows: new Map(config.flows.map((f) => [f.name, f])),
+        statusTable,
+        dlqTable,
+        payloads,
+        entryQueues,
+        queues: queuesWithOptions,
+        maxBodyBytes: config.server.maxBodyBytes,
+        admission: new Admission(config.admission),
+        idempotency: new IdempotencyKeys(clients.statusTable, IDEMPOTENCY_RETENTION_IN_MS),
+        allowedCallbackHosts: config.callback.allowedHosts,
+        demoEndpoints: config.server.demoEndpoints,
+        trustProxy: config.server.trustProxy,
+        auth,
+        health: cachedHealth(async () => withAuth(withPollers(await storageHealth(storage), engine), issuer)),
+        refreshGauges: () => refreshGauges(engine, queues),
+        inFlight: (flow, step) => engine.steps.find((s) => s.flow === flow && s.step.index === step)?.pool.inFlight ?? 0,
+        info: () => ({
+          version: VERSION,
+          startedAt: startedAt.toISOString(),
+          uptimeSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
+          flows: config.flows.map((f) => ({ name: f.name, steps: f.steps.length })),
+        }),
+        log,
+      });
+      const server = app.listen(config.server.port, config.server.host);
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
+      engine.start();
+      const runtime = new Runtime({ engine, storage, server, http, issuer, log });
+      log.info({ url: runtime.url }, 'ingress.listening');
+      return runtime;
     } catch (err) {
-      await Promise.allSettled([http.agent.close(), storage.close(), issuer?.close()]);
+      await Promise.allSettled(undo.reverse().map(async (close) => close()));
       throw err;
     }
-    engine.start();
-    const runtime = new Runtime({ engine, storage, server, http, issuer, log });
-    log.info({ url: runtime.url }, 'ingress.listening');
-    return runtime;
   }
 
   /** The ingress's base URL, e.g. http://127.0.0.1:8080. */

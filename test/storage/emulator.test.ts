@@ -8,6 +8,11 @@ import { Emulator } from '../../src/storage/azurite.js';
 import { provisionStorage } from '../../src/storage/provision.js';
 import { occupyPort } from '../support/ports.js';
 import { clientsFor, uniqueQueueName, uniqueStorageNames } from '../support/azurite.js';
+import { validDocument } from '../support/config-docs.js';
+import { configOf } from '../support/engine.js';
+import { createLogger } from '../../src/observability/log.js';
+import { StorageCallCounter } from '../../src/observability/storage-calls.js';
+import { Runtime } from '../../src/runtime.js';
 
 describe('the embedded emulator', () => {
   it('keeps its data in its workspace folder across a restart', async () => {
@@ -53,5 +58,34 @@ describe('the embedded emulator', () => {
     assert.equal(emulator.close(), closing);
     await closing;
     await assert.rejects(clientsFor(emulator).queues.getQueueClient(uniqueQueueName()).create({ abortSignal: AbortSignal.timeout(20_000) }));
+  });
+
+  it('is stopped again when the engine fails to start after starting it', async () => {
+    const location = await mkdtemp(path.join(os.tmpdir(), 'ae-azurite-'));
+    const ingress = await occupyPort();
+    const emulatorPorts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const free = await occupyPort();
+      free.release();
+      emulatorPorts.push(free.port);
+    }
+    const [blob, queue, table] = emulatorPorts as [number, number, number];
+    try {
+      const config = configOf(
+        validDocument({
+          'azure.storage.config': { emulator: 'embedded', emulatorLocation: location, emulatorBlobPort: blob, emulatorQueuePort: queue, emulatorTablePort: table },
+          'server.config': { auth: 'none', port: ingress.port },
+        }),
+      );
+      const log = createLogger({ level: 'silent' });
+      await assert.rejects(Runtime.start(config, { log, abortSignal: AbortSignal.timeout(60_000), storageCalls: new StorageCallCounter() }), { code: 'EADDRINUSE' });
+      for (const port of emulatorPorts) {
+        const reclaimed = await occupyPort(port);
+        reclaimed.release();
+      }
+    } finally {
+      ingress.release();
+      await rm(location, { recursive: true, force: true });
+    }
   });
 });

@@ -50,12 +50,16 @@ export class StorageCallCounter {
     };
   }
 
-  /** For the Queue and Blob SDKs, whose pipelines take request-policy factories. */
-  requestPolicyFactory(service: StorageService): RequestPolicyFactory {
+  /**
+   * For the Queue and Blob SDKs, whose pipelines take request-policy factories. `serviceUrl` is the
+   * service client's URL; its path (the account, on Azurite) is where queue names start.
+   */
+  requestPolicyFactory(service: StorageService, serviceUrl: string): RequestPolicyFactory {
+    const servicePath = new URL(serviceUrl).pathname;
     return {
       create: (nextPolicy: RequestPolicy): RequestPolicy => ({
         sendRequest: (request: WebResource) => {
-          this.record(classify(service, request.method, request.url, undefined));
+          this.record(classify(service, request.method, request.url, undefined, servicePath));
           return nextPolicy.sendRequest(request);
         },
       }),
@@ -63,13 +67,19 @@ export class StorageCallCounter {
   }
 }
 
-/** The kind of a storage REST call, from its method and URL. */
-export function classify(service: StorageService, method: string, url: string, methodOverride: string | undefined): string {
+/**
+ * The kind of a storage REST call, from its method and URL. `servicePath` is the path of the
+ * service's URL (`/devstoreaccount1` on Azurite, empty on Azure): below it a queue URL is
+ * `/{queue}`, `/{queue}/messages` or `/{queue}/messages/{id}`, whatever the queue is called.
+ */
+export function classify(service: StorageService, method: string, url: string, methodOverride: string | undefined, servicePath = ''): string {
   const { pathname, searchParams } = new URL(url);
   const verb = (methodOverride ?? method).toUpperCase();
   if (service === 'queue') {
-    if (/\/messages(\/[^/]+)?$/.test(pathname)) {
-      const hasId = /\/messages\/[^/]+$/.test(pathname);
+    const base = servicePath.replace(/\/+$/, '');
+    const segments = (pathname.startsWith(`${base}/`) ? pathname.slice(base.length) : pathname).split('/').filter(Boolean);
+    if (segments.length >= 2 && segments.length <= 3 && segments[1] === 'messages') {
+      const hasId = segments.length === 3;
       if (verb === 'GET') return searchParams.get('peekonly') === 'true' ? 'queue.peek' : 'queue.receive';
       if (verb === 'POST') return 'queue.send';
       if (verb === 'PUT' && hasId) return 'queue.update';

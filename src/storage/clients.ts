@@ -65,14 +65,14 @@ function sharedKeyOf(connectionString: string): { name: string; key: string } | 
  * The Queue and Blob SDKs take extra policies only through an explicit pipeline of request-policy
  * factories; the credential is one of them (the SDK finds it there and signs with it).
  */
-function queuePipeline(account: { name: string; key: string } | null, counter: StorageCallCounter): queue.Pipeline {
+function queuePipeline(url: string, account: { name: string; key: string } | null, counter: StorageCallCounter): queue.Pipeline {
   const credential = account ? new queue.StorageSharedKeyCredential(account.name, account.key) : new queue.AnonymousCredential();
-  return new queue.Pipeline([counter.requestPolicyFactory('queue'), credential], queue.newPipeline(credential, QUEUE_AND_BLOB_OPTIONS).options);
+  return new queue.Pipeline([counter.requestPolicyFactory('queue', url), credential], queue.newPipeline(credential, QUEUE_AND_BLOB_OPTIONS).options);
 }
 
-function blobPipeline(account: { name: string; key: string } | null, counter: StorageCallCounter): blob.Pipeline {
+function blobPipeline(url: string, account: { name: string; key: string } | null, counter: StorageCallCounter): blob.Pipeline {
   const credential = account ? new blob.StorageSharedKeyCredential(account.name, account.key) : new blob.AnonymousCredential();
-  return new blob.Pipeline([counter.requestPolicyFactory('blob'), credential], blob.newPipeline(credential, QUEUE_AND_BLOB_OPTIONS).options);
+  return new blob.Pipeline([counter.requestPolicyFactory('blob', url), credential], blob.newPipeline(credential, QUEUE_AND_BLOB_OPTIONS).options);
 }
 
 export function createStorageClients(connection: StorageConnection, names: StorageNames, counter: StorageCallCounter): StorageClients {
@@ -86,15 +86,17 @@ export function createStorageClients(connection: StorageConnection, names: Stora
     const { connectionString } = connection;
     // The SDKs parse the endpoints (and a SAS) out of the string; the pipelines only need the key.
     const account = sharedKeyOf(connectionString);
-    queues = new queue.QueueServiceClient(queue.QueueServiceClient.fromConnectionString(connectionString).url, queuePipeline(account, counter));
-    blobs = new blob.BlobServiceClient(blob.BlobServiceClient.fromConnectionString(connectionString).url, blobPipeline(account, counter));
+    const queueUrl = queue.QueueServiceClient.fromConnectionString(connectionString).url;
+    const blobUrl = blob.BlobServiceClient.fromConnectionString(connectionString).url;
+    queues = new queue.QueueServiceClient(queueUrl, queuePipeline(queueUrl, account, counter));
+    blobs = new blob.BlobServiceClient(blobUrl, blobPipeline(blobUrl, account, counter));
     statusTable = TableClient.fromConnectionString(connectionString, names.statusTable, tableOptions);
     dlqTable = TableClient.fromConnectionString(connectionString, names.dlqTable, tableOptions);
   } else {
     const account = { name: connection.accountName, key: connection.accountKey };
     const tableCredential = new AzureNamedKeyCredential(connection.accountName, connection.accountKey);
-    queues = new queue.QueueServiceClient(connection.queueUrl, queuePipeline(account, counter));
-    blobs = new blob.BlobServiceClient(connection.blobUrl, blobPipeline(account, counter));
+    queues = new queue.QueueServiceClient(connection.queueUrl, queuePipeline(connection.queueUrl, account, counter));
+    blobs = new blob.BlobServiceClient(connection.blobUrl, blobPipeline(connection.blobUrl, account, counter));
     statusTable = new TableClient(connection.tableUrl, names.statusTable, tableCredential, tableOptions);
     dlqTable = new TableClient(connection.tableUrl, names.dlqTable, tableCredential, tableOptions);
   }

@@ -30,6 +30,14 @@ const table: Record<StorageService, Case[]> = {
     ['GET', `${QUEUE}/step-1?comp=metadata`, undefined, 'queue.admin'],
     ['GET', `${QUEUE}/?comp=list`, undefined, 'queue.admin'],
     ['PUT', `${QUEUE}/step-1/messages`, undefined, 'queue.admin'],
+    // A queue may be called "messages": only the path below the service's own counts.
+    ['GET', `${QUEUE}/messages?comp=metadata`, undefined, 'queue.admin'],
+    ['DELETE', `${QUEUE}/messages`, undefined, 'queue.admin'],
+    ['DELETE', `${QUEUE}/messages/messages`, undefined, 'queue.clear'],
+    ['GET', `${AZURITE_QUEUE}/messages?comp=metadata`, undefined, 'queue.admin'],
+    ['DELETE', `${AZURITE_QUEUE}/messages`, undefined, 'queue.admin'],
+    ['GET', `${AZURITE_QUEUE}/messages/messages?numofmessages=1`, undefined, 'queue.receive'],
+    ['DELETE', `${AZURITE_QUEUE}/messages/messages/3b6f0b6e-0c1d?popreceipt=AgAAAA`, undefined, 'queue.delete'],
   ],
   table: [
     ['POST', `${TABLE}/Tables`, undefined, 'table.admin'],
@@ -68,7 +76,8 @@ describe('classify', () => {
     for (const [method, url, methodOverride, expected] of cases) {
       const via = methodOverride === undefined ? '' : ` (x-http-method: ${methodOverride})`;
       it(`counts ${method} ${url.replace(/^https?:\/\/[^/]+/, '')}${via} on the ${service} service as ${expected}`, () => {
-        assert.equal(classify(service, method, url, methodOverride), expected);
+        const servicePath = url.startsWith('http://127.0.0.1') ? '/devstoreaccount1' : '';
+        assert.equal(classify(service, method, url, methodOverride, servicePath), expected);
       });
     }
   }

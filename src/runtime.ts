@@ -128,6 +128,7 @@ export class Runtime {
         log,
       });
       const server = app.listen(config.server.port, config.server.host);
+      undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
       engine.start();
       const runtime = new Runtime({ engine, storage, server, http, issuer, log });

@@ -8,9 +8,10 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { EngineConfig, QueueOptions } from './config/types.js';
-import { isPrivateAddress } from './auth/addresses.js';
+import { isPrivateAddress } from './common/addresses.js';
 import { OidcIssuer } from './auth/oidc-issuer.js';
 import { TokenVerifier } from './auth/token-verifier.js';
+import { createDemoRoutes } from './demo/endpoints.js';
 import { Engine } from './engine/engine.js';
 import { createOutboundHttp, type OutboundHttp } from './http/agent.js';
 import { PlatformToken } from './http/platform-token.js';
@@ -113,7 +114,8 @@ export class Runtime {
         admission: new Admission(config.admission),
         idempotency: new IdempotencyKeys(clients.statusTable, IDEMPOTENCY_RETENTION_IN_MS),
         allowedCallbackHosts: config.callback.allowedHosts,
-        demoEndpoints: config.server.demoEndpoints,
+        // The demo service stands in for external endpoints, which the engine calls without a token.
+        publicRouters: config.server.demoEndpoints ? [createDemoRoutes(config.server.maxBodyBytes)] : [],
         trustProxy: config.server.trustProxy,
         auth,
         health: cachedHealth(async () => withAuth(withPollers(await storageHealth(storage), engine), issuer)),

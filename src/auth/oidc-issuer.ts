@@ -7,7 +7,7 @@
 import * as client from 'openid-client';
 import type { OpenIdOptions } from '../config/types.js';
 import { EngineError } from '../errors.js';
-import { pause } from '../engine/backoff.js';
+import { pause } from '../common/pause.js';
 import type { Logger } from '../observability/log.js';
 
 const DISCOVERY_TIMEOUT_IN_SECONDS = 5;

@@ -3,7 +3,7 @@
  * some values failed their own checks, so every error is reported at once; a value of the wrong
  * type is skipped here (its own check already reported it).
  */
-import { isPrivateAddress } from '../auth/addresses.js';
+import { isPrivateAddress } from '../common/addresses.js';
 import { isPlainObject } from './checks.js';
 import type { ConfigIssue } from './issues.js';
 

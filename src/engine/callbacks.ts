@@ -9,7 +9,7 @@ import type { Agent } from 'undici';
 import type { Logger } from '../observability/log.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import { toStatusJson, type StatusTable } from '../storage/status-table.js';
-import { pause } from './backoff.js';
+import { pause } from '../common/pause.js';
 
 export interface CallbacksOptions {
   agent: Agent;

@@ -19,7 +19,7 @@ import type { Logger } from '../observability/log.js';
 import { deadLettersTotal } from '../observability/metrics.js';
 import { makeDlqId, type DlqTable } from '../storage/dlq-table.js';
 import type { StatusRow, StatusTable } from '../storage/status-table.js';
-import { pause } from './backoff.js';
+import { pause } from '../common/pause.js';
 import type { Callbacks } from './callbacks.js';
 
 export interface ExpirySweepOptions {

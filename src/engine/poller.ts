@@ -13,7 +13,8 @@
 import type { QueueOptions } from '../config/types.js';
 import type { Logger } from '../observability/log.js';
 import type { ReceivedMessage, StepQueue } from '../storage/queues.js';
-import { errorDelayInMs, pause } from './backoff.js';
+import { pause } from '../common/pause.js';
+import { errorDelayInMs } from './backoff.js';
 import type { WorkerPool } from './worker-pool.js';
 
 export interface PollerOptions {

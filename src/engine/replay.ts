@@ -9,7 +9,7 @@ import { EngineError } from '../errors.js';
 import type { DlqEntry, DlqTable } from '../storage/dlq-table.js';
 import type { StepQueue } from '../storage/queues.js';
 import type { StatusChange, StatusTable } from '../storage/status-table.js';
-import { encodeEnvelope, ENVELOPE_VERSION } from './envelope.js';
+import { encodeEnvelope, ENVELOPE_VERSION } from '../storage/envelope.js';
 
 export interface ReplayDeps {
   flows: ReadonlyMap<string, FlowDefinition>;

@@ -19,7 +19,7 @@ import { isDlqIdOf, makeDlqId, type DlqReplay, type DlqTable } from '../storage/
 import type { PayloadStore } from '../storage/payloads.js';
 import type { ReceivedMessage, StepQueue } from '../storage/queues.js';
 import type { StatusChange, StatusRow, StatusTable, StoredResult } from '../storage/status-table.js';
-import { encodeEnvelope, type Envelope } from './envelope.js';
+import { encodeEnvelope, type Envelope } from '../storage/envelope.js';
 import type { Lease } from './lease.js';
 import type { DeadLetterReason } from './redelivery.js';
 import { resolveConflict, routeAfter } from './routing.js';

@@ -38,7 +38,7 @@ import type { DlqTable } from '../storage/dlq-table.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import type { ReceivedMessage, StepQueue } from '../storage/queues.js';
 import type { StatusTable } from '../storage/status-table.js';
-import { decodeEnvelope, EnvelopeError, type Envelope } from './envelope.js';
+import { decodeEnvelope, EnvelopeError, type Envelope } from '../storage/envelope.js';
 import type { Callbacks } from './callbacks.js';
 import { Lease } from './lease.js';
 import { decideRedelivery, describeFailure, isPoisonByDequeueCount } from './redelivery.js';

@@ -4,7 +4,6 @@
  */
 import type { Router } from '@koa/router';
 import Koa from 'koa';
-import { createDemoRoutes } from '../demo/endpoints.js';
 import type { Logger } from '../observability/log.js';
 import { createAuthMiddleware, type AuthDeps } from './auth.js';
 import { createOpenApiRoutes } from './openapi.js';
@@ -15,7 +14,8 @@ import { createFlowRoutes, type FlowRoutesDeps } from './routes/flows.js';
 import { createRequestRoutes, type RequestRoutesDeps } from './routes/requests.js';
 
 export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps, DlqRoutesDeps, FlowRoutesDeps {
-  demoEndpoints: boolean;
+  /** Mounted before authentication: routes anyone may call (the demo service). */
+  publicRouters: readonly Router[];
   trustProxy: boolean;
   /** null while server.config.auth is "none". */
   auth: AuthDeps | null;
@@ -48,8 +48,7 @@ export function createIngressApp(deps: IngressDeps): Koa {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true }));
   };
-  // The demo service stands in for external endpoints, which the engine calls without a token.
-  if (deps.demoEndpoints) mount(createDemoRoutes(deps.maxBodyBytes));
+  for (const router of deps.publicRouters) mount(router);
   if (deps.auth) app.use(createAuthMiddleware({ ...deps.auth, log }));
   for (const router of createApiRouters(deps)) mount(router);
   // Errors are answered by the middleware above; this only keeps Koa from printing to stderr.

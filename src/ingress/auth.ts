@@ -6,7 +6,7 @@
  */
 import type { Middleware } from 'koa';
 import type { OpenIdOptions, RoleMapping } from '../config/types.js';
-import { isPrivateAddress } from '../auth/addresses.js';
+import { isPrivateAddress } from '../common/addresses.js';
 import { isPermitted, requiredRoles } from '../auth/rbac.js';
 import { InvalidTokenError, type TokenVerifier } from '../auth/token-verifier.js';
 import type { Logger } from '../observability/log.js';

@@ -4,7 +4,7 @@
  * client that saw an error and retries leaves no orphan behind.
  */
 import type { FlowDefinition, QueueOptions } from '../config/types.js';
-import { ENVELOPE_VERSION } from '../engine/envelope.js';
+import { ENVELOPE_VERSION } from '../storage/envelope.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import type { StepQueue } from '../storage/queues.js';
 import type { RequestStatus, StatusTable } from '../storage/status-table.js';

@@ -12,7 +12,7 @@
  */
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { isEngineError } from '../errors.js';
-import type { EnvelopeBody } from '../engine/envelope.js';
+import type { EnvelopeBody } from './envelope.js';
 import type { DeadLetterReason } from '../engine/redelivery.js';
 import { queryPage } from './paging.js';
 import { translateStorageError } from './storage-error.js';

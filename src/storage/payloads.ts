@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
-import { encodeEnvelope, inlineBody, inlineBytes, type Envelope, type EnvelopeBody } from '../engine/envelope.js';
+import { encodeEnvelope, inlineBody, inlineBytes, type Envelope, type EnvelopeBody } from './envelope.js';
 import { isEngineError } from '../errors.js';
 import { translateStorageError } from './storage-error.js';
 

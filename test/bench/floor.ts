@@ -12,7 +12,7 @@
  */
 import type { DequeuedMessageItem, QueueClient } from '@azure/storage-queue';
 import { Agent, request } from 'undici';
-import { pause } from '../../src/engine/backoff.js';
+import { pause } from '../../src/common/pause.js';
 import { StorageCallCounter } from '../../src/observability/storage-calls.js';
 import { createStorageClients } from '../../src/storage/clients.js';
 import { ENDPOINT_CONNECTIONS, IN_FLIGHT_PER_STEP, LAST_STEP, VISIBILITY_TIMEOUT_IN_SECONDS } from './flow-shape.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { decodeEnvelope } from '../../src/engine/envelope.js';
+import { decodeEnvelope } from '../../src/storage/envelope.js';
 import { clientsFor } from '../support/azurite.js';
 import { EndpointServer, echo, echoWhen, gate } from '../support/endpoints.js';
 import { configOf, engineSuite, flowDocument, getStatus, submit, waitForStatus, type TestEngine } from '../support/engine.js';

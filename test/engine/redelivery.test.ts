@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeEnvelope, encodeEnvelope } from '../../src/engine/envelope.js';
+import { decodeEnvelope, encodeEnvelope } from '../../src/storage/envelope.js';
 import { Callbacks } from '../../src/engine/callbacks.js';
 import { StepRunner } from '../../src/engine/step-runner.js';
 import { createOutboundHttp } from '../../src/http/agent.js';

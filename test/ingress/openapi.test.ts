@@ -86,7 +86,7 @@ function idleDeps(): IngressDeps {
     admission: new Admission({ maxPoolSize: 1, maxQueueSize: 0 }),
     idempotency: new IdempotencyKeys(table, 1000),
     allowedCallbackHosts: [],
-    demoEndpoints: false,
+    publicRouters: [],
     trustProxy: false,
     auth: null,
     health: () => Promise.resolve({ status: 'UP', components: {} }),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeEnvelope } from '../../src/engine/envelope.js';
+import { decodeEnvelope } from '../../src/storage/envelope.js';
 import { echo } from '../support/endpoints.js';
 import { engineSuite, flowDocument, submit, waitForStatus } from '../support/engine.js';
 

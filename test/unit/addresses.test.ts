@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isPrivateAddress } from '../../src/auth/addresses.js';
+import { isPrivateAddress } from '../../src/common/addresses.js';
 
 describe('isPrivateAddress', () => {
   for (const [address, expected] of [

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { errorDelayInMs, pause } from '../../src/engine/backoff.js';
+import { pause } from '../../src/common/pause.js';
+import { errorDelayInMs } from '../../src/engine/backoff.js';
 
 /** Milliseconds `action` took to settle. */
 async function timed(action: () => Promise<void>): Promise<number> {

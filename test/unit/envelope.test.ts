@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ENVELOPE_VERSION, EnvelopeError, decodeEnvelope, encodeEnvelope, inlineBody, inlineBytes } from '../../src/engine/envelope.js';
-import type { Envelope } from '../../src/engine/envelope.js';
+import { ENVELOPE_VERSION, EnvelopeError, decodeEnvelope, encodeEnvelope, inlineBody, inlineBytes } from '../../src/storage/envelope.js';
+import type { Envelope } from '../../src/storage/envelope.js';
 
 function envelope(overrides: Partial<Envelope> = {}): Envelope {
   return {

@@ -33,6 +33,7 @@ describe('choosing the configuration file', () => {
     assert.equal(resolveConfigPath({ env, cwd }), path.resolve('/etc/from-env.json'));
   });
 
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the test name spells the path pattern, it is not a template
   it('takes config/${ASYNC_ENGINE_ENV}.json under the working directory next', () => {
     assert.equal(resolveConfigPath({ env: { ASYNC_ENGINE_ENV: 'prod' }, cwd }), path.join(cwd, 'config', 'prod.json'));
   });
@@ -80,6 +81,7 @@ describe('loading the configuration file', () => {
     assert.equal(loaded.config.server.port, 1001);
   });
 
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the test name spells the path pattern, it is not a template
   it('reads config/${ASYNC_ENGINE_ENV}.json, else config/local.json', async () => {
     assert.equal((await loadConfigFile({ env: { ASYNC_ENGINE_ENV: 'prod' }, cwd })).config.server.port, 1003);
     assert.equal((await loadConfigFile({ env: {}, cwd })).config.server.port, 1002);

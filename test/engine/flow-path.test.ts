@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { decodeEnvelope } from '../../src/storage/envelope.js';
 import { clientsFor } from '../support/azurite.js';
-import { EndpointServer, echo, echoWhen, gate } from '../support/endpoints.js';
+import { type EndpointServer, echo, echoWhen, gate } from '../support/endpoints.js';
 import { configOf, engineSuite, flowDocument, getStatus, submit, waitForStatus, type TestEngine } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawnCli, type RunningCli } from '../support/cli.js';
 import { writeConfigFile } from '../support/config-docs.js';
-import { EndpointServer, echo, echoWhen, gate } from '../support/endpoints.js';
+import { type EndpointServer, echo, echoWhen, gate } from '../support/endpoints.js';
 import { engineSuite, flowDocument, getStatus, submit, type TestEngine } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { echo, type EndpointServer } from '../support/endpoints.js';
-import { configOf, engineSuite, flowDocument, getStatus, submit, waitForStatus, type TestEngine } from '../support/engine.js';
+import { configOf, engineSuite, flowDocument, getStatus, submit, waitForStatus } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
 
 interface DlqJson {

@@ -19,8 +19,8 @@ describe('Idempotency-Key', () => {
   async function engine(): Promise<TestEngine> {
     const doc = flowDocument(suite.azurite, { flowName: 'one', steps: [{ url: 'http://127.0.0.1:9/x' }] });
     const [first] = doc['flow.config'] as Array<Record<string, unknown>>;
-    doc['flow.config'] = [first, { ...first, flowName: 'two', queueMappings: [{ ...(first!['queueMappings'] as object[])[0], sourceQueueName: (doc['queue.config'] as Array<{ name: string }>)[0]!.name + '-2' }] }];
-    doc['queue.config'] = [...(doc['queue.config'] as object[]), { name: (doc['queue.config'] as Array<{ name: string }>)[0]!.name + '-2' }];
+    doc['flow.config'] = [first, { ...first, flowName: 'two', queueMappings: [{ ...(first!['queueMappings'] as object[])[0], sourceQueueName: `${(doc['queue.config'] as Array<{ name: string }>)[0]!.name}-2` }] }];
+    doc['queue.config'] = [...(doc['queue.config'] as object[]), { name: `${(doc['queue.config'] as Array<{ name: string }>)[0]!.name}-2` }];
     const e = await suite.engine(doc);
     await e.runtime.engine.close();
     return e;

@@ -71,7 +71,9 @@ function asEntry(value: unknown, what: string): Entry {
 /** The list itself (not a copy), so that push, pop and reverse change the document. */
 function asEntries(value: unknown, what: string): Entry[] {
   if (!Array.isArray(value)) throw new TypeError(`${what} is not a list`);
-  value.forEach((entry: unknown, i) => asEntry(entry, `${what}[${i}]`));
+  value.forEach((entry: unknown, i) => {
+    asEntry(entry, `${what}[${i}]`);
+  });
   return value as Entry[];
 }
 

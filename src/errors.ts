@@ -15,6 +15,7 @@
  * - `AE_REPLAY_IMPOSSIBLE`: a DLQ entry cannot be replayed (its input expired, its flow or step is gone).
  * - `AE_AUTH_UNAVAILABLE`: the OpenID provider has not been reached yet (requests get 503).
  * - `AE_PLATFORM_TOKEN`: the engine could not obtain its own token for a platform endpoint.
+ * - `AE_SHUTDOWN`: the engine is shutting down and gave up on the work (the abort reason at the deadline).
  * - `AE_STORAGE`: any other storage failure.
  */
 export type EngineErrorCode =
@@ -32,6 +33,7 @@ export type EngineErrorCode =
   | 'AE_REPLAY_IMPOSSIBLE'
   | 'AE_AUTH_UNAVAILABLE'
   | 'AE_PLATFORM_TOKEN'
+  | 'AE_SHUTDOWN'
   | 'AE_STORAGE';
 
 export interface EngineErrorOptions {

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfigFile, type LoadedConfig } from './config/load.js';
-import { EngineError, isEngineError } from './errors.js';
+import { EngineError, type EngineErrorCode, isEngineError } from './errors.js';
 import { rootLogger } from './observability/log.js';
 import { StorageCallCounter } from './observability/storage-calls.js';
 import { Runtime } from './runtime.js';
@@ -15,6 +15,13 @@ import { VERSION } from './version.js';
 const EXIT_RUNTIME = 1;
 const EXIT_CONFIG = 2;
 const EXIT_USAGE = 64;
+
+/** The exit code for an error that ends a command; anything not listed is a runtime failure. */
+const EXIT_CODES: Partial<Record<EngineErrorCode, number>> = {
+  AE_USAGE: EXIT_USAGE,
+  AE_INVALID_CONFIG: EXIT_CONFIG,
+  AE_CONFIG_UNREADABLE: EXIT_CONFIG,
+};
 
 const HELP = `Usage: async-engine <command> [--config PATH]
 
@@ -33,23 +40,33 @@ AZURE_STORAGE_ACCOUNT_KEY, OPENAPI_PASSWORD, OIDC_CLIENT_SECRET.
 Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration, 64 usage error.
 `;
 
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
 async function main(argv: string[]): Promise<number> {
-  let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
-    });
+    return await run(argv);
   } catch (err) {
-    process.stderr.write(`async-engine: ${(err as Error).message}\n\n${HELP}`);
-    return EXIT_USAGE;
+    const code = isEngineError(err) ? EXIT_CODES[err.code] : undefined;
+    if (code === undefined) throw err;
+    process.stderr.write(code === EXIT_USAGE ? `async-engine: ${(err as Error).message}\n\n${HELP}` : `${(err as Error).message}\n`);
+    return code;
   }
-  const { values, positionals } = parsed;
+}
+
+function parseCommandLine(argv: string[]): ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof OPTIONS }>> {
+  try {
+    return parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+  } catch (err) {
+    throw new EngineError('AE_USAGE', (err as Error).message, { cause: err });
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv);
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
@@ -65,8 +82,7 @@ async function main(argv: string[]): Promise<number> {
     case 'config check':
       return checkConfig(values.config);
     default:
-      process.stderr.write(`async-engine: ${command ? `unknown command "${command}"` : 'no command given'}\n\n${HELP}`);
-      return EXIT_USAGE;
+      throw new EngineError('AE_USAGE', command ? `unknown command "${command}"` : 'no command given');
   }
 }
 
@@ -75,32 +91,15 @@ async function load(configPath: string | undefined): Promise<LoadedConfig> {
 }
 
 async function checkConfig(configPath: string | undefined): Promise<number> {
-  try {
-    const loaded = await load(configPath);
-    process.stdout.write(`${JSON.stringify(loaded.document, null, 2)}\n`);
-    process.stderr.write(`${loaded.source} is valid\n`);
-    return 0;
-  } catch (err) {
-    if (isEngineError(err, 'AE_INVALID_CONFIG') || isEngineError(err, 'AE_CONFIG_UNREADABLE')) {
-      process.stderr.write(`${err.message}\n`);
-      return EXIT_CONFIG;
-    }
-    throw err;
-  }
+  const loaded = await load(configPath);
+  process.stdout.write(`${JSON.stringify(loaded.document, null, 2)}\n`);
+  process.stderr.write(`${loaded.source} is valid\n`);
+  return 0;
 }
 
 async function start(configPath: string | undefined): Promise<number> {
   const log = rootLogger;
-  let loaded: LoadedConfig;
-  try {
-    loaded = await load(configPath);
-  } catch (err) {
-    if (isEngineError(err, 'AE_INVALID_CONFIG') || isEngineError(err, 'AE_CONFIG_UNREADABLE')) {
-      process.stderr.write(`${err.message}\n`);
-      return EXIT_CONFIG;
-    }
-    throw err;
-  }
+  const loaded = await load(configPath);
   const { config } = loaded;
   log.info({ config: loaded.source, version: VERSION, flows: config.flows.map((f) => f.name) }, 'engine.starting');
 

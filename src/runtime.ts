@@ -1,22 +1,26 @@
 /**
  * The running service, built from a validated configuration: storage (and the embedded emulator),
- * the engine's pollers and workers, the outbound Agent and the HTTP ingress. The CLI's `start`
- * runs one; tests start several side by side. Components are constructed here, in engine.ts and in
- * ingress/app.ts only.
+ * the flows resolved against their queues, the engine's pollers and workers, the outbound Agent and
+ * the HTTP ingress. The CLI's `start` runs one; tests start several side by side. Components are
+ * constructed here, in engine.ts and in ingress/app.ts only.
  */
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { EngineConfig, QueueOptions } from './config/types.js';
 import { isPrivateAddress } from './common/addresses.js';
+import { whenSettledOrAborted } from './common/pause.js';
 import { OidcIssuer } from './auth/oidc-issuer.js';
 import { TokenVerifier } from './auth/token-verifier.js';
+import type { EngineConfig, OpenIdOptions } from './config/types.js';
 import { createDemoRoutes } from './demo/endpoints.js';
 import { Engine } from './engine/engine.js';
+import { allSteps, createFlows, type Flows } from './engine/flows.js';
+import { EngineError } from './errors.js';
 import { createOutboundHttp, type OutboundHttp } from './http/agent.js';
 import { PlatformToken } from './http/platform-token.js';
 import { Admission } from './ingress/admission.js';
 import { createIngressApp } from './ingress/app.js';
+import type { AuthDeps } from './ingress/auth.js';
 import type { HealthReport } from './ingress/routes/actuator.js';
 import type { Logger } from './observability/log.js';
 import { inFlightSteps, queueDepth, storageOperationsTotal } from './observability/metrics.js';
@@ -24,11 +28,21 @@ import type { StorageCallCounter } from './observability/storage-calls.js';
 import { DlqTable } from './storage/dlq-table.js';
 import { IdempotencyKeys } from './storage/idempotency-keys.js';
 import { PayloadStore } from './storage/payloads.js';
-import { createStepQueue, type StepQueue } from './storage/queues.js';
+import { createStepQueue } from './storage/queues.js';
 import { StatusTable } from './storage/status-table.js';
 import { Storage } from './storage/storage.js';
 import { translateStorageError } from './storage/storage-error.js';
 import { VERSION } from './version.js';
+
+/** Intervals inside the runtime that are not configuration; tests shorten them. */
+export interface RuntimeTimings {
+  /** How long a health answer is reused, so probes cannot hammer storage. */
+  healthCacheInMs: number;
+  /** The shortest time between two JWKS fetches for unknown key ids. */
+  jwksCooldownInMs: number;
+}
+
+export const DEFAULT_RUNTIME_TIMINGS: Readonly<RuntimeTimings> = { healthCacheInMs: 1000, jwksCooldownInMs: 5000 };
 
 export interface RuntimeOptions {
   log: Logger;
@@ -36,80 +50,109 @@ export interface RuntimeOptions {
   storageCalls: StorageCallCounter;
   /** Aborts start-up (a signal while storage is being set up). */
   abortSignal: AbortSignal;
+  /** Overrides of {@link DEFAULT_RUNTIME_TIMINGS}. */
+  timings?: Partial<RuntimeTimings>;
 }
-
-/** The shortest time between two JWKS fetches for unknown key ids. */
-const JWKS_COOLDOWN_IN_MS = 5000;
 
 /** How long an Idempotency-Key is remembered. */
 const IDEMPOTENCY_RETENTION_IN_MS = 24 * 3600 * 1000;
-
-/** How long a health answer is reused, so probes cannot hammer storage. */
-const HEALTH_CACHE_IN_MS = 1000;
 const HEALTH_TIMEOUT_IN_MS = 3000;
+/**
+ * The part of the shutdown grace period kept for what follows the drain: releasing the messages
+ * of aborted steps (each release waits at most a second) and closing connections and storage.
+ */
+const CLOSE_RESERVE_IN_MS = 1000;
+
+interface RuntimeParts {
+  flows: Flows;
+  engine: Engine;
+  storage: Storage;
+  server: Server;
+  http: OutboundHttp;
+  issuer: OidcIssuer | null;
+  /** Aborted at the drain deadline: route handlers still running stop. */
+  closing: AbortController;
+  shutdownGraceInMs: number;
+  log: Logger;
+}
 
 export class Runtime {
+  /** The configured flows, resolved against their queues. */
+  readonly flows: Flows;
   readonly engine: Engine;
   readonly storage: Storage;
   readonly #server: Server;
   readonly #http: OutboundHttp;
-  readonly #log: Logger;
   readonly #issuer: OidcIssuer | null;
+  readonly #closingRoutes: AbortController;
+  readonly #shutdownGraceInMs: number;
+  readonly #log: Logger;
   #closing: Promise<void> | undefined;
 
-  private constructor(parts: { engine: Engine; storage: Storage; server: Server; http: OutboundHttp; issuer: OidcIssuer | null; log: Logger }) {
-    this.engine = parts.engine;
-    this.storage = parts.storage;
-    this.#server = parts.server;
-    this.#http = parts.http;
-    this.#log = parts.log;
-    this.#issuer = parts.issuer;
+  private constructor({ flows, engine, storage, server, http, issuer, closing, shutdownGraceInMs, log }: RuntimeParts) {
+    this.flows = flows;
+    this.engine = engine;
+    this.storage = storage;
+    this.#server = server;
+    this.#http = http;
+    this.#issuer = issuer;
+    this.#closingRoutes = closing;
+    this.#shutdownGraceInMs = shutdownGraceInMs;
+    this.#log = log;
   }
 
-  static async start(config: EngineConfig, { log, abortSignal, storageCalls }: RuntimeOptions): Promise<Runtime> {
+  static async start(config: EngineConfig, { log, abortSignal, storageCalls, timings: overrides = {} }: RuntimeOptions): Promise<Runtime> {
+    const timings: RuntimeTimings = { ...DEFAULT_RUNTIME_TIMINGS, ...overrides };
     const startedAt = new Date();
     storageCalls.onCall((kind) => storageOperationsTotal.inc({ kind }));
     const storage = await Storage.open(config, { log, abortSignal, counter: storageCalls });
     // Whatever fails from here on, nothing started is left running (the embedded emulator above all).
-    const undo: Array<() => Promise<unknown> | void> = [() => storage.close()];
+    const undo: Array<() => Promise<unknown> | undefined> = [() => storage.close()];
     try {
       const { clients } = storage;
-      const queues = new Map<string, StepQueue>([...config.queues.keys()].map((name) => [name, createStepQueue(clients.queues.getQueueClient(name))]));
+      const flows = createFlows(config.flows, config.queues, (name) => createStepQueue(clients.queues.getQueueClient(name)));
       const statusTable = new StatusTable(clients.statusTable);
       const dlqTable = new DlqTable(clients.dlqTable);
       const payloads = new PayloadStore({ container: clients.payloads, inlineLimitBytes: config.payload.inlineLimitBytes });
       const http = createOutboundHttp(config.http);
       undo.push(() => http.agent.close());
-      const issuer = config.openid && (config.server.auth === 'oidc' || usesPlatformEndpoints(config)) ? new OidcIssuer(config.openid, log) : null;
+
+      // One provider for both the ingress's tokens and the engine's own platform token.
+      const openid: OpenIdOptions | null = config.auth.mode === 'oidc' ? config.auth.openid : (config.platformToken?.openid ?? null);
+      const issuer = openid ? new OidcIssuer(openid, log) : null;
       issuer?.start();
       if (issuer) undo.push(() => issuer.close());
-      const auth =
-        config.server.auth === 'oidc'
-          ? {
-              verifier: new TokenVerifier({ issuer: issuer!, openid: config.openid!, jwksCooldownInMs: JWKS_COOLDOWN_IN_MS }),
-              openid: config.openid!,
-              roleMappings: [...config.rbac.apiMappings, ...config.rbac.applicationMappings],
-              log,
-            }
-          : null;
-      if (config.server.auth === 'none' && !isPrivateAddress(config.server.host)) {
+      let auth: AuthDeps | null = null;
+      // Under "oidc" the issuer exists: `openid` above is the auth provider.
+      if (config.auth.mode === 'oidc' && issuer) {
+        const verifier = new TokenVerifier({ issuer, openid: config.auth.openid, jwksCooldownInMs: timings.jwksCooldownInMs });
+        auth = { verifier, openid: config.auth.openid, roleMappings: [...config.rbac.apiMappings, ...config.rbac.applicationMappings], log };
+      } else if (config.auth.mode === 'none' && !isPrivateAddress(config.server.host)) {
         log.warn({ host: config.server.host }, 'SECURITY: server.config.auth is "none" on a non-loopback interface: anyone who can reach it may submit, read and replay requests');
       }
-      const platformToken =
-        issuer && usesPlatformEndpoints(config) ? new PlatformToken({ issuer, username: config.platform.username!, password: config.platform.password!, log }) : null;
-      const engine = new Engine({ config, queues, statusTable, dlqTable, payloads, http, platformToken, log });
+      const { platformToken: credentials } = config;
+      const platformToken = issuer && credentials ? new PlatformToken({ issuer, username: credentials.username, password: credentials.password, log }) : null;
 
-      const queuesWithOptions = new Map([...queues].map(([name, queue]) => [name, { queue, options: config.queues.get(name)! }]));
-      const entryQueues = new Map<string, { queue: StepQueue; options: QueueOptions }>(
-        config.flows.map((flow) => [flow.name, queuesWithOptions.get(flow.steps[0]!.sourceQueueName)!]),
-      );
-      const app = createIngressApp({
-        flows: new Map(config.flows.map((f) => [f.name, f])),
+      const engine = new Engine({
+        flows,
         statusTable,
         dlqTable,
         payloads,
-        entryQueues,
-        queues: queuesWithOptions,
+        http,
+        platformToken,
+        redelivery: config.redelivery,
+        callback: { timeoutInMs: config.callback.timeoutInMs, retries: config.callback.retries },
+        inlineLimitBytes: config.payload.inlineLimitBytes,
+        expirySweepInMs: config.server.expirySweepInMs,
+        shutdownGraceInMs: config.server.shutdownGraceInMs,
+        log,
+      });
+      const closing = new AbortController();
+      const app = createIngressApp({
+        flows,
+        statusTable,
+        dlqTable,
+        payloads,
         maxBodyBytes: config.server.maxBodyBytes,
         admission: new Admission(config.admission),
         idempotency: new IdempotencyKeys(clients.statusTable, IDEMPOTENCY_RETENTION_IN_MS),
@@ -118,22 +161,22 @@ export class Runtime {
         publicRouters: config.server.demoEndpoints ? [createDemoRoutes(config.server.maxBodyBytes)] : [],
         trustProxy: config.server.trustProxy,
         auth,
-        health: cachedHealth(async () => withAuth(withPollers(await storageHealth(storage), engine), issuer)),
-        refreshGauges: () => refreshGauges(engine, queues),
-        inFlight: (flow, step) => engine.steps.find((s) => s.flow === flow && s.step.index === step)?.pool.inFlight ?? 0,
+        health: cachedHealth(async () => withAuth(withPollers(await storageHealth(storage), engine), issuer), timings.healthCacheInMs),
+        refreshGauges: () => refreshGauges(flows),
         info: () => ({
           version: VERSION,
           startedAt: startedAt.toISOString(),
           uptimeSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
           flows: config.flows.map((f) => ({ name: f.name, steps: f.steps.length })),
         }),
+        closing: closing.signal,
         log,
       });
       const server = app.listen(config.server.port, config.server.host);
       undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
       engine.start();
-      const runtime = new Runtime({ engine, storage, server, http, issuer, log });
+      const runtime = new Runtime({ flows, engine, storage, server, http, issuer, closing, shutdownGraceInMs: config.server.shutdownGraceInMs, log });
       log.info({ url: runtime.url }, 'ingress.listening');
       return runtime;
     } catch (err) {
@@ -150,29 +193,44 @@ export class Runtime {
   }
 
   /**
-   * Stops accepting requests, drains the engine (see Engine.close), then closes the Agent and
+   * Stops within server.config.shutdownGraceMs in all: stops intake (the server accepts no new
+   * connection, the pollers no new message), lets HTTP requests, steps and callbacks in flight
+   * finish until the drain deadline, then closes every connection left, aborts the rest of the
+   * work (its messages are released for another engine) and closes the provider, the Agent and
    * storage. Every step runs even if one fails. Idempotent.
    */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      const steps: Array<[string, () => Promise<unknown>]> = [
-        ['ingress', () => new Promise<void>((resolve) => this.#server.close(() => resolve()))],
-        ['engine', () => this.engine.close()],
-        ['auth', async () => this.#issuer?.close()],
-        ['agent', () => this.#http.agent.close()],
-        ['storage', () => this.storage.close()],
-      ];
-      // Idle keep-alive connections would hold server.close() open; in-flight requests still finish.
-      this.#server.closeIdleConnections();
-      for (const [name, step] of steps) {
-        try {
-          await step();
-        } catch (err) {
-          this.#log.error({ err, component: name }, 'runtime.close_failed');
-        }
-      }
-    })();
+    this.#closing ??= this.#close();
     return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const grace = this.#shutdownGraceInMs;
+    const drainDeadline = AbortSignal.timeout(Math.max(grace - Math.min(CLOSE_RESERVE_IN_MS, grace / 4), 0));
+    const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    // Idle keep-alive connections would hold server.close() open; requests in flight still finish.
+    this.#server.closeIdleConnections();
+    const steps: Array<[string, () => Promise<unknown>]> = [
+      ['drain', () => Promise.all([this.engine.close(drainDeadline), whenSettledOrAborted([serverClosed], drainDeadline)])],
+      [
+        'ingress',
+        async () => {
+          this.#closingRoutes.abort(new EngineError('AE_SHUTDOWN', 'the shutdown deadline passed'));
+          this.#server.closeAllConnections();
+        },
+      ],
+      ['auth', async () => this.#issuer?.close()],
+      // Whatever still holds a connection was aborted above; destroy does not wait for it.
+      ['agent', () => (drainDeadline.aborted ? this.#http.agent.destroy() : this.#http.agent.close())],
+      ['storage', () => this.storage.close()],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (err) {
+        this.#log.error({ err, component: name }, 'runtime.close_failed');
+      }
+    }
   }
 }
 
@@ -192,23 +250,19 @@ function withAuth(report: HealthReport, issuer: OidcIssuer | null): HealthReport
   return { status: report.status === 'UP' && auth.status === 'UP' ? 'UP' : 'DOWN', components: { ...report.components, auth } };
 }
 
-function usesPlatformEndpoints(config: EngineConfig): boolean {
-  return config.flows.some((flow) => flow.steps.some((step) => step.endpoint.kind === 'platform'));
-}
-
 function withPollers(report: HealthReport, engine: Engine): HealthReport {
   const pollers = engine.isRunning ? ({ status: 'UP' } as const) : ({ status: 'DOWN', detail: 'the engine is not polling' } as const);
   return { status: report.status === 'UP' && pollers.status === 'UP' ? 'UP' : 'DOWN', components: { ...report.components, pollers } };
 }
 
-/** Sets the gauges from the engine's pools and the queues' approximate counts (one call per queue). */
-async function refreshGauges(engine: Engine, queues: ReadonlyMap<string, StepQueue>): Promise<void> {
+/** Sets the gauges from the steps' pools and the queues' approximate counts (one call per queue). */
+async function refreshGauges(flows: Flows): Promise<void> {
   await Promise.all(
-    engine.steps.map(async ({ flow, step, pool }) => {
-      const labels = { flow, step: String(step.index) };
+    allSteps(flows).map(async ({ flowName, index, pool, source }) => {
+      const labels = { flow: flowName, step: String(index) };
       inFlightSteps.set(labels, pool.inFlight);
       try {
-        queueDepth.set(labels, await queues.get(step.sourceQueueName)!.approximateMessageCount(AbortSignal.timeout(HEALTH_TIMEOUT_IN_MS)));
+        queueDepth.set(labels, await source.queue.approximateMessageCount(AbortSignal.timeout(HEALTH_TIMEOUT_IN_MS)));
       } catch {
         // A scrape must not fail because storage is slow: the gauge keeps its last value.
       }
@@ -216,10 +270,10 @@ async function refreshGauges(engine: Engine, queues: ReadonlyMap<string, StepQue
   );
 }
 
-function cachedHealth(check: () => Promise<HealthReport>): () => Promise<HealthReport> {
+function cachedHealth(check: () => Promise<HealthReport>, cacheInMs: number): () => Promise<HealthReport> {
   let last: { at: number; report: Promise<HealthReport> } | undefined;
   return () => {
-    if (!last || Date.now() - last.at > HEALTH_CACHE_IN_MS) last = { at: Date.now(), report: check() };
+    if (!last || performance.now() - last.at > cacheInMs) last = { at: performance.now(), report: check() };
     return last.report;
   };
 }

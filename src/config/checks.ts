@@ -123,7 +123,7 @@ export function listOf(item: Check): Check {
       report('', 'must be a list', value);
       return;
     }
-    value.forEach((entry, i) => item(entry, (sub, message, v) => report(`[${i}]${sub}`, message, v)));
+    for (const [i, entry] of value.entries()) item(entry, (sub, message, v) => report(`[${i}]${sub}`, message, v));
   });
 }
 
@@ -150,7 +150,7 @@ export function listOfObjects(fields: Fields): Check {
         report('', 'must be a list', value);
         return;
       }
-      value.forEach((entry, i) => checkObject(entry, fields, (sub, message, v) => report(`[${i}]${sub}`, message, v)));
+      for (const [i, entry] of value.entries()) checkObject(entry, fields, (sub, message, v) => report(`[${i}]${sub}`, message, v));
     },
     fields,
   );

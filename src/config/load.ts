@@ -10,7 +10,7 @@ import { REDACTED } from './checks.js';
 import { defaultAssignments, placeDocument, renderDocument } from './document.js';
 import { ConfigError, type ConfigIssue } from './issues.js';
 import { leaves, schema } from './schema.js';
-import type { EngineConfig, FlowDefinition, FlowStep, QueueOptions, RoleMapping, StorageTarget } from './types.js';
+import type { EngineConfig, FlowDefinition, FlowStep, OpenIdOptions, QueueOptions, RoleMapping, StorageTarget } from './types.js';
 import { crossCheck } from './validate.js';
 
 export interface ConfigSource {
@@ -143,10 +143,23 @@ function resolve(raw: RawConfig): EngineConfig {
   const server = raw.server.config;
   const http = raw.http.connection.config;
   const pool = raw.threadpool.config;
+  const openIdOptions: OpenIdOptions | null =
+    openid.realm !== null && openid['auth-server-url'] !== null && openid.resource !== null
+      ? {
+          realm: openid.realm,
+          authServerUrl: openid['auth-server-url'],
+          resource: openid.resource,
+          clientSecret: openid.credentials.secret,
+          useResourceRoleMappings: openid['use-resource-role-mappings'],
+          sslRequired: openid['ssl-required'],
+          principalAttribute: openid['principal-attribute'],
+        }
+      : null;
+  const flows = raw.flow.config.map((f) => resolveFlow(f.flowName, f.queueMappings, raw.openapi.url));
   return {
     storage: resolveStorage(raw.azure.storage.config),
     queues: new Map(raw.queue.config.map((q) => [q.name, resolveQueue(q)])),
-    flows: raw.flow.config.map((f) => resolveFlow(f.flowName, f.queueMappings, raw.openapi.url)),
+    flows,
     tables: { ...raw.table.config },
     redelivery: {
       default: { count: raw.redelivery.config.default.count, delayInMs: raw.redelivery.config.default.delay },
@@ -161,26 +174,21 @@ function resolve(raw: RawConfig): EngineConfig {
       socketTimeoutInMs: http.socketTimeout,
     },
     admission: { poolSize: pool.poolSize, maxPoolSize: pool.maxPoolSize, maxQueueSize: pool.maxQueueSize },
-    openid:
-      openid.realm !== null && openid['auth-server-url'] !== null && openid.resource !== null
-        ? {
-            realm: openid.realm,
-            authServerUrl: openid['auth-server-url'],
-            resource: openid.resource,
-            clientSecret: openid.credentials.secret,
-            useResourceRoleMappings: openid['use-resource-role-mappings'],
-            sslRequired: openid['ssl-required'],
-            principalAttribute: openid['principal-attribute'],
-          }
-        : null,
+    auth: server.auth === 'oidc' ? { mode: 'oidc', openid: required(openIdOptions, 'openid.config') } : { mode: 'none', openid: openIdOptions },
     rbac: { apiMappings: raw.rbac.config.apiMappings.map(toRoleMapping), applicationMappings: raw.rbac.config.applicationMappings.map(toRoleMapping) },
     platform: { url: raw.openapi.url, username: raw.openapi.username, password: raw.openapi.password },
+    platformToken: flows.some((f) => f.steps.some((step) => step.endpoint.kind === 'platform'))
+      ? {
+          openid: required(openIdOptions, 'openid.config'),
+          username: required(raw.openapi.username, 'openapi.username'),
+          password: required(raw.openapi.password, 'openapi.password'),
+        }
+      : null,
     server: {
       host: server.host,
       port: server.port,
       maxBodyBytes: server.maxBodyBytes,
       shutdownGraceInMs: server.shutdownGraceMs,
-      auth: server.auth,
       trustProxy: server.trustProxy,
       demoEndpoints: server.demoEndpoints,
       expirySweepInMs: server.expirySweepMs,
@@ -195,7 +203,7 @@ function resolveStorage(s: RawStorage): StorageTarget {
     return { kind: 'embedded-emulator', location: s.emulatorLocation, blobPort: s.emulatorBlobPort, queuePort: s.emulatorQueuePort, tablePort: s.emulatorTablePort };
   }
   if (s.connectionString !== null) return { kind: 'connection-string', connectionString: s.connectionString };
-  return { kind: 'account', accountName: s.accountName!, accountKey: s.accountKey!, suffix: s.suffix };
+  return { kind: 'account', accountName: required(s.accountName, 'azure.storage.config.accountName'), accountKey: required(s.accountKey, 'azure.storage.config.accountKey'), suffix: s.suffix };
 }
 
 function resolveQueue(q: RawQueue): QueueOptions {
@@ -204,8 +212,9 @@ function resolveQueue(q: RawQueue): QueueOptions {
     maxMessages: q.maxMessages,
     pollDelayInMs: q.delay,
     greedy: q.greedy,
-    timeToLiveInSeconds: q.timeToLive === -1 ? -1 : Math.max(1, Math.round(q.timeToLive * 3600)),
-    visibilityTimeoutInSeconds: q.visibilityTimeout,
+    // timeToLive is in hours, visibilityTimeout in seconds (as the seed defines them).
+    timeToLiveInMs: q.timeToLive === -1 ? null : Math.max(1000, Math.round(q.timeToLive * 3600) * 1000),
+    visibilityTimeoutInMs: q.visibilityTimeout * 1000,
     maxDequeueCount: q.maxDequeueCount,
   };
 }
@@ -221,8 +230,8 @@ function resolveFlow(name: string, mappings: RawStep[], platformUrl: string | nu
       targetQueueName: m.targetQueueName,
       endpoint:
         m.endpointName !== null
-          ? { kind: 'platform', name: m.endpointName, url: resolvePlatformUrl(m.endpointName, platformUrl!) }
-          : { kind: 'url', url: m.endpointUrl! },
+          ? { kind: 'platform', name: m.endpointName, url: resolvePlatformUrl(m.endpointName, required(platformUrl, 'openapi.url')) }
+          : { kind: 'url', url: required(m.endpointUrl, 'endpointUrl') },
       maxThreads: m.maxThreads,
     });
   }
@@ -232,6 +241,12 @@ function resolveFlow(name: string, mappings: RawStep[], platformUrl: string | nu
 /** `endpointName` is a path below openapi.url, whether or not the base ends with "/". */
 export function resolvePlatformUrl(endpointName: string, base: string): string {
   return new URL(endpointName.replace(/^\/+/, ''), base.endsWith('/') ? base : `${base}/`).href;
+}
+
+/** A value validation has guaranteed; a null here is a bug in validate.ts. */
+function required<T>(value: T | null, path: string): T {
+  if (value === null) throw new EngineError('AE_INVALID_OPTION', `${path} is required but was not validated as such`);
+  return value;
 }
 
 function toRoleMapping(m: RawMapping): RoleMapping {

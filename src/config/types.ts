@@ -19,9 +19,9 @@ export interface QueueOptions {
   maxMessages: number;
   pollDelayInMs: number;
   greedy: boolean;
-  /** -1 = never expires. */
-  timeToLiveInSeconds: number;
-  visibilityTimeoutInSeconds: number;
+  /** null = messages never expire. */
+  timeToLiveInMs: number | null;
+  visibilityTimeoutInMs: number;
   maxDequeueCount: number;
 }
 
@@ -84,6 +84,26 @@ export interface OpenIdOptions {
   principalAttribute: string;
 }
 
+/**
+ * How the ingress authenticates callers (server.config.auth with openid.config). Under "none" the
+ * provider may still be configured, for the engine's platform token.
+ */
+export type AuthOptions = { mode: 'oidc'; openid: OpenIdOptions } | { mode: 'none'; openid: OpenIdOptions | null };
+
+/** openapi.url, openapi.username and openapi.password as configured. */
+export interface PlatformOptions {
+  url: string | null;
+  username: string | null;
+  password: string | null;
+}
+
+/** What the engine's own token for endpointName steps needs; validation guarantees every field. */
+export interface PlatformTokenOptions {
+  openid: OpenIdOptions;
+  username: string;
+  password: string;
+}
+
 export interface RoleMapping {
   urlPrefix: string;
   roles: readonly string[];
@@ -97,16 +117,16 @@ export interface EngineConfig {
   redelivery: RedeliveryOptions;
   http: HttpConnectionOptions;
   admission: AdmissionOptions;
-  /** null when server.auth is "none" and openid.config is not set. */
-  openid: OpenIdOptions | null;
+  auth: AuthOptions;
   rbac: { apiMappings: readonly RoleMapping[]; applicationMappings: readonly RoleMapping[] };
-  platform: { url: string | null; username: string | null; password: string | null };
+  platform: PlatformOptions;
+  /** null when no step names an endpointName. */
+  platformToken: PlatformTokenOptions | null;
   server: {
     host: string;
     port: number;
     maxBodyBytes: number;
     shutdownGraceInMs: number;
-    auth: 'oidc' | 'none';
     trustProxy: boolean;
     demoEndpoints: boolean;
     expirySweepInMs: number;

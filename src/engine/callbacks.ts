@@ -9,7 +9,8 @@ import type { Agent } from 'undici';
 import type { Logger } from '../observability/log.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import { toStatusJson, type StatusTable } from '../storage/status-table.js';
-import { pause } from '../common/pause.js';
+import { pause, whenSettledOrAborted } from '../common/pause.js';
+import { EngineError } from '../errors.js';
 
 export interface CallbacksOptions {
   agent: Agent;
@@ -34,56 +35,67 @@ export function isCallbackAllowed(url: string, allowedHosts: readonly string[]):
 }
 
 export class Callbacks {
-  readonly #o: CallbacksOptions;
+  readonly #agent: Agent;
+  readonly #statusTable: StatusTable;
+  readonly #payloads: PayloadStore;
+  readonly #timeoutInMs: number;
+  readonly #retries: number;
+  readonly #log: Logger;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #stop = new AbortController();
 
-  constructor(options: CallbacksOptions) {
-    this.#o = options;
+  constructor({ agent, statusTable, payloads, timeoutInMs, retries, log }: CallbacksOptions) {
+    this.#agent = agent;
+    this.#statusTable = statusTable;
+    this.#payloads = payloads;
+    this.#timeoutInMs = timeoutInMs;
+    this.#retries = retries;
+    this.#log = log;
   }
 
   /** Delivers the callback of request `requestId` in the background. */
   notify(requestId: string): void {
-    const delivery = this.#deliver(requestId).catch((err: unknown) => this.#o.log.error({ err, requestId }, 'callback.error'));
+    const delivery = this.#deliver(requestId).catch((err: unknown) => this.#log.error({ err, requestId }, 'callback.error'));
     this.#inFlight.add(delivery);
     void delivery.finally(() => this.#inFlight.delete(delivery));
   }
 
-  /** Waits for deliveries under way for up to `graceInMs`, then abandons the rest (they stay `pending`). */
-  async close(graceInMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled([...this.#inFlight]), new Promise((resolve) => (timer = setTimeout(resolve, graceInMs)))]);
-    clearTimeout(timer);
-    this.#stop.abort();
+  /**
+   * Lets deliveries under way go on until `deadline` aborts, then abandons the rest (they stay
+   * `pending`) and resolves once they have let go. Idempotent.
+   */
+  async close(deadline: AbortSignal): Promise<void> {
+    await whenSettledOrAborted([...this.#inFlight], deadline);
+    this.#stop.abort(new EngineError('AE_SHUTDOWN', 'the shutdown deadline passed'));
     await Promise.allSettled([...this.#inFlight]);
   }
 
   async #deliver(requestId: string): Promise<void> {
     const signal = this.#stop.signal;
-    const row = await this.#o.statusTable.get(requestId, signal);
-    if (!row?.status.callbackUrl) return;
+    const row = await this.#statusTable.get(requestId, signal);
+    const url = row?.status.callbackUrl;
+    if (!row || !url) return;
     const { status } = row;
-    const url = status.callbackUrl!;
     let body: Record<string, unknown> = toStatusJson(status);
     if (status.status === 'completed' && status.result) {
-      const bytes = 'bytes' in status.result ? status.result.bytes : await this.#o.payloads.get(status.result.blobName, signal);
+      const bytes = 'bytes' in status.result ? status.result.bytes : await this.#payloads.get(status.result.blobName, signal);
       body = { ...body, result: { contentType: status.result.contentType, encoding: 'base64', data: bytes.toString('base64') } };
     }
     const payload = JSON.stringify(body);
-    const log = this.#o.log.child({ requestId, flow: status.flow });
-    for (let attempt = 1; attempt <= this.#o.retries + 1 && !signal.aborted; attempt++) {
+    const log = this.#log.child({ requestId, flow: status.flow });
+    for (let attempt = 1; attempt <= this.#retries + 1 && !signal.aborted; attempt++) {
       const outcome = await this.#post(url, payload, requestId, signal);
       if (outcome === null) {
-        await this.#o.statusTable.setCallbackStatus(requestId, 'delivered', signal);
+        await this.#statusTable.setCallbackStatus(requestId, 'delivered', signal);
         log.info({ attempt }, 'callback.delivered');
         return;
       }
       log.warn({ attempt, error: outcome }, 'callback.failed_attempt');
-      if (attempt <= this.#o.retries) await pause(FIRST_RETRY_DELAY_IN_MS * 2 ** (attempt - 1), signal);
+      if (attempt <= this.#retries) await pause(FIRST_RETRY_DELAY_IN_MS * 2 ** (attempt - 1), signal);
     }
     if (signal.aborted) return; // shutdown: the callback stays pending
-    await this.#o.statusTable.setCallbackStatus(requestId, 'failed', AbortSignal.timeout(10_000));
-    log.warn({ retries: this.#o.retries }, 'callback.given_up');
+    await this.#statusTable.setCallbackStatus(requestId, 'failed', AbortSignal.timeout(10_000));
+    log.warn({ retries: this.#retries }, 'callback.given_up');
   }
 
   /** One POST; null when the receiver answered 2xx, else what went wrong. */
@@ -91,12 +103,12 @@ export class Callbacks {
     try {
       const response = await request(url, {
         method: 'POST',
-        dispatcher: this.#o.agent,
+        dispatcher: this.#agent,
         headers: { 'content-type': 'application/json', 'x-request-id': requestId },
         body: payload,
-        signal: AbortSignal.any([stop, AbortSignal.timeout(this.#o.timeoutInMs)]),
-        headersTimeout: this.#o.timeoutInMs,
-        bodyTimeout: this.#o.timeoutInMs,
+        signal: AbortSignal.any([stop, AbortSignal.timeout(this.#timeoutInMs)]),
+        headersTimeout: this.#timeoutInMs,
+        bodyTimeout: this.#timeoutInMs,
       });
       await response.body.dump();
       // undici follows no redirect unless told: a 3xx is an answer like any other non-2xx.

@@ -14,16 +14,16 @@
  * row's ETag. A crash between the two is redone by the next sweep; a row that changed meanwhile
  * (the request was alive after all) fails the write, and the sweeper removes its entry again.
  */
-import type { EngineConfig } from '../config/types.js';
+import { pause } from '../common/pause.js';
 import type { Logger } from '../observability/log.js';
 import { deadLettersTotal } from '../observability/metrics.js';
 import { makeDlqId, type DlqTable } from '../storage/dlq-table.js';
 import type { StatusRow, StatusTable } from '../storage/status-table.js';
-import { pause } from '../common/pause.js';
 import type { Callbacks } from './callbacks.js';
+import { allSteps, endpointLabel, type Flows } from './flows.js';
 
 export interface ExpirySweepOptions {
-  config: EngineConfig;
+  flows: Flows;
   statusTable: StatusTable;
   dlqTable: DlqTable;
   callbacks: Callbacks;
@@ -36,17 +36,27 @@ const ROWS_PER_SWEEP = 1000;
 const MARGIN_IN_MS = 60_000;
 
 export class ExpirySweep {
-  readonly #o: ExpirySweepOptions;
+  readonly #flows: Flows;
+  readonly #statusTable: StatusTable;
+  readonly #dlqTable: DlqTable;
+  readonly #callbacks: Callbacks;
+  readonly #intervalInMs: number;
+  readonly #log: Logger;
   readonly #ttlByQueueInMs: ReadonlyMap<string, number>;
   readonly #marginInMs: number;
   #stop: AbortController | undefined;
   #loop: Promise<void> | undefined;
 
-  constructor(options: ExpirySweepOptions) {
-    this.#o = options;
-    const queues = [...options.config.queues.values()];
-    this.#ttlByQueueInMs = new Map(queues.filter((q) => q.timeToLiveInSeconds > 0).map((q) => [q.name, q.timeToLiveInSeconds * 1000]));
-    this.#marginInMs = Math.max(0, ...queues.map((q) => q.visibilityTimeoutInSeconds * 1000)) + MARGIN_IN_MS;
+  constructor({ flows, statusTable, dlqTable, callbacks, intervalInMs, log }: ExpirySweepOptions) {
+    this.#flows = flows;
+    this.#statusTable = statusTable;
+    this.#dlqTable = dlqTable;
+    this.#callbacks = callbacks;
+    this.#intervalInMs = intervalInMs;
+    this.#log = log;
+    const queues = allSteps(flows).map((step) => step.source.options);
+    this.#ttlByQueueInMs = new Map(queues.flatMap((q) => (q.timeToLiveInMs === null ? [] : [[q.name, q.timeToLiveInMs] as const])));
+    this.#marginInMs = Math.max(0, ...queues.map((q) => q.visibilityTimeoutInMs)) + MARGIN_IN_MS;
   }
 
   start(): void {
@@ -63,15 +73,15 @@ export class ExpirySweep {
 
   async #run(signal: AbortSignal): Promise<void> {
     // Replicas started together should not sweep in lockstep.
-    await pause(Math.random() * this.#o.intervalInMs, signal);
+    await pause(Math.random() * this.#intervalInMs, signal);
     while (!signal.aborted) {
       try {
         await this.sweep(new Date(), signal);
       } catch (err) {
         if (signal.aborted) break;
-        this.#o.log.warn({ err }, 'sweep.failed');
+        this.#log.warn({ err }, 'sweep.failed');
       }
-      await pause(this.#o.intervalInMs, signal);
+      await pause(this.#intervalInMs, signal);
     }
   }
 
@@ -79,30 +89,29 @@ export class ExpirySweep {
   async sweep(now: Date, signal: AbortSignal): Promise<number> {
     if (this.#ttlByQueueInMs.size === 0) return 0; // no queue lets messages expire
     const shortestTtl = Math.min(...this.#ttlByQueueInMs.values());
-    const candidates = await this.#o.statusTable.listUnfinishedBefore(new Date(now.getTime() - shortestTtl - this.#marginInMs), ROWS_PER_SWEEP, signal);
+    const candidates = await this.#statusTable.listUnfinishedBefore(new Date(now.getTime() - shortestTtl - this.#marginInMs), ROWS_PER_SWEEP, signal);
     let expired = 0;
     for (const row of candidates) {
       const ttl = this.#ttlByQueueInMs.get(row.status.stepQueue);
       if (ttl === undefined || now.getTime() - row.status.updatedAt.getTime() <= ttl + this.#marginInMs) continue;
       if (await this.#expire(row, ttl, now, signal)) expired++;
     }
-    if (expired > 0) this.#o.log.warn({ expired }, 'sweep.expired_requests');
+    if (expired > 0) this.#log.warn({ expired }, 'sweep.expired_requests');
     return expired;
   }
 
   async #expire({ status, etag }: StatusRow, ttlInMs: number, now: Date, signal: AbortSignal): Promise<boolean> {
-    const flow = this.#o.config.flows.find((f) => f.name === status.flow);
-    const step = flow?.steps[status.step];
+    const step = this.#flows.get(status.flow)?.steps[status.step];
     const dlqId = makeDlqId(status.flow, status.updatedAt, `expired-${status.id}`);
     const error = `the message of step ${status.step} expired in queue ${status.stepQueue} before it was processed (timeToLive ${ttlInMs / 3_600_000} h)`;
-    await this.#o.dlqTable.upsert(
+    await this.#dlqTable.upsert(
       {
         dlqId,
         requestId: status.id,
         flow: status.flow,
         step: status.step,
         sourceQueue: status.stepQueue,
-        endpoint: step ? (step.endpoint.kind === 'platform' ? step.endpoint.name : step.endpoint.url) : '',
+        endpoint: step ? endpointLabel(step.endpoint) : '',
         attempts: status.attempt,
         lastHttpStatus: status.lastHttpStatus,
         error,
@@ -112,16 +121,16 @@ export class ExpirySweep {
       },
       signal,
     );
-    const written = await this.#o.statusTable.update(status.id, { status: 'dead-lettered', lastError: error, dlqId, updatedAt: now, completedAt: now }, etag, signal);
+    const written = await this.#statusTable.update(status.id, { status: 'dead-lettered', lastError: error, dlqId, updatedAt: now, completedAt: now }, etag, signal);
     if (written === null) {
       // Another sweeper recorded it (the same entry), or the request moved on after all.
-      const row = await this.#o.statusTable.get(status.id, signal);
-      if (row?.status.dlqId !== dlqId) await this.#o.dlqTable.delete(dlqId, signal);
+      const row = await this.#statusTable.get(status.id, signal);
+      if (row?.status.dlqId !== dlqId) await this.#dlqTable.delete(dlqId, signal);
       return false;
     }
     deadLettersTotal.inc({ flow: status.flow, step: String(status.step), reason: 'expired' });
-    this.#o.log.warn({ requestId: status.id, flow: status.flow, step: status.step, dlqId }, 'request.expired');
-    if (status.callbackUrl) this.#o.callbacks.notify(status.id);
+    this.#log.warn({ requestId: status.id, flow: status.flow, step: status.step, dlqId }, 'request.expired');
+    if (status.callbackUrl) this.#callbacks.notify(status.id);
     return true;
   }
 }

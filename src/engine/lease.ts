@@ -4,7 +4,7 @@
  * renewal returns, and aborts the step's signal when the message is lost (deleted, or its receipt
  * taken by another consumer after it reappeared), like Service Bus's MessageLockLost.
  */
-import { isEngineError } from '../errors.js';
+import { EngineError, isEngineError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import type { StepQueue } from '../storage/queues.js';
 
@@ -12,7 +12,7 @@ export interface LeaseOptions {
   queue: StepQueue;
   messageId: string;
   popReceipt: string;
-  visibilityTimeoutInSeconds: number;
+  visibilityTimeoutInMs: number;
   /** Aborting it (engine shutdown past the grace period) aborts the lease's signal too. */
   parentSignal: AbortSignal;
   /** Bound to the message (messageId, queue) by the caller. */
@@ -33,11 +33,11 @@ export class Lease {
   readonly #parentSignal: AbortSignal;
   readonly #onParentAbort = (): void => this.#controller.abort(this.#parentSignal.reason);
 
-  constructor({ queue, messageId, popReceipt, visibilityTimeoutInSeconds, parentSignal, log }: LeaseOptions) {
+  constructor({ queue, messageId, popReceipt, visibilityTimeoutInMs, parentSignal, log }: LeaseOptions) {
     this.#queue = queue;
     this.#messageId = messageId;
     this.#popReceipt = popReceipt;
-    this.#visibilityInMs = visibilityTimeoutInSeconds * 1000;
+    this.#visibilityInMs = visibilityTimeoutInMs;
     this.#log = log;
     this.#parentSignal = parentSignal;
     if (parentSignal.aborted) this.#controller.abort(parentSignal.reason);
@@ -63,19 +63,16 @@ export class Lease {
     this.#popReceipt = receipt;
   }
 
-  /** Stops renewing and waits for a renewal under way, so {@link popReceipt} is final. Idempotent. */
-  async stop(): Promise<void> {
+  /**
+   * Stops renewing and waits for a renewal under way, so {@link popReceipt} is final. Also detaches
+   * from the engine's signal: a lease lives for one message, the engine's signal for the whole run,
+   * and a listener left behind per message would pile up. Idempotent.
+   */
+  async close(): Promise<void> {
     this.#isStopped = true;
     clearTimeout(this.#timer);
-    await this.#renewing;
-  }
-
-  /**
-   * Detaches from the engine's signal: a lease lives for one message, the engine's signal for the
-   * whole run, and a listener left behind per message would pile up. Call once the step is over.
-   */
-  release(): void {
     this.#parentSignal.removeEventListener('abort', this.#onParentAbort);
+    await this.#renewing;
   }
 
   #schedule(): void {
@@ -99,7 +96,7 @@ export class Lease {
         this.#isLost = true;
         this.#isStopped = true;
         this.#log.warn({}, 'lease.lost');
-        this.#controller.abort(new Error('the message lease was lost'));
+        this.#controller.abort(new EngineError('AE_MESSAGE_LOST', 'the message lease was lost', { cause: err }));
         return;
       }
       // Anything else may pass: half the timeout is still left before the message reappears.

@@ -10,36 +10,40 @@
  * waiting message is delayed by no more than one more receive would have delayed it), and never
  * longer than `delay`.
  */
-import type { QueueOptions } from '../config/types.js';
-import type { Logger } from '../observability/log.js';
-import type { ReceivedMessage, StepQueue } from '../storage/queues.js';
 import { pause } from '../common/pause.js';
+import type { Logger } from '../observability/log.js';
+import type { ReceivedMessage } from '../storage/queues.js';
 import { errorDelayInMs } from './backoff.js';
-import type { WorkerPool } from './worker-pool.js';
+import type { Step } from './flows.js';
 
 export interface PollerOptions {
-  queue: StepQueue;
-  queueOptions: QueueOptions;
-  pool: WorkerPool;
+  /** The step whose source queue this poller receives from, into the step's pool. */
+  step: Step;
   /** Runs one message; gets the signal that aborts when shutdown gives up on in-flight work. */
   handle: (message: ReceivedMessage, signal: AbortSignal) => Promise<void>;
-  /** Aborted when the engine gives up on in-flight work (after the shutdown grace period). */
+  /** Aborted when the engine gives up on in-flight work (at the shutdown deadline). */
   workSignal: AbortSignal;
   log: Logger;
 }
 
 /** The longest wait after consecutive failed receives. */
 const MAX_ERROR_DELAY_IN_MS = 30_000;
+/** How long releasing messages received during shutdown may take at most. */
+const RELEASE_TIMEOUT_IN_MS = 1000;
 
 export class Poller {
-  readonly #o: PollerOptions;
+  readonly #step: Step;
+  readonly #handle: PollerOptions['handle'];
+  readonly #workSignal: AbortSignal;
   readonly #log: Logger;
   #intake: AbortController | undefined;
   #loop: Promise<void> | undefined;
 
-  constructor(options: PollerOptions) {
-    this.#o = options;
-    this.#log = options.log.child({ queue: options.queue.name });
+  constructor({ step, handle, workSignal, log }: PollerOptions) {
+    this.#step = step;
+    this.#handle = handle;
+    this.#workSignal = workSignal;
+    this.#log = log.child({ queue: step.source.queue.name });
   }
 
   start(): void {
@@ -49,13 +53,14 @@ export class Poller {
   }
 
   /** Stops receiving and resolves when the loop has ended; in-flight steps go on in the pool. Idempotent. */
-  async stopIntake(): Promise<void> {
+  async close(): Promise<void> {
     this.#intake?.abort();
     await this.#loop;
   }
 
   async #run(signal: AbortSignal): Promise<void> {
-    const { queue, queueOptions, pool } = this.#o;
+    const { pool, source } = this.#step;
+    const { queue, options: queueOptions } = source;
     const batch = Math.min(queueOptions.maxMessages, pool.size);
     let failures = 0;
     /** How long to wait for a whole batch of free slots before the next receive; 0 when the queue ran dry. */
@@ -69,7 +74,7 @@ export class Poller {
         const startedAt = performance.now();
         // Not aborted by the intake signal: a receive cut short would leave whatever Azure already
         // dequeued hidden for the whole visibility timeout. Its messages are released below instead.
-        const messages = await queue.receive(count, { visibilityTimeoutInSeconds: queueOptions.visibilityTimeoutInSeconds, abortSignal: this.#o.workSignal });
+        const messages = await queue.receive(count, { visibilityTimeoutInMs: queueOptions.visibilityTimeoutInMs, abortSignal: this.#workSignal });
         failures = 0;
         coalesceInMs = messages.length === count ? Math.min(performance.now() - startedAt, queueOptions.pollDelayInMs) : 0;
         if (signal.aborted) {
@@ -78,13 +83,13 @@ export class Poller {
         }
         for (const message of messages) {
           pool.submit(
-            () => this.#o.handle(message, this.#o.workSignal),
+            () => this.#handle(message, this.#workSignal),
             (err) => this.#log.error({ err, messageId: message.messageId }, 'poller.handler_bug'),
           );
         }
         if (messages.length === 0 || !queueOptions.greedy) await pause(queueOptions.pollDelayInMs, signal);
       } catch (err) {
-        if (signal.aborted || this.#o.workSignal.aborted) break;
+        if (signal.aborted || this.#workSignal.aborted) break;
         failures++;
         coalesceInMs = 0;
         const delay = errorDelayInMs(failures, queueOptions.pollDelayInMs, MAX_ERROR_DELAY_IN_MS);
@@ -98,8 +103,8 @@ export class Poller {
   async #releaseAll(messages: ReceivedMessage[]): Promise<void> {
     await Promise.all(
       messages.map((m) =>
-        this.#o.queue
-          .updateVisibility(m.messageId, m.popReceipt, 0, AbortSignal.timeout(5000))
+        this.#step.source.queue
+          .updateVisibility(m.messageId, m.popReceipt, 0, AbortSignal.timeout(RELEASE_TIMEOUT_IN_MS))
           .catch((err: unknown) => this.#log.warn({ err, messageId: m.messageId }, 'poller.release_failed')),
       ),
     );

@@ -8,10 +8,10 @@
  */
 import type { RedeliveryOptions, RedeliveryRule } from '../config/types.js';
 import type { StepOutcome } from '../http/endpoint-call.js';
+import type { DeadLetterReason } from '../storage/dlq-table.js';
 
 export type FailedOutcome = Exclude<StepOutcome, { kind: 'ok' }>;
 
-export type DeadLetterReason = 'exhausted' | 'poison' | 'expired';
 
 export type RedeliveryDecision = { kind: 'retry'; delayInMs: number; nextAttempt: number } | { kind: 'dead-letter'; reason: DeadLetterReason };
 

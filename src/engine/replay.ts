@@ -4,16 +4,14 @@
  * ETag, and only then is the entry removed, so a crash leaves the entry to replay again rather than
  * losing the request. A poison message that could not be read is sent back as it was.
  */
-import type { FlowDefinition, QueueOptions } from '../config/types.js';
 import { EngineError } from '../errors.js';
 import type { DlqEntry, DlqTable } from '../storage/dlq-table.js';
-import type { StepQueue } from '../storage/queues.js';
+import { ENVELOPE_VERSION, encodeEnvelope } from '../storage/envelope.js';
 import type { StatusChange, StatusTable } from '../storage/status-table.js';
-import { encodeEnvelope, ENVELOPE_VERSION } from '../storage/envelope.js';
+import type { Flows } from './flows.js';
 
 export interface ReplayDeps {
-  flows: ReadonlyMap<string, FlowDefinition>;
-  queues: ReadonlyMap<string, { queue: StepQueue; options: QueueOptions }>;
+  flows: Flows;
   statusTable: StatusTable;
   dlqTable: DlqTable;
 }
@@ -24,22 +22,23 @@ const STATUS_RESET_TRIES = 3;
 export async function replayEntry(deps: ReplayDeps, entry: DlqEntry, abortSignal: AbortSignal): Promise<string | null> {
   const step = deps.flows.get(entry.flow)?.steps[entry.step];
   if (!step) throw new EngineError('AE_REPLAY_IMPOSSIBLE', `flow "${entry.flow}" has no step ${entry.step} any more`, { expose: true });
-  const target = deps.queues.get(step.sourceQueueName)!;
+  const target = step.source;
   const { replay } = entry;
   let requestId: string | null = null;
   switch (replay.kind) {
     case 'none':
       throw new EngineError('AE_REPLAY_IMPOSSIBLE', 'the input of this request expired with its message; there is nothing to replay', { expose: true });
     case 'raw':
-      await target.queue.send(replay.messageText, { timeToLiveInSeconds: target.options.timeToLiveInSeconds, abortSignal });
+      await target.queue.send(replay.messageText, { timeToLiveInMs: target.options.timeToLiveInMs, abortSignal });
       break;
     case 'request': {
-      requestId = entry.requestId!;
+      if (entry.requestId === null) throw new EngineError('AE_REPLAY_IMPOSSIBLE', 'the entry names no request to replay', { expose: true });
+      requestId = entry.requestId;
       const now = new Date();
       const change: StatusChange = {
         status: entry.step === 0 ? 'queued' : 'processing',
         step: entry.step,
-        stepQueue: step.sourceQueueName,
+        stepQueue: target.queue.name,
         attempt: 1,
         updatedAt: now,
         completedAt: null,
@@ -62,7 +61,7 @@ export async function replayEntry(deps: ReplayDeps, entry: DlqEntry, abortSignal
         body: replay.body,
         blobs: replay.blobs,
       });
-      await target.queue.send(text, { timeToLiveInSeconds: target.options.timeToLiveInSeconds, abortSignal });
+      await target.queue.send(text, { timeToLiveInMs: target.options.timeToLiveInMs, abortSignal });
       break;
     }
     default:

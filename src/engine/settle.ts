@@ -10,30 +10,38 @@
  * the ETag its message carries, so the row never moves backwards. See step-runner.ts for the
  * crash cases of the success path.
  */
-import type { FlowDefinition, FlowStep, QueueOptions } from '../config/types.js';
 import { EngineError, isEngineError } from '../errors.js';
 import type { StepOutcome } from '../http/endpoint-call.js';
-import type { Logger } from '../observability/log.js';
 import { completedTotal, deadLettersTotal, requestDuration, retriesTotal } from '../observability/metrics.js';
-import { isDlqIdOf, makeDlqId, type DlqReplay, type DlqTable } from '../storage/dlq-table.js';
-import type { PayloadStore } from '../storage/payloads.js';
-import type { ReceivedMessage, StepQueue } from '../storage/queues.js';
-import type { StatusChange, StatusRow, StatusTable, StoredResult } from '../storage/status-table.js';
+import { type DeadLetterReason, type DlqReplay, type DlqTable, isDlqIdOf, makeDlqId } from '../storage/dlq-table.js';
 import { encodeEnvelope, type Envelope } from '../storage/envelope.js';
+import type { PayloadStore } from '../storage/payloads.js';
+import type { ReceivedMessage } from '../storage/queues.js';
+import type { StatusChange, StatusRow, StatusTable, StoredResult } from '../storage/status-table.js';
+import { endpointLabel, type Step } from './flows.js';
 import type { Lease } from './lease.js';
-import type { DeadLetterReason } from './redelivery.js';
-import { resolveConflict, routeAfter } from './routing.js';
+import { resolveConflict } from './routing.js';
 
 export interface SettlerOptions {
-  flow: FlowDefinition;
-  step: FlowStep;
-  queue: StepQueue;
-  /** The next step's queue and its options; null on the last step. */
-  next: { queue: StepQueue; options: QueueOptions } | null;
+  step: Step;
   statusTable: StatusTable;
   dlqTable: DlqTable;
   payloads: PayloadStore;
   inlineLimitBytes: number;
+}
+
+/** One received message while it is being settled. */
+export interface MessageContext {
+  message: ReceivedMessage;
+  /** Keeps the message hidden; holds its current pop receipt. */
+  lease: Lease;
+  /** Aborts when the engine gives up on in-flight work. */
+  signal: AbortSignal;
+}
+
+/** A message that could be read as an envelope of this step. */
+export interface EnvelopeContext extends MessageContext {
+  envelope: Envelope;
 }
 
 export type Settled = 'forwarded' | 'completed' | 'retry_scheduled' | 'dead_lettered' | 'stale';
@@ -47,64 +55,84 @@ export interface DeadLetter {
   envelope: Envelope | null;
 }
 
+/** Why an attempt failed, for the status row and the DLQ entry. */
+export interface Failure {
+  lastHttpStatus: number | null;
+  error: string;
+}
+
 /** How often a write that lost to a change at the same step is tried again with the newer ETag. */
 const MAX_STATUS_WRITE_TRIES = 3;
 
 type StatusWrite = { kind: 'written'; etag: string } | { kind: 'moved-on'; row: StatusRow | null };
 
 export class Settler {
-  readonly #o: SettlerOptions;
+  readonly #step: Step;
+  readonly #statusTable: StatusTable;
+  readonly #dlqTable: DlqTable;
+  readonly #payloads: PayloadStore;
+  readonly #inlineLimitBytes: number;
 
-  constructor(options: SettlerOptions) {
-    this.#o = options;
+  constructor({ step, statusTable, dlqTable, payloads, inlineLimitBytes }: SettlerOptions) {
+    this.#step = step;
+    this.#statusTable = statusTable;
+    this.#dlqTable = dlqTable;
+    this.#payloads = payloads;
+    this.#inlineLimitBytes = inlineLimitBytes;
   }
 
   /** A 2xx answer: forward to the next step, or complete the request after the last. */
-  async succeed(envelope: Envelope, outcome: Extract<StepOutcome, { kind: 'ok' }>, message: ReceivedMessage, lease: Lease, signal: AbortSignal): Promise<Settled> {
-    const route = routeAfter(this.#o.flow, envelope.step);
+  async succeed(context: EnvelopeContext, outcome: Extract<StepOutcome, { kind: 'ok' }>): Promise<Settled> {
+    const { envelope, signal } = context;
+    const { next, flowName } = this.#step;
     const now = new Date();
     let result: StoredResult | null = null;
     let change: StatusChange;
-    if (route.kind === 'next') {
-      change = { status: 'processing', step: route.step.index, stepQueue: route.step.sourceQueueName, attempt: 1, updatedAt: now, lastHttpStatus: outcome.status, lastError: null };
+    if (next !== null) {
+      change = { status: 'processing', step: next.index, stepQueue: next.source.queue.name, attempt: 1, updatedAt: now, lastHttpStatus: outcome.status, lastError: null };
     } else {
       result =
-        outcome.body.length > this.#o.inlineLimitBytes
-          ? { contentType: outcome.contentType, blobName: (await this.#o.payloads.put(envelope.requestId, 'result', outcome.body, signal)).blobName }
+        outcome.body.length > this.#inlineLimitBytes
+          ? { contentType: outcome.contentType, blobName: (await this.#payloads.put(envelope.requestId, 'result', outcome.body, signal)).blobName }
           : { contentType: outcome.contentType, bytes: outcome.body };
       change = { status: 'completed', updatedAt: now, completedAt: now, lastHttpStatus: outcome.status, lastError: null, result };
     }
 
-    const write = await this.#writeStatus(envelope, change, signal);
-    let etag: string | null = write.kind === 'written' ? write.etag : null;
-    if (write.kind === 'moved-on' && resolveConflict(write.row?.status ?? null, envelope.step, route.kind === 'done') === 'forward') {
-      etag = write.row!.etag; // moved to the next step already: the next message may be missing
-    }
+    const etag = this.#etagToForwardWith(await this.#writeStatus(envelope, change, signal), envelope);
     if (etag === null) {
-      if (result && 'blobName' in result) await this.#o.payloads.delete([result.blobName], signal);
-      await this.deleteMessage(message, lease, signal);
+      if (result && 'blobName' in result) await this.#payloads.delete([result.blobName], signal);
+      await this.deleteMessage(context);
       return 'stale';
     }
-    if (route.kind === 'next') {
-      const next = this.#o.next!;
-      const packed = await this.#o.payloads.pack(
-        { ...envelope, step: route.step.index, attempt: 1, contentType: outcome.contentType, statusEtag: etag },
+    if (next !== null) {
+      const packed = await this.#payloads.pack(
+        { ...envelope, step: next.index, attempt: 1, contentType: outcome.contentType, statusEtag: etag },
         outcome.body,
-        `step-${route.step.index}`,
+        `step-${next.index}`,
         signal,
       );
-      await next.queue.send(packed.text, { timeToLiveInSeconds: next.options.timeToLiveInSeconds, abortSignal: signal });
+      await next.source.queue.send(packed.text, { timeToLiveInMs: next.source.options.timeToLiveInMs, abortSignal: signal });
     }
-    await this.deleteMessage(message, lease, signal);
-    if (route.kind === 'done') {
-      completedTotal.inc({ flow: this.#o.flow.name });
-      requestDuration.observe({ flow: this.#o.flow.name }, Math.max(0, now.getTime() - Date.parse(envelope.acceptedAt)) / 1000);
-    }
-    if (route.kind === 'done' && envelope.blobs.length > 0) {
+    await this.deleteMessage(context);
+    if (next !== null) return 'forwarded';
+    completedTotal.inc({ flow: flowName });
+    requestDuration.observe({ flow: flowName }, Math.max(0, now.getTime() - Date.parse(envelope.acceptedAt)) / 1000);
+    if (envelope.blobs.length > 0) {
       // The request is complete: no live message can name its inputs any more (see payloads.ts).
-      await this.#o.payloads.delete(envelope.blobs, signal).catch(() => undefined);
+      await this.#payloads.delete(envelope.blobs, signal).catch(() => undefined);
     }
-    return route.kind === 'next' ? 'forwarded' : 'completed';
+    return 'completed';
+  }
+
+  /**
+   * The ETag the next message carries: the one just written, or, when the row had already moved
+   * to the next step (this message's own run before a crash, or a duplicate), the row's, since the
+   * next message may be missing. null: the message is stale.
+   */
+  #etagToForwardWith(write: StatusWrite, envelope: Envelope): string | null {
+    if (write.kind === 'written') return write.etag;
+    const { row } = write;
+    return row !== null && resolveConflict(row.status, envelope.step, this.#step.next === null) === 'forward' ? row.etag : null;
   }
 
   /**
@@ -113,7 +141,8 @@ export class Settler {
    * reappear with its old text after its visibility timeout; its next status write then finds the
    * row at the same step and writes again with the row's ETag.
    */
-  async retry(envelope: Envelope, failure: { lastHttpStatus: number | null; error: string }, delayInMs: number, message: ReceivedMessage, lease: Lease, signal: AbortSignal): Promise<Settled> {
+  async retry(context: EnvelopeContext, failure: Failure, delayInMs: number): Promise<Settled> {
+    const { envelope, message, lease, signal } = context;
     const nextAttempt = envelope.attempt + 1;
     const write = await this.#writeStatus(
       envelope,
@@ -121,12 +150,13 @@ export class Settler {
       signal,
     );
     if (write.kind === 'moved-on') {
-      await this.deleteMessage(message, lease, signal);
+      await this.deleteMessage(context);
       return 'stale';
     }
-    await lease.stop();
-    lease.popReceipt = await this.#o.queue.update(message.messageId, lease.popReceipt, encodeEnvelope({ ...envelope, attempt: nextAttempt, statusEtag: write.etag }), delayInMs, signal);
-    retriesTotal.inc({ flow: this.#o.flow.name, step: String(this.#o.step.index), status: String(failure.lastHttpStatus ?? 0) });
+    await lease.close();
+    const text = encodeEnvelope({ ...envelope, attempt: nextAttempt, statusEtag: write.etag });
+    lease.popReceipt = await this.#step.source.queue.update(message.messageId, lease.popReceipt, text, delayInMs, signal);
+    retriesTotal.inc({ flow: this.#step.flowName, step: String(this.#step.index), status: String(failure.lastHttpStatus ?? 0) });
     return 'retry_scheduled';
   }
 
@@ -134,9 +164,11 @@ export class Settler {
    * Dead-letters the message: status row (naming the DLQ entry), then the DLQ entry, then the
    * delete. A re-run after a crash finds its own dlqId in the row and writes the same entry again.
    */
-  async deadLetter(dead: DeadLetter, message: ReceivedMessage, lease: Lease, signal: AbortSignal): Promise<Settled> {
+  async deadLetter(context: MessageContext, dead: DeadLetter): Promise<Settled> {
+    const { message, signal } = context;
     const { envelope } = dead;
-    const flowName = this.#o.flow.name;
+    const step = this.#step;
+    const { flowName } = step;
     const now = new Date();
     let dlqId = makeDlqId(flowName, envelope ? now : message.insertedOn, message.messageId);
     if (envelope) {
@@ -148,7 +180,7 @@ export class Settler {
       if (write.kind === 'moved-on') {
         const earlier = write.row?.status;
         if (earlier?.status !== 'dead-lettered' || earlier.dlqId === null || !isDlqIdOf(earlier.dlqId, message.messageId)) {
-          await this.deleteMessage(message, lease, signal);
+          await this.deleteMessage(context);
           return 'stale';
         }
         dlqId = earlier.dlqId; // this message's own run, before a crash
@@ -157,15 +189,14 @@ export class Settler {
     const replay: DlqReplay = envelope
       ? { kind: 'request', contentType: envelope.contentType, body: envelope.body, traceparent: envelope.traceparent, callbackUrl: envelope.callbackUrl, blobs: envelope.blobs }
       : { kind: 'raw', messageText: message.messageText };
-    const { step } = this.#o;
-    await this.#o.dlqTable.upsert(
+    await this.#dlqTable.upsert(
       {
         dlqId,
         requestId: envelope?.requestId ?? null,
         flow: flowName,
         step: step.index,
-        sourceQueue: step.sourceQueueName,
-        endpoint: step.endpoint.kind === 'platform' ? step.endpoint.name : step.endpoint.url,
+        sourceQueue: step.source.queue.name,
+        endpoint: endpointLabel(step.endpoint),
         attempts: envelope?.attempt ?? 0,
         lastHttpStatus: dead.lastHttpStatus,
         error: dead.error,
@@ -175,16 +206,16 @@ export class Settler {
       },
       signal,
     );
-    await this.deleteMessage(message, lease, signal);
+    await this.deleteMessage(context);
     deadLettersTotal.inc({ flow: flowName, step: String(step.index), reason: dead.reason });
     return 'dead_lettered';
   }
 
   /** Deletes the message with the lease's final pop receipt; one already gone is fine. */
-  async deleteMessage(message: ReceivedMessage, lease: Lease, signal: AbortSignal): Promise<void> {
-    await lease.stop();
+  async deleteMessage({ message, lease, signal }: MessageContext): Promise<void> {
+    await lease.close();
     try {
-      await this.#o.queue.delete(message.messageId, lease.popReceipt, signal);
+      await this.#step.source.queue.delete(message.messageId, lease.popReceipt, signal);
     } catch (err) {
       // Gone already, or another consumer has it after its visibility ran out: its write will be
       // found stale. Nothing is lost either way.
@@ -198,12 +229,12 @@ export class Settler {
    * otherwise returns the row that moved on.
    */
   async #writeStatus(envelope: Envelope, change: StatusChange, signal: AbortSignal): Promise<StatusWrite> {
-    const isLastStep = routeAfter(this.#o.flow, envelope.step).kind === 'done';
+    const isLastStep = this.#step.next === null;
     let expected = envelope.statusEtag;
     for (let tries = 0; tries < MAX_STATUS_WRITE_TRIES; tries++) {
-      const etag = await this.#o.statusTable.update(envelope.requestId, change, expected, signal);
+      const etag = await this.#statusTable.update(envelope.requestId, change, expected, signal);
       if (etag !== null) return { kind: 'written', etag };
-      const row = await this.#o.statusTable.get(envelope.requestId, signal);
+      const row = await this.#statusTable.get(envelope.requestId, signal);
       if (row === null || resolveConflict(row.status, envelope.step, isLastStep) !== 'retry') return { kind: 'moved-on', row };
       expected = row.etag;
     }

@@ -27,31 +27,27 @@
  * received more than maxDequeueCount times beyond its attempts is poison: it goes to the DLQ at
  * once, with its raw text when it cannot be read, and is never retried.
  */
-import type { FlowDefinition, FlowStep, QueueOptions, RedeliveryOptions } from '../config/types.js';
+import type { RedeliveryOptions } from '../config/types.js';
 import { isEngineError } from '../errors.js';
+import type { OutboundHttp } from '../http/agent.js';
 import { callEndpoint, type StepOutcome } from '../http/endpoint-call.js';
 import type { PlatformToken } from '../http/platform-token.js';
-import type { OutboundHttp } from '../http/agent.js';
 import type { Logger } from '../observability/log.js';
 import { endpointDuration, statusClass, stepsTotal } from '../observability/metrics.js';
 import type { DlqTable } from '../storage/dlq-table.js';
+import { decodeEnvelope, type Envelope, EnvelopeError } from '../storage/envelope.js';
 import type { PayloadStore } from '../storage/payloads.js';
-import type { ReceivedMessage, StepQueue } from '../storage/queues.js';
+import type { ReceivedMessage } from '../storage/queues.js';
 import type { StatusTable } from '../storage/status-table.js';
-import { decodeEnvelope, EnvelopeError, type Envelope } from '../storage/envelope.js';
 import type { Callbacks } from './callbacks.js';
+import type { Step } from './flows.js';
 import { Lease } from './lease.js';
 import { decideRedelivery, describeFailure, isPoisonByDequeueCount } from './redelivery.js';
-import { resolveConflict, routeAfter } from './routing.js';
-import { Settler, type Settled } from './settle.js';
+import { resolveConflict } from './routing.js';
+import { type EnvelopeContext, type Settled, Settler } from './settle.js';
 
 export interface StepRunnerOptions {
-  flow: FlowDefinition;
-  step: FlowStep;
-  queue: StepQueue;
-  queueOptions: QueueOptions;
-  /** The next step's queue and its options; null on the last step. */
-  next: { queue: StepQueue; options: QueueOptions } | null;
+  step: Step;
   statusTable: StatusTable;
   dlqTable: DlqTable;
   payloads: PayloadStore;
@@ -67,44 +63,62 @@ export interface StepRunnerOptions {
 /** A message as read: its envelope, or why it is poison (with the envelope when it could be decoded). */
 type Reading = { kind: 'ok'; envelope: Envelope } | { kind: 'poison'; error: string; envelope: Envelope | null };
 
+/** How long releasing a message the engine gave up on may take at most. */
+const RELEASE_TIMEOUT_IN_MS = 1000;
+
 export class StepRunner {
-  readonly #o: StepRunnerOptions;
+  readonly #step: Step;
+  readonly #statusTable: StatusTable;
+  readonly #payloads: PayloadStore;
+  readonly #http: OutboundHttp;
+  readonly #redelivery: RedeliveryOptions;
+  readonly #callbacks: Callbacks;
+  readonly #platformToken: PlatformToken | null;
   readonly #settler: Settler;
   readonly #log: Logger;
+  readonly #labels: { flow: string; step: string };
 
-  constructor(options: StepRunnerOptions) {
-    this.#o = options;
-    this.#settler = new Settler(options);
-    this.#log = options.log.child({ flow: options.flow.name, step: options.step.index, queue: options.queue.name });
+  constructor({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks, platformToken, inlineLimitBytes, log }: StepRunnerOptions) {
+    this.#step = step;
+    this.#statusTable = statusTable;
+    this.#payloads = payloads;
+    this.#http = http;
+    this.#redelivery = redelivery;
+    this.#callbacks = callbacks;
+    this.#platformToken = platformToken;
+    this.#settler = new Settler({ step, statusTable, dlqTable, payloads, inlineLimitBytes });
+    this.#log = log.child({ flow: step.flowName, step: step.index, queue: step.source.queue.name });
+    this.#labels = { flow: step.flowName, step: String(step.index) };
   }
 
   /** Runs one received message to its end. Never throws: a failure is logged and leaves the message to reappear. */
   async run(message: ReceivedMessage, engineSignal: AbortSignal): Promise<void> {
     let log = this.#log.child({ messageId: message.messageId });
     const lease = new Lease({
-      queue: this.#o.queue,
+      queue: this.#step.source.queue,
       messageId: message.messageId,
       popReceipt: message.popReceipt,
-      visibilityTimeoutInSeconds: this.#o.queueOptions.visibilityTimeoutInSeconds,
+      visibilityTimeoutInMs: this.#step.source.options.visibilityTimeoutInMs,
       parentSignal: engineSignal,
       log,
     });
+    const context = { message, lease, signal: engineSignal };
     try {
       const reading = this.#read(message);
       if (reading.kind === 'poison') {
-        const settled = await this.#settler.deadLetter({ reason: 'poison', error: reading.error, lastHttpStatus: null, envelope: reading.envelope }, message, lease, engineSignal);
-        if (settled === 'dead_lettered' && reading.envelope?.callbackUrl) this.#o.callbacks.notify(reading.envelope.requestId);
+        const settled = await this.#settler.deadLetter(context, { reason: 'poison', error: reading.error, lastHttpStatus: null, envelope: reading.envelope });
+        if (settled === 'dead_lettered' && reading.envelope?.callbackUrl) this.#callbacks.notify(reading.envelope.requestId);
         log.warn({ settled, requestId: reading.envelope?.requestId, reason: 'poison', error: reading.error }, `step.${settled}`);
         return;
       }
       const { envelope } = reading;
       log = log.child({ requestId: envelope.requestId });
-      const settled = await this.#process(envelope, message, lease, engineSignal, log);
-      stepsTotal.inc({ flow: this.#o.flow.name, step: String(this.#o.step.index), outcome: settled });
-      if ((settled === 'completed' || settled === 'dead_lettered') && envelope.callbackUrl) this.#o.callbacks.notify(envelope.requestId);
+      const settled = await this.#process({ ...context, envelope }, log);
+      stepsTotal.inc({ ...this.#labels, outcome: settled });
+      if ((settled === 'completed' || settled === 'dead_lettered') && envelope.callbackUrl) this.#callbacks.notify(envelope.requestId);
       if (settled === 'stale') log.info({ attempt: envelope.attempt }, 'step.stale');
     } catch (err) {
-      await lease.stop();
+      await lease.close();
       if (lease.isLost) return; // already logged by the lease; the message is someone else's now
       if (engineSignal.aborted) {
         await this.#release(message, lease, log);
@@ -114,32 +128,31 @@ export class StepRunner {
       // timeout and the status write protocol makes the re-run safe.
       log.error({ err }, 'step.error');
     } finally {
-      await lease.stop();
-      lease.release();
+      await lease.close();
     }
   }
 
-  async #process(envelope: Envelope, message: ReceivedMessage, lease: Lease, signal: AbortSignal, log: Logger): Promise<Settled> {
+  async #process(context: EnvelopeContext, log: Logger): Promise<Settled> {
+    const { envelope, message, lease, signal } = context;
     const input = await this.#loadInput(envelope, signal);
     if (input === null) {
-      await this.#settler.deleteMessage(message, lease, signal);
+      await this.#settler.deleteMessage(context);
       return 'stale';
     }
     const outcome = await this.#call(envelope, input, lease.signal);
-    const labels = { flow: this.#o.flow.name, step: String(this.#o.step.index) };
-    endpointDuration.observe({ ...labels, status_class: statusClass(outcome.kind === 'transport-error' ? null : outcome.status) }, outcome.durationInMs / 1000);
+    endpointDuration.observe({ ...this.#labels, status_class: statusClass(outcome.kind === 'transport-error' ? null : outcome.status) }, outcome.durationInMs / 1000);
     if (outcome.kind === 'ok') {
       // The lease keeps renewing through the settle writes; the delete stops it for its final receipt.
-      const settled = await this.#settler.succeed(envelope, outcome, message, lease, signal);
+      const settled = await this.#settler.succeed(context, outcome);
       if (settled !== 'stale') log.info({ httpStatus: outcome.status, durationInMs: outcome.durationInMs, attempt: envelope.attempt }, `step.${settled}`);
       return settled;
     }
     const failure = { lastHttpStatus: outcome.kind === 'http-error' ? outcome.status : null, error: describeFailure(outcome) };
-    const decision = decideRedelivery({ outcome, attempt: envelope.attempt, rules: this.#o.redelivery, expiresOn: message.expiresOn, now: new Date() });
+    const decision = decideRedelivery({ outcome, attempt: envelope.attempt, rules: this.#redelivery, expiresOn: message.expiresOn, now: new Date() });
     const settled =
       decision.kind === 'retry'
-        ? await this.#settler.retry(envelope, failure, decision.delayInMs, message, lease, signal)
-        : await this.#settler.deadLetter({ reason: decision.reason, ...failure, envelope }, message, lease, signal);
+        ? await this.#settler.retry(context, failure, decision.delayInMs)
+        : await this.#settler.deadLetter(context, { reason: decision.reason, ...failure, envelope });
     if (settled !== 'stale') {
       const fields = { attempt: envelope.attempt, httpStatus: failure.lastHttpStatus, error: failure.error, durationInMs: outcome.durationInMs };
       if (decision.kind === 'retry') log.warn({ ...fields, retryInMs: decision.delayInMs }, `step.${settled}`);
@@ -156,9 +169,9 @@ export class StepRunner {
   async #call(envelope: Envelope, input: Buffer, signal: AbortSignal): Promise<StepOutcome> {
     const call = (authorization: string | null): Promise<StepOutcome> =>
       callEndpoint(
-        this.#o.http,
+        this.#http,
         {
-          url: this.#o.step.endpoint.url,
+          url: this.#step.endpoint.url,
           body: input,
           contentType: envelope.contentType,
           requestId: envelope.requestId,
@@ -169,8 +182,8 @@ export class StepRunner {
         },
         signal,
       );
-    const tokens = this.#o.platformToken;
-    if (this.#o.step.endpoint.kind !== 'platform' || tokens === null) return call(null);
+    const tokens = this.#platformToken;
+    if (this.#step.endpoint.kind !== 'platform' || tokens === null) return call(null);
     const started = performance.now();
     try {
       const token = await tokens.get();
@@ -192,12 +205,17 @@ export class StepRunner {
       if (err instanceof EnvelopeError) return { kind: 'poison', error: err.message, envelope: null };
       throw err;
     }
-    const { flow, step, queueOptions } = this.#o;
-    if (envelope.flow !== flow.name || envelope.step !== step.index) {
-      return { kind: 'poison', error: `the message is for flow "${envelope.flow}" step ${envelope.step}, but queue ${this.#o.queue.name} feeds flow "${flow.name}" step ${step.index}`, envelope: null };
+    const step = this.#step;
+    if (envelope.flow !== step.flowName || envelope.step !== step.index) {
+      return {
+        kind: 'poison',
+        error: `the message is for flow "${envelope.flow}" step ${envelope.step}, but queue ${step.source.queue.name} feeds flow "${step.flowName}" step ${step.index}`,
+        envelope: null,
+      };
     }
-    if (isPoisonByDequeueCount(message.dequeueCount, envelope.attempt, queueOptions.maxDequeueCount)) {
-      const error = `received ${message.dequeueCount} times for ${envelope.attempt} attempt(s), more than maxDequeueCount ${queueOptions.maxDequeueCount}: engines kept failing on it`;
+    const { maxDequeueCount } = step.source.options;
+    if (isPoisonByDequeueCount(message.dequeueCount, envelope.attempt, maxDequeueCount)) {
+      const error = `received ${message.dequeueCount} times for ${envelope.attempt} attempt(s), more than maxDequeueCount ${maxDequeueCount}: engines kept failing on it`;
       return { kind: 'poison', error, envelope };
     }
     return { kind: 'ok', envelope };
@@ -209,11 +227,11 @@ export class StepRunner {
    */
   async #loadInput(envelope: Envelope, signal: AbortSignal): Promise<Buffer | null> {
     try {
-      return await this.#o.payloads.load(envelope.body, signal);
+      return await this.#payloads.load(envelope.body, signal);
     } catch (err) {
       if (!isEngineError(err, 'AE_NOT_FOUND')) throw err;
-      const row = await this.#o.statusTable.get(envelope.requestId, signal);
-      if (resolveConflict(row?.status ?? null, envelope.step, routeAfter(this.#o.flow, envelope.step).kind === 'done') === 'stale') return null;
+      const row = await this.#statusTable.get(envelope.requestId, signal);
+      if (resolveConflict(row?.status ?? null, envelope.step, this.#step.next === null) === 'stale') return null;
       throw err;
     }
   }
@@ -221,7 +239,7 @@ export class StepRunner {
   /** Shutdown gave up on the step: make the message visible again at once for another replica. */
   async #release(message: ReceivedMessage, lease: Lease, log: Logger): Promise<void> {
     try {
-      await this.#o.queue.updateVisibility(message.messageId, lease.popReceipt, 0, AbortSignal.timeout(5000));
+      await this.#step.source.queue.updateVisibility(message.messageId, lease.popReceipt, 0, AbortSignal.timeout(RELEASE_TIMEOUT_IN_MS));
       log.info({}, 'step.released');
     } catch (err) {
       log.warn({ err }, 'step.release_failed');

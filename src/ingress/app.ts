@@ -5,13 +5,14 @@
 import type { Router } from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from '../observability/log.js';
-import { createAuthMiddleware, type AuthDeps } from './auth.js';
+import { type AuthDeps, createAuthMiddleware } from './auth.js';
 import { createOpenApiRoutes } from './openapi.js';
 import { sendProblem } from './problem.js';
-import { createActuatorRoutes, type ActuatorDeps } from './routes/actuator.js';
+import { type ActuatorDeps, createActuatorRoutes } from './routes/actuator.js';
 import { createDlqRoutes, type DlqRoutesDeps } from './routes/dlq.js';
 import { createFlowRoutes, type FlowRoutesDeps } from './routes/flows.js';
 import { createRequestRoutes, type RequestRoutesDeps } from './routes/requests.js';
+import type { IngressRouter, IngressState } from './state.js';
 
 export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps, DlqRoutesDeps, FlowRoutesDeps {
   /** Mounted before authentication: routes anyone may call (the demo service). */
@@ -23,30 +24,33 @@ export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps, DlqRoutesD
 }
 
 /** The routers of the API (the OpenAPI document describes exactly their routes). */
-export function createApiRouters(deps: IngressDeps): Router[] {
+export function createApiRouters(deps: IngressDeps): IngressRouter[] {
   return [createRequestRoutes(deps), createFlowRoutes(deps), createDlqRoutes(deps), createActuatorRoutes(deps), createOpenApiRoutes()];
 }
 
-export function createIngressApp(deps: IngressDeps): Koa {
-  const app = new Koa({ proxy: deps.trustProxy });
+export function createIngressApp(deps: IngressDeps): Koa<IngressState> {
+  const app = new Koa<IngressState>({ proxy: deps.trustProxy });
   const log = deps.log.child({ component: 'ingress' });
 
   app.use(async (ctx, next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) ctx.throw(404, `no route for ${ctx.method} ${ctx.path}`);
+      // No route answered, or the router answered 405/501 with Allow but without a body.
+      if (ctx.status === 404 && ctx.body == null) ctx.throw(404, `no route for ${ctx.method} ${ctx.path}`);
+      if (ctx.status >= 400 && ctx.body == null) ctx.throw(ctx.status);
     } catch (err) {
       const problem = sendProblem(ctx, err);
       if (problem.status >= 500) log.error({ err, method: ctx.method, path: ctx.path, status: problem.status }, 'ingress.request_failed');
     } finally {
-      const requestId = ctx.state['requestId'];
+      const { requestId } = ctx.state;
       if (typeof requestId === 'string') ctx.set('x-request-id', requestId);
     }
   });
 
-  const mount = (router: Router): void => {
+  const mount = (router: Router | IngressRouter): void => {
     app.use(router.routes());
-    app.use(router.allowedMethods({ throw: true }));
+    // Not `throw: true`: the router sets Allow only on the answer it makes itself.
+    app.use(router.allowedMethods());
   };
   for (const router of deps.publicRouters) mount(router);
   if (deps.auth) app.use(createAuthMiddleware({ ...deps.auth, log }));

@@ -5,10 +5,11 @@
  * redirect to a login page (autodetect-bearer-only has no other meaning here).
  */
 import type { Middleware } from 'koa';
+import type { IngressState } from './state.js';
 import type { OpenIdOptions, RoleMapping } from '../config/types.js';
 import { isPrivateAddress } from '../common/addresses.js';
 import { isPermitted, requiredRoles } from '../auth/rbac.js';
-import { InvalidTokenError, type TokenVerifier } from '../auth/token-verifier.js';
+import { InvalidTokenError, type Principal, type TokenVerifier } from '../auth/token-verifier.js';
 import type { Logger } from '../observability/log.js';
 import { HttpProblem } from './problem.js';
 
@@ -22,7 +23,7 @@ export interface AuthDeps {
 
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*)$/i;
 
-export function createAuthMiddleware(deps: AuthDeps): Middleware {
+export function createAuthMiddleware(deps: AuthDeps): Middleware<IngressState> {
   const realm = deps.openid.realm.replace(/["\\]/g, '');
   const challenge = (error?: string, description?: string): Record<string, string> => ({
     'www-authenticate': `Bearer realm="${realm}"${error ? `, error="${error}", error_description="${description}"` : ''}`,
@@ -33,16 +34,16 @@ export function createAuthMiddleware(deps: AuthDeps): Middleware {
     }
     const match = BEARER.exec(ctx.get('authorization'));
     if (!match) throw new HttpProblem(401, 'unauthorized', 'Unauthorized', 'a bearer token is required', challenge());
-    let principal;
+    let principal: Principal;
     try {
-      principal = await deps.verifier.verify(match[1]!);
+      principal = await deps.verifier.verify(match[1] ?? '');
     } catch (err) {
       if (!(err instanceof InvalidTokenError)) throw err;
       // The reason goes to the log only: the client learns that the token was refused, not why.
       deps.log.info({ reason: err.message, path: ctx.path }, 'auth.token_refused');
       throw new HttpProblem(401, 'unauthorized', 'Unauthorized', 'the access token is invalid or expired', challenge('invalid_token', 'the access token is invalid or expired'));
     }
-    ctx.state['principal'] = principal;
+    ctx.state.principal = principal;
     if (!isPermitted(principal.roles, requiredRoles(ctx.path, deps.roleMappings))) {
       deps.log.info({ principal: principal.name, path: ctx.path }, 'auth.forbidden');
       throw new HttpProblem(403, 'forbidden', 'Forbidden', 'the access token lacks a role this URL needs (rbac.config)', challenge('insufficient_scope', 'a role is missing'));

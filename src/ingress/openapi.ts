@@ -7,6 +7,7 @@
  * for Koa's own errors; the slugs are named in the responses' descriptions.
  */
 import { Router } from '@koa/router';
+import type { IngressRouter, IngressState } from './state.js';
 import { VERSION } from '../version.js';
 
 type Json = Record<string, unknown>;
@@ -60,7 +61,7 @@ function operation(op: { operationId: string; summary: string; description?: str
 
 const STORAGE_UNAVAILABLE =
   '`storage-unavailable`: storage is unreachable, refused the credentials or did not answer in time (`Retry-After: 5`). ' +
-  'With auth "oidc" also `auth-unavailable`: the OpenID provider cannot be reached.';
+  'With auth "oidc" also `auth-unavailable`: the OpenID provider cannot be reached. `shutting-down`: the engine is stopping (`Retry-After: 1`).';
 
 /** 503 of a route that calls storage. */
 const storageUnavailable = (): Json => problem(STORAGE_UNAVAILABLE, { 'Retry-After': headerRef('Retry-After') });
@@ -548,8 +549,8 @@ export const openApiDocument: Record<string, unknown> = {
   },
 };
 
-export function createOpenApiRoutes(): Router {
-  const router = new Router();
+export function createOpenApiRoutes(): IngressRouter {
+  const router = new Router<IngressState>();
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument;
   });

@@ -4,7 +4,7 @@
  * (503 when storage is unreachable) without its message.
  */
 import type { Context } from 'koa';
-import { isEngineError } from '../errors.js';
+import { type EngineErrorCode, isEngineError } from '../errors.js';
 
 export class HttpProblem extends Error {
   override name = 'HttpProblem';
@@ -33,31 +33,74 @@ export function problemType(slug: string): string {
   return `urn:async-engine:problem:${slug}`;
 }
 
-/** Seconds a client should wait before retrying when storage is unreachable. */
-const STORAGE_RETRY_AFTER_IN_SECONDS = 5;
+/** Seconds a client should wait before retrying when a dependency is unreachable. */
+const RETRY_AFTER_IN_SECONDS = 5;
 
-/** The problem for any error; `exposed` says whether its message may be shown. */
+interface ProblemKind {
+  status: number;
+  slug: string;
+  title: string;
+  /** What the client reads unless the error is marked `expose`, which shows its own message. */
+  detail: string;
+  retryAfterInSeconds?: number;
+}
+
+const INTERNAL: ProblemKind = { status: 500, slug: 'internal', title: 'Internal Server Error', detail: 'the engine failed to handle the request' };
+const STORAGE_UNAVAILABLE: ProblemKind = {
+  status: 503,
+  slug: 'storage-unavailable',
+  title: 'Service Unavailable',
+  detail: 'storage is unreachable; try again later',
+  retryAfterInSeconds: RETRY_AFTER_IN_SECONDS,
+};
+
+/**
+ * The answer for each error code. Codes a request can never meet (configuration, emulator,
+ * command line) and faults the client can do nothing about are a 500 that hides its message.
+ */
+const PROBLEMS: Readonly<Record<EngineErrorCode, ProblemKind>> = {
+  AE_STORAGE_UNAVAILABLE: STORAGE_UNAVAILABLE,
+  AE_AUTH_UNAVAILABLE: {
+    status: 503,
+    slug: 'auth-unavailable',
+    title: 'Service Unavailable',
+    detail: 'the OpenID provider cannot be reached; try again later',
+    retryAfterInSeconds: RETRY_AFTER_IN_SECONDS,
+  },
+  AE_SHUTDOWN: { status: 503, slug: 'shutting-down', title: 'Service Unavailable', detail: 'the engine is shutting down; try again', retryAfterInSeconds: 1 },
+  AE_REPLAY_IMPOSSIBLE: { status: 409, slug: 'replay-impossible', title: 'Conflict', detail: 'the entry cannot be replayed' },
+  AE_STORAGE_CONFLICT: { status: 409, slug: 'conflict', title: 'Conflict', detail: 'the resource changed meanwhile; try again' },
+  AE_INVALID_CONFIG: INTERNAL,
+  AE_CONFIG_UNREADABLE: INTERNAL,
+  AE_INVALID_OPTION: INTERNAL,
+  AE_USAGE: INTERNAL,
+  AE_EMULATOR_PORT_IN_USE: INTERNAL,
+  AE_EMULATOR_FAILED: INTERNAL,
+  AE_NOT_FOUND: INTERNAL,
+  AE_MESSAGE_LOST: INTERNAL,
+  AE_POOL_TIMEOUT: INTERNAL,
+  AE_PLATFORM_TOKEN: INTERNAL,
+  AE_STORAGE: INTERNAL,
+};
+
+function answer(kind: ProblemKind, detail: string): { body: ProblemBody; headers: Record<string, string> } {
+  const type = kind === INTERNAL ? 'about:blank' : problemType(kind.slug);
+  const headers: Record<string, string> = kind.retryAfterInSeconds === undefined ? {} : { 'retry-after': String(kind.retryAfterInSeconds) };
+  return { body: { type, title: kind.title, status: kind.status, detail }, headers };
+}
+
+/** The problem for any error; only an HttpProblem or an error marked `expose` shows its message. */
 export function toProblem(err: unknown): { body: ProblemBody; headers: Record<string, string> } {
   if (err instanceof HttpProblem) {
     return { body: { type: problemType(err.slug), title: err.title, status: err.status, detail: err.message }, headers: { ...err.headers } };
   }
+  if (isEngineError(err)) {
+    const kind = PROBLEMS[err.code];
+    return answer(kind, err.expose ? err.message : kind.detail);
+  }
   // A route's deadline runs out only while it waits for storage.
   const name = (err as { name?: unknown } | null | undefined)?.name;
-  if (isEngineError(err, 'AE_STORAGE_UNAVAILABLE') || name === 'AbortError' || name === 'TimeoutError') {
-    return {
-      body: { type: problemType('storage-unavailable'), title: 'Service Unavailable', status: 503, detail: 'storage is unreachable; try again later' },
-      headers: { 'retry-after': String(STORAGE_RETRY_AFTER_IN_SECONDS) },
-    };
-  }
-  if (isEngineError(err, 'AE_AUTH_UNAVAILABLE')) {
-    return {
-      body: { type: problemType('auth-unavailable'), title: 'Service Unavailable', status: 503, detail: 'the OpenID provider cannot be reached; try again later' },
-      headers: { 'retry-after': String(STORAGE_RETRY_AFTER_IN_SECONDS) },
-    };
-  }
-  if (isEngineError(err, 'AE_REPLAY_IMPOSSIBLE')) {
-    return { body: { type: problemType('replay-impossible'), title: 'Conflict', status: 409, detail: err.message }, headers: {} };
-  }
+  if (name === 'AbortError' || name === 'TimeoutError') return answer(STORAGE_UNAVAILABLE, STORAGE_UNAVAILABLE.detail);
   // Koa's and the router's own errors (http-errors): 404, 405, 501, 400 for bad input ...
   // `?.`: a rejection can carry null or undefined, and the error handler itself must not throw.
   const fields = err as { status?: unknown; statusCode?: unknown } | null | undefined;
@@ -68,7 +111,7 @@ export function toProblem(err: unknown): { body: ProblemBody; headers: Record<st
     const title = STATUS_TITLES[status] ?? 'Error';
     return { body: { type: 'about:blank', title, status, detail: expose ? (err as Error).message : title }, headers: { ...headers } };
   }
-  return { body: { type: 'about:blank', title: 'Internal Server Error', status: 500, detail: 'the engine failed to handle the request' }, headers: {} };
+  return answer(INTERNAL, INTERNAL.detail);
 }
 
 export function sendProblem(ctx: Context, err: unknown): ProblemBody {

@@ -28,6 +28,8 @@ export function queryOf(ctx: Context, name: string): string | null {
 }
 
 /** `flow`, which must name a configured flow (404 otherwise); 400 when required and absent. */
+export function flowOf(ctx: Context, flows: ReadonlyMap<string, unknown>, isRequired: true): string;
+export function flowOf(ctx: Context, flows: ReadonlyMap<string, unknown>, isRequired: false): string | null;
 export function flowOf(ctx: Context, flows: ReadonlyMap<string, unknown>, isRequired: boolean): string | null {
   const flow = queryOf(ctx, 'flow');
   if (flow === null && isRequired) throw new HttpProblem(400, 'bad-query', 'Bad Request', 'flow is required');

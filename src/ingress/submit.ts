@@ -1,40 +1,98 @@
 /**
- * Accepting a request: the status row is written first (queued), then the first step's message,
- * which carries the row's ETag. If the message cannot be sent, the row is removed again, so a
- * client that saw an error and retries leaves no orphan behind.
+ * Accepting a request. A submission takes a place in admission control before its body is read
+ * (waiting clients cost no memory), claims its Idempotency-Key if it has one, then writes the
+ * status row first (queued) and the first step's message, which carries the row's ETag. If the
+ * message cannot be sent, the row and the key are removed again, so a client that saw an error and
+ * retries leaves no orphan behind.
+ *
+ * The outcome is a value the route maps to an answer; only faults (storage unreachable) throw.
  */
-import type { FlowDefinition, QueueOptions } from '../config/types.js';
+import { randomUUID } from 'node:crypto';
+import type { Flow } from '../engine/flows.js';
+import { EngineError } from '../errors.js';
 import { ENVELOPE_VERSION } from '../storage/envelope.js';
+import { hashBody, type IdempotencyKeys } from '../storage/idempotency-keys.js';
 import type { PayloadStore } from '../storage/payloads.js';
-import type { StepQueue } from '../storage/queues.js';
-import type { RequestStatus, StatusTable } from '../storage/status-table.js';
+import type { RequestState, RequestStatus, StatusTable } from '../storage/status-table.js';
+import type { Admission } from './admission.js';
 
 export interface SubmitDeps {
   statusTable: StatusTable;
   payloads: PayloadStore;
-  /** The first step's queue and its options, by flow name. */
-  entryQueues: ReadonlyMap<string, { queue: StepQueue; options: QueueOptions }>;
+  admission: Admission;
+  idempotency: IdempotencyKeys;
 }
 
 export interface Submission {
-  requestId: string;
-  flow: FlowDefinition;
-  body: Buffer;
+  flow: Flow;
+  /** Reads the body; called once a place in admission control is held. */
+  readBody: () => Promise<Buffer>;
+  idempotencyKey: string | null;
   contentType: string;
   traceparent: string | null;
   callbackUrl: string | null;
 }
 
-export async function submitRequest(deps: SubmitDeps, submission: Submission, abortSignal: AbortSignal): Promise<RequestStatus> {
+export type SubmissionResult =
+  | { kind: 'accepted'; requestId: string }
+  /** The Idempotency-Key was used before with the same body: that request, as it stands. */
+  | { kind: 'idempotent-replay'; requestId: string; status: RequestState }
+  /** The Idempotency-Key was used before with a different body. */
+  | { kind: 'key-reused' }
+  /** No place in admission control within the deadline. */
+  | { kind: 'overloaded' };
+
+/** Runs a submission within `deadline`; AE_STORAGE_UNAVAILABLE when storage did not answer in time. */
+export async function acceptSubmission(deps: SubmitDeps, submission: Submission, deadline: AbortSignal): Promise<SubmissionResult> {
+  let isAdmitted = false;
+  try {
+    const admitted = await deps.admission.run(() => {
+      isAdmitted = true;
+      return submit(deps, submission, deadline);
+    }, deadline);
+    return admitted === null ? { kind: 'overloaded' } : admitted.value;
+  } catch (err) {
+    if (!deadline.aborted) throw err;
+    // Waited its whole time for a place: the engine is overloaded. Admitted: storage was too slow.
+    if (!isAdmitted) return { kind: 'overloaded' };
+    throw new EngineError('AE_STORAGE_UNAVAILABLE', 'storage did not answer within the submission deadline', { cause: err });
+  }
+}
+
+async function submit(deps: SubmitDeps, submission: Submission, signal: AbortSignal): Promise<SubmissionResult> {
+  const body = await submission.readBody();
+  const { flow, idempotencyKey: key } = submission;
+  const requestId = randomUUID();
+  if (key !== null) {
+    const bodyHash = hashBody(body);
+    const claim = await deps.idempotency.claim(flow.name, key, requestId, bodyHash, signal);
+    if (claim.kind === 'existing') {
+      if (claim.bodyHash !== bodyHash) return { kind: 'key-reused' };
+      const row = await deps.statusTable.get(claim.requestId, signal);
+      return { kind: 'idempotent-replay', requestId: claim.requestId, status: row?.status.status ?? 'queued' };
+    }
+  }
+  try {
+    await enqueue(deps, requestId, submission, body, signal);
+  } catch (err) {
+    if (key !== null) await deps.idempotency.release(flow.name, key, AbortSignal.timeout(5000)).catch(() => undefined);
+    throw err;
+  }
+  return { kind: 'accepted', requestId };
+}
+
+/** Status row first, then the first step's message carrying the row's ETag. */
+async function enqueue(deps: SubmitDeps, requestId: string, submission: Submission, body: Buffer, abortSignal: AbortSignal): Promise<void> {
   const { flow } = submission;
-  const entry = deps.entryQueues.get(flow.name)!;
+  const first = flow.steps[0];
+  if (!first) throw new EngineError('AE_INVALID_OPTION', `flow "${flow.name}" has no steps`);
   const now = new Date();
   const status: RequestStatus = {
-    id: submission.requestId,
+    id: requestId,
     flow: flow.name,
     status: 'queued',
     step: 0,
-    stepQueue: entry.queue.name,
+    stepQueue: first.source.queue.name,
     attempt: 1,
     createdAt: now,
     updatedAt: now,
@@ -51,7 +109,7 @@ export async function submitRequest(deps: SubmitDeps, submission: Submission, ab
     const { text } = await deps.payloads.pack(
       {
         v: ENVELOPE_VERSION,
-        requestId: status.id,
+        requestId,
         flow: flow.name,
         step: 0,
         attempt: 1,
@@ -62,14 +120,13 @@ export async function submitRequest(deps: SubmitDeps, submission: Submission, ab
         acceptedAt: now.toISOString(),
         blobs: [],
       },
-      submission.body,
+      body,
       'step-0',
       abortSignal,
     );
-    await entry.queue.send(text, { timeToLiveInSeconds: entry.options.timeToLiveInSeconds, abortSignal });
+    await first.source.queue.send(text, { timeToLiveInMs: first.source.options.timeToLiveInMs, abortSignal });
   } catch (err) {
-    await deps.statusTable.delete(status.id, AbortSignal.timeout(10_000)).catch(() => undefined);
+    await deps.statusTable.delete(requestId, AbortSignal.timeout(10_000)).catch(() => undefined);
     throw err;
   }
-  return status;
 }

@@ -13,9 +13,11 @@
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { isEngineError } from '../errors.js';
 import type { EnvelopeBody } from './envelope.js';
-import type { DeadLetterReason } from '../engine/redelivery.js';
 import { queryPage } from './paging.js';
 import { translateStorageError } from './storage-error.js';
+
+/** Why a request was dead-lettered: its redeliveries ran out, its message was poison, or it expired. */
+export type DeadLetterReason = 'exhausted' | 'poison' | 'expired';
 
 export interface DlqEntry {
   dlqId: string;

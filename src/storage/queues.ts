@@ -23,13 +23,13 @@ export interface ReceivedMessage {
 }
 
 export interface SendOptions {
-  /** -1 = never expires. */
-  timeToLiveInSeconds: number;
+  /** null = never expires. */
+  timeToLiveInMs: number | null;
   abortSignal: AbortSignal;
 }
 
 export interface ReceiveOptions {
-  visibilityTimeoutInSeconds: number;
+  visibilityTimeoutInMs: number;
   abortSignal: AbortSignal;
 }
 
@@ -49,6 +49,11 @@ export interface StepQueue {
 /** Milliseconds to whole seconds for Azure, rounded up so a delay is never shortened. */
 export function toVisibilitySeconds(ms: number): number {
   return Math.min(Math.max(Math.ceil(ms / 1000), 0), MAX_VISIBILITY_IN_SECONDS);
+}
+
+/** A message's time to live for Azure: whole seconds, at least 1; -1 (never expires) for null. */
+export function toTimeToLiveSeconds(ms: number | null): number {
+  return ms === null ? -1 : Math.max(Math.ceil(ms / 1000), 1);
 }
 
 export function createStepQueue(client: QueueClient): StepQueue {
@@ -73,15 +78,16 @@ export function createStepQueue(client: QueueClient): StepQueue {
   };
   return {
     name,
-    send: (messageText, { timeToLiveInSeconds, abortSignal }) =>
+    send: (messageText, { timeToLiveInMs, abortSignal }) =>
       call('send', async () => {
-        await client.sendMessage(messageText, { messageTimeToLive: timeToLiveInSeconds, abortSignal });
+        await client.sendMessage(messageText, { messageTimeToLive: toTimeToLiveSeconds(timeToLiveInMs), abortSignal });
       }),
-    receive: (count, { visibilityTimeoutInSeconds, abortSignal }) =>
+    receive: (count, { visibilityTimeoutInMs, abortSignal }) =>
       call('receive', async () => {
         const response = await client.receiveMessages({
           numberOfMessages: Math.min(Math.max(count, 1), MAX_RECEIVE_COUNT),
-          visibilityTimeout: visibilityTimeoutInSeconds,
+          // Azure's shortest visibility timeout is one second.
+          visibilityTimeout: Math.max(toVisibilitySeconds(visibilityTimeoutInMs), 1),
           abortSignal,
         });
         return response.receivedMessageItems.map((m) => ({
@@ -96,12 +102,12 @@ export function createStepQueue(client: QueueClient): StepQueue {
     updateVisibility: (messageId, popReceipt, hiddenForInMs, abortSignal) =>
       onMessage('update visibility', async () => {
         const response = await client.updateMessage(messageId, popReceipt, undefined, toVisibilitySeconds(hiddenForInMs), { abortSignal });
-        return response.popReceipt!;
+        return receiptOf(response.popReceipt, name);
       }),
     update: (messageId, popReceipt, messageText, hiddenForInMs, abortSignal) =>
       onMessage('update', async () => {
         const response = await client.updateMessage(messageId, popReceipt, messageText, toVisibilitySeconds(hiddenForInMs), { abortSignal });
-        return response.popReceipt!;
+        return receiptOf(response.popReceipt, name);
       }),
     delete: (messageId, popReceipt, abortSignal) =>
       onMessage('delete', async () => {
@@ -110,4 +116,10 @@ export function createStepQueue(client: QueueClient): StepQueue {
     approximateMessageCount: (abortSignal) =>
       call('get properties', async () => (await client.getProperties({ abortSignal })).approximateMessagesCount ?? 0),
   };
+}
+
+/** The SDK types an update's pop receipt as optional; Azure always returns one. */
+function receiptOf(popReceipt: string | undefined, queueName: string): string {
+  if (popReceipt === undefined) throw new EngineError('AE_STORAGE', `an update on queue ${queueName} returned no pop receipt`);
+  return popReceipt;
 }

@@ -252,14 +252,14 @@ describe('authentication', () => {
 
   it('accepts oidc with the three fields set', () => {
     const { config } = parse(validDocument({ 'server.config': { auth: 'oidc' }, 'openid.config': openIdSection() }));
-    assert.equal(config.server.auth, 'oidc');
-    assert.equal(config.openid?.realm, 'engine');
+    assert.equal(config.auth.mode, 'oidc');
+    assert.equal(config.auth.openid?.realm, 'engine');
   });
 
   it('needs no openid.config when auth is "none"', () => {
     const { config } = parse(validDocument({ 'server.config': { auth: 'none' } }));
-    assert.equal(config.server.auth, 'none');
-    assert.equal(config.openid, null);
+    assert.equal(config.auth.mode, 'none');
+    assert.equal(config.auth.openid, null);
   });
 });
 

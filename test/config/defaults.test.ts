@@ -38,8 +38,8 @@ describe('defaults', () => {
       maxMessages: 1,
       pollDelayInMs: 500,
       greedy: false,
-      timeToLiveInSeconds: 3600,
-      visibilityTimeoutInSeconds: 30,
+      timeToLiveInMs: 3_600_000,
+      visibilityTimeoutInMs: 30_000,
       maxDequeueCount: 5,
     });
     assert.deepEqual((document['queue.config'] as unknown[])[0], {
@@ -62,8 +62,8 @@ describe('defaults', () => {
       maxMessages: 32,
       pollDelayInMs: 0,
       greedy: true,
-      timeToLiveInSeconds: 48 * 3600,
-      visibilityTimeoutInSeconds: 120,
+      timeToLiveInMs: 48 * 3_600_000,
+      visibilityTimeoutInMs: 120_000,
       maxDequeueCount: 9,
     });
     assert.equal(config.queues.get(DEMO_QUEUES[2])?.maxMessages, 1);
@@ -85,8 +85,8 @@ describe('defaults', () => {
     queuesOf(doc)[2]!.timeToLive = 24;
     const { config } = parse(doc);
     assert.deepEqual(
-      DEMO_QUEUES.map((q) => config.queues.get(q)?.timeToLiveInSeconds),
-      [-1, 1800, 86400],
+      DEMO_QUEUES.map((q) => config.queues.get(q)?.timeToLiveInMs),
+      [null, 1_800_000, 86_400_000],
     );
   });
 
@@ -173,11 +173,11 @@ describe('defaults', () => {
       port: 8080,
       maxBodyBytes: 1048576,
       shutdownGraceInMs: 30000,
-      auth: 'oidc',
       trustProxy: false,
       expirySweepInMs: 300000,
       demoEndpoints: false,
     });
+    assert.equal(config.auth.mode, 'oidc');
     assert.deepEqual(document['server.config'], {
       host: '127.0.0.1',
       port: 8080,
@@ -197,11 +197,11 @@ describe('defaults', () => {
       port: 8080,
       maxBodyBytes: 1048576,
       shutdownGraceInMs: 30000,
-      auth: 'none',
       trustProxy: false,
       expirySweepInMs: 300000,
       demoEndpoints: false,
     });
+    assert.equal(config.auth.mode, 'none');
   });
 
   it('allows no callback hosts by default, with a 10 s time-out and 3 retries', () => {
@@ -260,7 +260,8 @@ describe('defaults', () => {
 
   it('fills the Keycloak adapter flags: external ssl, sub as principal, realm roles, no bearer-only detection', () => {
     const { config, document } = parse(validDocument({ 'server.config': undefined, 'openid.config': openIdSection() }));
-    assert.deepEqual(config.openid, {
+    assert.equal(config.auth.mode, 'oidc');
+    assert.deepEqual(config.auth.openid, {
       realm: 'engine',
       authServerUrl: 'https://keycloak.example/auth',
       resource: 'async-engine',
@@ -282,7 +283,7 @@ describe('defaults', () => {
   });
 
   it('leaves openid unresolved when auth is "none" and openid.config is absent', () => {
-    assert.equal(parse(validDocument()).config.openid, null);
+    assert.deepEqual(parse(validDocument()).config.auth, { mode: 'none', openid: null });
   });
 
   it('maps no URLs to roles by default, and resolves the mappings that are given', () => {

@@ -28,7 +28,7 @@ describe('secrets from the environment', () => {
   it('fills openid.config.credentials.secret from OIDC_CLIENT_SECRET', () => {
     const doc = validDocument({ 'server.config': undefined, 'openid.config': openIdSection() });
     const { config } = parse(doc, { OIDC_CLIENT_SECRET: 'env-client-secret' });
-    assert.equal(config.openid?.clientSecret, 'env-client-secret');
+    assert.equal(config.auth.openid?.clientSecret, 'env-client-secret');
   });
 
   it('lets every environment secret win over the file', () => {
@@ -43,7 +43,7 @@ describe('secrets from the environment', () => {
     const { config } = parse(doc, env);
     assert.equal(config.storage.kind === 'account' && config.storage.accountKey, 'env-account-key');
     assert.equal(config.platform.password, 'env-password');
-    assert.equal(config.openid?.clientSecret, 'env-client-secret');
+    assert.equal(config.auth.openid?.clientSecret, 'env-client-secret');
   });
 
   it('lets AZURE_STORAGE_CONNECTION_STRING win over a connectionString in the file', () => {

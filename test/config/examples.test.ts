@@ -37,15 +37,15 @@ describe('config/example.json', () => {
       [['test', ['ServicePipesTest_Endpoint1', 'ServicePipesTest_Endpoint2', 'ServicePipesTest_Endpoint3']]],
     );
     assert.equal(config.flows[0]!.steps[0]!.endpoint.url, 'https://myenvironment/ftosapi/automation-processors/actions/ServicePipesTest_Endpoint1');
-    assert.deepEqual([...config.queues.values()].map((q) => [q.name, q.maxMessages, q.timeToLiveInSeconds]), [
-      ['testasyncqueue1', 10, 3600],
-      ['testasyncqueue2', 10, 3600],
-      ['testasyncqueue3', 4, 3600],
+    assert.deepEqual([...config.queues.values()].map((q) => [q.name, q.maxMessages, q.timeToLiveInMs]), [
+      ['testasyncqueue1', 10, 3_600_000],
+      ['testasyncqueue2', 10, 3_600_000],
+      ['testasyncqueue3', 4, 3_600_000],
     ]);
     assert.deepEqual(config.tables, { statusTable: 'AsyncStatusTable', dlqTable: 'AsyncDlqTable' });
     assert.deepEqual(config.admission, { poolSize: 5, maxPoolSize: 5, maxQueueSize: 10 });
-    assert.equal(config.server.auth, 'oidc');
-    assert.equal(config.openid?.realm, 'fintechOSrealm');
+    assert.equal(config.auth.mode, 'oidc');
+    assert.equal(config.auth.openid?.realm, 'fintechOSrealm');
     assert.deepEqual([...config.redelivery.byHttpStatus], [[502, { count: 2, delayInMs: 1000 }]]);
   });
 });
@@ -54,8 +54,8 @@ describe('config/local.json', () => {
   it('validates, with the embedded emulator, no authentication and a demo flow', async () => {
     const { config } = await loadConfigFile({ env: {}, cwd: REPO_ROOT });
     assert.equal(config.storage.kind, 'embedded-emulator');
-    assert.equal(config.server.auth, 'none');
-    assert.equal(config.openid, null);
+    assert.equal(config.auth.mode, 'none');
+    assert.equal(config.auth.openid, null);
     assert.ok(config.flows.length >= 1);
   });
 });

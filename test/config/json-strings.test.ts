@@ -22,7 +22,7 @@ describe('JSON-encoded strings', () => {
     doc['server.config'] = '{"auth":"none","port":9090}';
     const { config } = parse(doc);
     assert.equal(config.server.port, 9090);
-    assert.equal(config.server.auth, 'none');
+    assert.equal(config.auth.mode, 'none');
     assert.equal(config.flows[0]!.steps.length, 3);
   });
 
@@ -67,8 +67,8 @@ describe('JSON-encoded strings', () => {
       maxMessages: 10,
       pollDelayInMs: 250,
       greedy: true,
-      timeToLiveInSeconds: -1,
-      visibilityTimeoutInSeconds: 30,
+      timeToLiveInMs: null,
+      visibilityTimeoutInMs: 30_000,
       maxDequeueCount: 5,
     });
     assert.equal(config.flows[0]!.steps[0]!.maxThreads, 32);

@@ -45,7 +45,7 @@ describe('redaction in the printed document', () => {
     assert.deepEqual((document['openid.config'] as Record<string, unknown>)['credentials'], { secret: '[redacted]' });
     assert.equal(config.storage.kind === 'account' && config.storage.accountKey, ACCOUNT_KEY);
     assert.equal(config.platform.password, PASSWORD);
-    assert.equal(config.openid?.clientSecret, CLIENT_SECRET);
+    assert.equal(config.auth.openid?.clientSecret, CLIENT_SECRET);
   });
 
   it('shows a connectionString as "[redacted]", and unset secrets as null', () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeEnvelope, encodeEnvelope } from '../../src/storage/envelope.js';
 import { Callbacks } from '../../src/engine/callbacks.js';
+import { createFlows } from '../../src/engine/flows.js';
 import { StepRunner } from '../../src/engine/step-runner.js';
 import { createOutboundHttp } from '../../src/http/agent.js';
 import { createLogger } from '../../src/observability/log.js';
@@ -166,7 +167,7 @@ describe('redelivery and dead-lettering', () => {
     // Two receives that never finish, as if two engines had crashed on the message.
     const queue = createStepQueue(clientsFor(suite.azurite).queues.getQueueClient(configOf(doc).flows[0]!.steps[0]!.sourceQueueName));
     for (let i = 0; i < 2; i++) {
-      const [message] = await queue.receive(1, { visibilityTimeoutInSeconds: 30, abortSignal: AbortSignal.timeout(10_000) });
+      const [message] = await queue.receive(1, { visibilityTimeoutInMs: 30_000, abortSignal: AbortSignal.timeout(10_000) });
       await queue.updateVisibility(message!.messageId, message!.popReceipt, 0, AbortSignal.timeout(10_000));
     }
     const e = await suite.engine(doc);
@@ -189,8 +190,8 @@ describe('redelivery and dead-lettering', () => {
 
     // A runner of our own, whose queue fails the delete once, as a crash at that point would.
     const clients = stopped.runtime.storage.clients;
-    const step = config.flows[0]!.steps[0]!;
-    const queue = createStepQueue(clients.queues.getQueueClient(step.sourceQueueName));
+    const definition = config.flows[0]!.steps[0]!;
+    const queue = createStepQueue(clients.queues.getQueueClient(definition.sourceQueueName));
     let crashes = 1;
     const crashingQueue: StepQueue = {
       ...queue,
@@ -204,12 +205,9 @@ describe('redelivery and dead-lettering', () => {
     const statusTable = new StatusTable(clients.statusTable);
     const payloads = new PayloadStore({ container: clients.payloads, inlineLimitBytes: config.payload.inlineLimitBytes });
     const log = createLogger({ level: 'silent' });
+    const [step] = [...createFlows(config.flows, config.queues, () => crashingQueue).values()][0]!.steps;
     const runner = new StepRunner({
-      flow: config.flows[0]!,
-      step,
-      queue: crashingQueue,
-      queueOptions: config.queues.get(step.sourceQueueName)!,
-      next: null,
+      step: step!,
       statusTable,
       dlqTable: new DlqTable(clients.dlqTable),
       payloads,
@@ -223,7 +221,7 @@ describe('redelivery and dead-lettering', () => {
     const runOnce = async (): Promise<void> => {
       const [message] = await eventually(
         async () => {
-          const received = await queue.receive(1, { visibilityTimeoutInSeconds: 1, abortSignal: AbortSignal.timeout(10_000) });
+          const received = await queue.receive(1, { visibilityTimeoutInMs: 1000, abortSignal: AbortSignal.timeout(10_000) });
           assert.equal(received.length, 1);
           return received;
         },
@@ -237,7 +235,7 @@ describe('redelivery and dead-lettering', () => {
     assert.equal((await dlqEntries(stopped)).length, 1);
     await runOnce(); // the message came back: the same entry again, then the delete
     assert.equal((await dlqEntries(stopped)).length, 1, 'still one entry');
-    assert.equal((await queue.receive(1, { visibilityTimeoutInSeconds: 1, abortSignal: AbortSignal.timeout(10_000) })).length, 0, 'the message is gone');
+    assert.equal((await queue.receive(1, { visibilityTimeoutInMs: 1000, abortSignal: AbortSignal.timeout(10_000) })).length, 0, 'the message is gone');
     assert.equal((await getStatus(stopped, id))['status'], 'dead-lettered');
   });
 });

@@ -47,7 +47,7 @@ describe('admission control', () => {
     assert.deepEqual(answers.map((a) => a.status), [202, 202]);
     const listed = (await (await fetch(`${e.url}/api/requests?flow=admitted`)).json()) as { items: Array<{ id: string }> };
     assert.deepEqual(listed.items.map((i) => i.id).sort(), answers.map((a) => (JSON.parse(a.text) as { id: string }).id).sort(), 'exactly the accepted requests exist');
-    const queued = await e.runtime.storage.clients.queues.getQueueClient(e.runtime.engine.steps[0]!.step.sourceQueueName).peekMessages({ numberOfMessages: 32 });
+    const queued = await e.runtime.storage.clients.queues.getQueueClient([...e.runtime.flows.values()][0]!.steps[0]!.source.queue.name).peekMessages({ numberOfMessages: 32 });
     assert.equal(queued.peekedMessageItems.length, 2, 'each accepted request has its message');
   });
 

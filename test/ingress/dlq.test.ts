@@ -145,7 +145,7 @@ describe('the DLQ routes', () => {
 
   it('replays an unreadable poison message as it was', async () => {
     const e = await suite.engine(flowDocument(suite.azurite, { steps: [{ url: 'http://127.0.0.1:9/x' }] }));
-    const queueName = e.runtime.engine.steps[0]!.step.sourceQueueName;
+    const queueName = [...e.runtime.flows.values()][0]!.steps[0]!.source.queue.name;
     await e.runtime.storage.clients.queues.getQueueClient(queueName).sendMessage('garbage');
     const entry = await eventually(
       async () => {

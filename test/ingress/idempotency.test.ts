@@ -60,7 +60,7 @@ describe('Idempotency-Key', () => {
     assert.equal(new Set(answers.map((a) => a.id)).size, 1, 'one id for all');
     assert.equal(answers.filter((a) => !a.isReplayed).length, 1, 'one of them created it');
     assert.deepEqual(await requestsOf(e, 'one'), [answers[0]!.id]);
-    const queued = await e.runtime.storage.clients.queues.getQueueClient(e.runtime.engine.steps[0]!.step.sourceQueueName).peekMessages({ numberOfMessages: 32 });
+    const queued = await e.runtime.storage.clients.queues.getQueueClient([...e.runtime.flows.values()][0]!.steps[0]!.source.queue.name).peekMessages({ numberOfMessages: 32 });
     assert.equal(queued.peekedMessageItems.length, 1, 'one message');
   });
 

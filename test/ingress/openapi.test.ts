@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { TableClient } from '@azure/data-tables';
 import { ContainerClient } from '@azure/storage-blob';
-import type { FlowDefinition, QueueOptions } from '../../src/config/types.js';
+import type { Flow } from '../../src/engine/flows.js';
 import { Admission } from '../../src/ingress/admission.js';
 import { createApiRouters, type IngressDeps } from '../../src/ingress/app.js';
 import { openApiDocument } from '../../src/ingress/openapi.js';
@@ -12,7 +12,6 @@ import { createLogger } from '../../src/observability/log.js';
 import { DlqTable } from '../../src/storage/dlq-table.js';
 import { IdempotencyKeys } from '../../src/storage/idempotency-keys.js';
 import { PayloadStore } from '../../src/storage/payloads.js';
-import type { StepQueue } from '../../src/storage/queues.js';
 import { StatusTable } from '../../src/storage/status-table.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { engineSuite, flowDocument } from '../support/engine.js';
@@ -76,9 +75,7 @@ function idleDeps(): IngressDeps {
   const payloads = new PayloadStore({ container: new ContainerClient('http://127.0.0.1:9/devstoreaccount1/unused'), inlineLimitBytes: 32_768 });
   const statusTable = new StatusTable(table);
   return {
-    flows: new Map<string, FlowDefinition>(),
-    queues: new Map<string, { queue: StepQueue; options: QueueOptions }>(),
-    entryQueues: new Map<string, { queue: StepQueue; options: QueueOptions }>(),
+    flows: new Map<string, Flow>(),
     statusTable,
     dlqTable: new DlqTable(table),
     payloads,
@@ -91,7 +88,7 @@ function idleDeps(): IngressDeps {
     auth: null,
     health: () => Promise.resolve({ status: 'UP', components: {} }),
     refreshGauges: () => Promise.resolve(),
-    inFlight: () => 0,
+    closing: new AbortController().signal,
     info: () => ({}),
     log: createLogger({ level: 'silent', destination: { write: () => undefined } }),
   };

@@ -18,7 +18,7 @@ describe('the storage layout', () => {
     assert.equal(entity['Flow'], 'flow');
     assert.equal(entity['Status'], 'completed');
     assert.equal(entity['Step'], 1);
-    assert.equal(entity['StepQueue'], e.runtime.engine.steps[1]!.step.sourceQueueName);
+    assert.equal(entity['StepQueue'], e.runtime.flows.get('flow')!.steps[1]!.source.queue.name);
     assert.equal(entity['Attempt'], 1);
     assert.equal(entity['LastHttpStatus'], 200);
     for (const key of ['CreatedAt', 'UpdatedAt', 'CompletedAt']) assert.ok(entity[key] instanceof Date, `${key} is a DateTime`);
@@ -32,7 +32,7 @@ describe('the storage layout', () => {
     const stopped = await suite.engine(flowDocument(suite.azurite, { steps: [{ url: server.url() }] }));
     await stopped.runtime.engine.close();
     const waiting = await submit(stopped, 'flow', '{"w":1}');
-    const queue = stopped.runtime.storage.clients.queues.getQueueClient(stopped.runtime.engine.steps[0]!.step.sourceQueueName);
+    const queue = stopped.runtime.storage.clients.queues.getQueueClient(stopped.runtime.flows.get('flow')!.steps[0]!.source.queue.name);
     const [message] = (await queue.peekMessages()).peekedMessageItems;
     const raw = JSON.parse(Buffer.from(message!.messageText, 'base64').toString('utf8')) as Record<string, unknown>;
     assert.equal(raw['v'], 1);

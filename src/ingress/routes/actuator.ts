@@ -4,6 +4,7 @@
  */
 import { Router } from '@koa/router';
 import { registry } from '../../observability/metrics.js';
+import type { IngressRouter, IngressState } from '../state.js';
 
 export interface ComponentHealth {
   status: 'UP' | 'DOWN';
@@ -22,8 +23,8 @@ export interface ActuatorDeps {
   info: () => Record<string, unknown>;
 }
 
-export function createActuatorRoutes(deps: ActuatorDeps): Router {
-  const router = new Router({ prefix: '/actuator' });
+export function createActuatorRoutes(deps: ActuatorDeps): IngressRouter {
+  const router = new Router<IngressState>({ prefix: '/actuator' });
   router.get('/health', async (ctx) => {
     const report = await deps.health();
     ctx.status = report.status === 'UP' ? 200 : 503;

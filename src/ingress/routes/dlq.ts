@@ -2,49 +2,52 @@
  * The dead-letter table's operations: list, inspect, replay (one or a whole flow) and delete.
  */
 import { Router } from '@koa/router';
-import type { Context } from 'koa';
-import type { FlowDefinition } from '../../config/types.js';
-import { replayEntry, type ReplayDeps } from '../../engine/replay.js';
+import { type ReplayDeps, replayEntry } from '../../engine/replay.js';
 import type { Logger } from '../../observability/log.js';
 import { toDlqJson, type DlqEntry, type DlqTable } from '../../storage/dlq-table.js';
 import type { PayloadStore } from '../../storage/payloads.js';
+import { EngineError } from '../../errors.js';
 import { HttpProblem } from '../problem.js';
 import { cursorOf, flowOf, limitOf, MAX_LIMIT } from '../query.js';
+import type { IngressContext, IngressRouter, IngressState } from '../state.js';
 
 export interface DlqRoutesDeps extends ReplayDeps {
-  flows: ReadonlyMap<string, FlowDefinition>;
   dlqTable: DlqTable;
   payloads: PayloadStore;
+  /** Aborts at the shutdown deadline: a replay of a whole flow stops there. */
+  closing: AbortSignal;
   log: Logger;
 }
 
 const TIMEOUT_IN_MS = 30_000;
 
-export function createDlqRoutes(deps: DlqRoutesDeps): Router {
-  const router = new Router({ prefix: '/api/dlq' });
-  const entryOf = async (ctx: Context, dlqId: string): Promise<DlqEntry> => {
-    const entry = await deps.dlqTable.get(dlqId, AbortSignal.timeout(TIMEOUT_IN_MS));
+export function createDlqRoutes(deps: DlqRoutesDeps): IngressRouter {
+  const router = new Router<IngressState>({ prefix: '/api/dlq' });
+  const deadline = (): AbortSignal => AbortSignal.any([AbortSignal.timeout(TIMEOUT_IN_MS), deps.closing]);
+  const entryOf = async (ctx: IngressContext, dlqId: string): Promise<DlqEntry> => {
+    const entry = await deps.dlqTable.get(dlqId, deadline());
     if (!entry) throw new HttpProblem(404, 'unknown-dlq-entry', 'Not Found', `there is no DLQ entry "${dlqId}"`);
-    if (entry.requestId !== null) ctx.state['requestId'] = entry.requestId;
+    if (entry.requestId !== null) ctx.state.requestId = entry.requestId;
     return entry;
   };
 
   router.get('/', async (ctx) => {
     const flow = flowOf(ctx, deps.flows, false);
-    const page = await deps.dlqTable.list(flow, limitOf(ctx), cursorOf(ctx), AbortSignal.timeout(TIMEOUT_IN_MS));
+    const page = await deps.dlqTable.list(flow, limitOf(ctx), cursorOf(ctx), deadline());
     ctx.body = { items: page.items.map(toDlqJson), nextCursor: page.nextCursor };
   });
 
   // Before '/:dlqId/replay' so that "replay" is never read as an id.
   router.post('/replay', async (ctx) => {
-    const flow = flowOf(ctx, deps.flows, true)!;
+    const flow = flowOf(ctx, deps.flows, true);
     let replayed = 0;
     let cursor: string | null = null;
     do {
-      const page = await deps.dlqTable.list(flow, MAX_LIMIT, cursor, AbortSignal.timeout(TIMEOUT_IN_MS));
+      const page = await deps.dlqTable.list(flow, MAX_LIMIT, cursor, deadline());
       for (const entry of page.items) {
+        if (deps.closing.aborted) throw new EngineError('AE_SHUTDOWN', `the engine stopped after replaying ${replayed} entries`, { expose: true });
         try {
-          await replayEntry(deps, entry, AbortSignal.timeout(TIMEOUT_IN_MS));
+          await replayEntry(deps, entry, deadline());
           replayed++;
         } catch (err) {
           deps.log.warn({ err, dlqId: entry.dlqId }, 'dlq.replay_skipped');
@@ -58,25 +61,25 @@ export function createDlqRoutes(deps: DlqRoutesDeps): Router {
   });
 
   router.get('/:dlqId', async (ctx) => {
-    ctx.body = toDlqJson(await entryOf(ctx, ctx.params['dlqId']!));
+    ctx.body = toDlqJson(await entryOf(ctx, ctx.params['dlqId'] ?? ''));
   });
 
   router.post('/:dlqId/replay', async (ctx) => {
-    const entry = await entryOf(ctx, ctx.params['dlqId']!);
-    const id = await replayEntry(deps, entry, AbortSignal.timeout(TIMEOUT_IN_MS));
-    if (id !== null) ctx.state['requestId'] = id;
+    const entry = await entryOf(ctx, ctx.params['dlqId'] ?? '');
+    const id = await replayEntry(deps, entry, deadline());
+    if (id !== null) ctx.state.requestId = id;
     deps.log.info({ dlqId: entry.dlqId, requestId: id, flow: entry.flow, step: entry.step }, 'dlq.replayed');
     ctx.status = 202;
     ctx.body = { id };
   });
 
   router.delete('/:dlqId', async (ctx) => {
-    const entry = await entryOf(ctx, ctx.params['dlqId']!);
-    if (!(await deps.dlqTable.delete(entry.dlqId, AbortSignal.timeout(TIMEOUT_IN_MS)))) {
+    const entry = await entryOf(ctx, ctx.params['dlqId'] ?? '');
+    if (!(await deps.dlqTable.delete(entry.dlqId, deadline()))) {
       throw new HttpProblem(404, 'unknown-dlq-entry', 'Not Found', `there is no DLQ entry "${entry.dlqId}"`);
     }
     // Discarded for good: its payload blobs were kept only for a replay (see storage/payloads.ts).
-    if (entry.replay.kind === 'request') await deps.payloads.delete(entry.replay.blobs, AbortSignal.timeout(TIMEOUT_IN_MS));
+    if (entry.replay.kind === 'request') await deps.payloads.delete(entry.replay.blobs, deadline());
     deps.log.info({ dlqId: entry.dlqId, requestId: entry.requestId }, 'dlq.deleted');
     ctx.status = 204;
   });

@@ -2,18 +2,15 @@
  * The configured flows and the live state of their steps.
  */
 import { Router } from '@koa/router';
-import type { FlowDefinition, QueueOptions } from '../../config/types.js';
-import type { StepQueue } from '../../storage/queues.js';
+import { endpointLabel, type Flows } from '../../engine/flows.js';
+import type { IngressRouter, IngressState } from '../state.js';
 
 export interface FlowRoutesDeps {
-  flows: ReadonlyMap<string, FlowDefinition>;
-  queues: ReadonlyMap<string, { queue: StepQueue; options: QueueOptions }>;
-  /** Step messages being worked on by this engine. */
-  inFlight: (flow: string, step: number) => number;
+  flows: Flows;
 }
 
-export function createFlowRoutes(deps: FlowRoutesDeps): Router {
-  const router = new Router();
+export function createFlowRoutes(deps: FlowRoutesDeps): IngressRouter {
+  const router = new Router<IngressState>();
   router.get('/api/flows', async (ctx) => {
     const signal = AbortSignal.timeout(30_000);
     const items = await Promise.all(
@@ -22,12 +19,12 @@ export function createFlowRoutes(deps: FlowRoutesDeps): Router {
         steps: await Promise.all(
           flow.steps.map(async (step) => ({
             step: step.index,
-            sourceQueueName: step.sourceQueueName,
-            endpoint: step.endpoint.kind === 'platform' ? step.endpoint.name : step.endpoint.url,
-            targetQueueName: step.targetQueueName,
-            maxThreads: step.maxThreads,
-            approximateMessageCount: await deps.queues.get(step.sourceQueueName)!.queue.approximateMessageCount(signal),
-            inFlight: deps.inFlight(flow.name, step.index),
+            sourceQueueName: step.source.queue.name,
+            endpoint: endpointLabel(step.endpoint),
+            targetQueueName: step.next?.source.queue.name ?? null,
+            maxThreads: step.pool.size,
+            approximateMessageCount: await step.source.queue.approximateMessageCount(signal),
+            inFlight: step.pool.inFlight,
           })),
         ),
       })),

@@ -2,30 +2,24 @@
  * Submitting to a flow, and reading a request's status and result.
  */
 import { Router } from '@koa/router';
-import type { FlowDefinition } from '../../config/types.js';
+import type { Flows } from '../../engine/flows.js';
 import type { Logger } from '../../observability/log.js';
 import { submittedTotal } from '../../observability/metrics.js';
 import type { PayloadStore } from '../../storage/payloads.js';
-import { REQUEST_STATES, toStatusJson, type RequestState, type StatusRow, type StatusTable } from '../../storage/status-table.js';
-import { randomUUID } from 'node:crypto';
-import type { Context } from 'koa';
+import { REQUEST_STATES, type RequestState, type StatusRow, type StatusTable, toStatusJson } from '../../storage/status-table.js';
 import { isCallbackAllowed } from '../../engine/callbacks.js';
-import { EngineError } from '../../errors.js';
-import { hashBody, type IdempotencyKeys } from '../../storage/idempotency-keys.js';
-import type { Admission } from '../admission.js';
 import { readBody } from '../body.js';
 import { HttpProblem } from '../problem.js';
 import { cursorOf, flowOf, limitOf, queryOf } from '../query.js';
-import { submitRequest, type SubmitDeps } from '../submit.js';
+import type { IngressContext, IngressRouter, IngressState } from '../state.js';
+import { acceptSubmission, type SubmissionResult, type SubmitDeps } from '../submit.js';
 
 export interface RequestRoutesDeps extends SubmitDeps {
-  flows: ReadonlyMap<string, FlowDefinition>;
+  flows: Flows;
   log: Logger;
   statusTable: StatusTable;
   payloads: PayloadStore;
   maxBodyBytes: number;
-  admission: Admission;
-  idempotency: IdempotencyKeys;
   allowedCallbackHosts: readonly string[];
 }
 
@@ -38,68 +32,27 @@ const SUBMIT_TIMEOUT_IN_MS = 10_000;
 
 const statusUrl = (id: string): string => `/api/requests/${encodeURIComponent(id)}`;
 
-export function createRequestRoutes(deps: RequestRoutesDeps): Router {
-  const router = new Router();
+export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
+  const router = new Router<IngressState>();
 
   router.post('/api/flows/:flowName', async (ctx) => {
-    const flow = deps.flows.get(ctx.params['flowName']!);
-    if (!flow) throw new HttpProblem(404, 'unknown-flow', 'Not Found', `there is no flow named "${ctx.params['flowName']}"`);
+    const flowName = ctx.params['flowName'] ?? '';
+    const flow = deps.flows.get(flowName);
+    if (!flow) throw new HttpProblem(404, 'unknown-flow', 'Not Found', `there is no flow named "${flowName}"`);
     const callbackUrl = ctx.get('x-callback-url') || null;
     if (callbackUrl !== null && !isCallbackAllowed(callbackUrl, deps.allowedCallbackHosts)) {
       throw new HttpProblem(400, 'callback-not-allowed', 'Bad Request', 'X-Callback-Url must be an http(s) URL on a host of callback.config.allowedHosts');
     }
-    const signal = AbortSignal.timeout(SUBMIT_TIMEOUT_IN_MS);
-    let isStarted = false;
-    let admitted: { value: { id: string; isReplayed: boolean } } | null;
-    try {
-      // The place is taken before the body is read: waiting clients cost no memory.
-      admitted = await deps.admission.run(async () => {
-        isStarted = true;
-        const body = await readBody(ctx, deps.maxBodyBytes);
-        const key = idempotencyKeyOf(ctx);
-        const requestId = randomUUID();
-        if (key !== null) {
-          const claim = await deps.idempotency.claim(flow.name, key, requestId, hashBody(body), signal);
-          if (claim.kind === 'existing') {
-            if (claim.bodyHash !== hashBody(body)) {
-              throw new HttpProblem(422, 'idempotency-key-reused', 'Unprocessable Content', 'this Idempotency-Key was used for a different body');
-            }
-            return { id: claim.requestId, isReplayed: true };
-          }
-        }
-        const submission = { requestId, flow, body, contentType: ctx.get('content-type') || 'application/octet-stream', traceparent: ctx.get('traceparent') || null, callbackUrl };
-        try {
-          await submitRequest(deps, submission, signal);
-        } catch (err) {
-          if (key !== null) await deps.idempotency.release(flow.name, key, AbortSignal.timeout(5000)).catch(() => undefined);
-          throw err;
-        }
-        return { id: requestId, isReplayed: false };
-      }, signal);
-    } catch (err) {
-      if (!signal.aborted) throw err;
-      if (!isStarted) admitted = null; // waited its whole time for a place: the engine is overloaded
-      else throw new EngineError('AE_STORAGE_UNAVAILABLE', `storage did not answer within ${SUBMIT_TIMEOUT_IN_MS} ms`, { cause: err });
-    }
-    if (admitted === null) {
-      throw new HttpProblem(429, 'too-many-requests', 'Too Many Requests', 'the engine is accepting as many requests as it can (threadpool.config); try again shortly', {
-        'retry-after': String(ADMISSION_RETRY_AFTER_IN_SECONDS),
-      });
-    }
-    const { id, isReplayed } = admitted.value;
-    ctx.state['requestId'] = id;
-    ctx.status = 202;
-    ctx.set('location', statusUrl(id));
-    if (isReplayed) {
-      ctx.set('idempotent-replayed', 'true');
-      const row = await deps.statusTable.get(id, signal);
-      ctx.body = { id, flow: flow.name, status: row?.status.status ?? 'queued' };
-      deps.log.info({ requestId: id, flow: flow.name }, 'request.replayed_idempotent');
-      return;
-    }
-    deps.log.info({ requestId: id, flow: flow.name }, 'request.accepted');
-    submittedTotal.inc({ flow: flow.name });
-    ctx.body = { id, flow: flow.name, status: 'queued' };
+    const submission = {
+      flow,
+      readBody: () => readBody(ctx, deps.maxBodyBytes),
+      idempotencyKey: idempotencyKeyOf(ctx),
+      contentType: ctx.get('content-type') || 'application/octet-stream',
+      traceparent: ctx.get('traceparent') || null,
+      callbackUrl,
+    };
+    const result = await acceptSubmission(deps, submission, AbortSignal.timeout(SUBMIT_TIMEOUT_IN_MS));
+    answerSubmission(ctx, result, flow.name, deps.log);
   });
 
   router.get('/api/requests', async (ctx) => {
@@ -113,15 +66,15 @@ export function createRequestRoutes(deps: RequestRoutesDeps): Router {
   });
 
   router.get('/api/requests/:id', async (ctx) => {
-    const row = await getRow(deps.statusTable, ctx.params['id']!);
-    ctx.state['requestId'] = row.status.id;
+    const row = await getRow(deps.statusTable, ctx.params['id'] ?? '');
+    ctx.state.requestId = row.status.id;
     ctx.body = toStatusJson(row.status);
   });
 
   router.get('/api/requests/:id/result', async (ctx) => {
-    const row = await getRow(deps.statusTable, ctx.params['id']!);
+    const row = await getRow(deps.statusTable, ctx.params['id'] ?? '');
     const { status } = row;
-    ctx.state['requestId'] = status.id;
+    ctx.state.requestId = status.id;
     if (status.status === 'completed' && status.result) {
       const { result } = status;
       ctx.status = 200;
@@ -142,10 +95,41 @@ export function createRequestRoutes(deps: RequestRoutesDeps): Router {
   return router;
 }
 
+/** The answer to a submission: 202 (new or idempotent replay), 422 or 429. */
+function answerSubmission(ctx: IngressContext, result: SubmissionResult, flow: string, log: Logger): void {
+  switch (result.kind) {
+    case 'accepted':
+    case 'idempotent-replay': {
+      const { requestId } = result;
+      ctx.state.requestId = requestId;
+      ctx.status = 202;
+      ctx.set('location', statusUrl(requestId));
+      if (result.kind === 'accepted') {
+        log.info({ requestId, flow }, 'request.accepted');
+        submittedTotal.inc({ flow });
+        ctx.body = { id: requestId, flow, status: 'queued' };
+      } else {
+        log.info({ requestId, flow }, 'request.replayed_idempotent');
+        ctx.set('idempotent-replayed', 'true');
+        ctx.body = { id: requestId, flow, status: result.status };
+      }
+      return;
+    }
+    case 'key-reused':
+      throw new HttpProblem(422, 'idempotency-key-reused', 'Unprocessable Content', 'this Idempotency-Key was used for a different body');
+    case 'overloaded':
+      throw new HttpProblem(429, 'too-many-requests', 'Too Many Requests', 'the engine is accepting as many requests as it can (threadpool.config); try again shortly', {
+        'retry-after': String(ADMISSION_RETRY_AFTER_IN_SECONDS),
+      });
+    default:
+      throw new Error(`unhandled submission result ${(result satisfies never as { kind: string }).kind}`);
+  }
+}
+
 /** Printable ASCII, 1 to 255 characters. */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e][\x20-\x7e]{0,254}$/;
 
-function idempotencyKeyOf(ctx: Context): string | null {
+function idempotencyKeyOf(ctx: IngressContext): string | null {
   const key = ctx.get('idempotency-key');
   if (key === '') return null;
   if (!IDEMPOTENCY_KEY.test(key)) throw new HttpProblem(400, 'bad-idempotency-key', 'Bad Request', 'Idempotency-Key must be 1 to 255 printable ASCII characters');

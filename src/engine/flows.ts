@@ -1,0 +1,77 @@
+/**
+ * The configured flows resolved once, at start: each step holds its source queue with its options,
+ * its endpoint, the step after it and its worker pool, so that nothing later looks a queue up by
+ * name. The engine runs the steps; the ingress submits to a flow's first step and reports on them.
+ */
+import type { Endpoint, FlowDefinition, QueueOptions } from '../config/types.js';
+import { EngineError } from '../errors.js';
+import type { StepQueue } from '../storage/queues.js';
+import { WorkerPool } from './worker-pool.js';
+
+/** A queue with the options it was configured with. */
+export interface BoundQueue {
+  readonly queue: StepQueue;
+  readonly options: QueueOptions;
+}
+
+export interface Step {
+  readonly flowName: string;
+  /** 0-based position in the chain from the initial step. */
+  readonly index: number;
+  readonly source: BoundQueue;
+  readonly endpoint: Endpoint;
+  /** The step this one forwards to; null on the last step. */
+  readonly next: Step | null;
+  /** maxThreads slots for this step's messages. */
+  readonly pool: WorkerPool;
+}
+
+export interface Flow {
+  readonly name: string;
+  /** In chain order: steps[0] is the initial step. */
+  readonly steps: readonly Step[];
+}
+
+/** Flows by name. */
+export type Flows = ReadonlyMap<string, Flow>;
+
+/**
+ * Resolves every flow step against the configured queues. `queueOf` gives the queue of a name; a
+ * step naming a queue that is not configured is a bug in validation and throws.
+ */
+export function createFlows(definitions: readonly FlowDefinition[], queues: ReadonlyMap<string, QueueOptions>, queueOf: (name: string) => StepQueue): Flows {
+  const bind = (name: string): BoundQueue => {
+    const options = queues.get(name);
+    if (!options) throw new EngineError('AE_INVALID_OPTION', `queue "${name}" is used by a flow but not configured in queue.config`);
+    return { queue: queueOf(name), options };
+  };
+  return new Map(
+    definitions.map((definition) => {
+      // Built from the last step back, so that each step can hold the one after it.
+      const steps: Step[] = [];
+      let next: Step | null = null;
+      for (const step of [...definition.steps].reverse()) {
+        next = {
+          flowName: definition.name,
+          index: step.index,
+          source: bind(step.sourceQueueName),
+          endpoint: step.endpoint,
+          next,
+          pool: new WorkerPool({ size: step.maxThreads }),
+        };
+        steps.unshift(next);
+      }
+      return [definition.name, { name: definition.name, steps }];
+    }),
+  );
+}
+
+/** Every step of every flow. */
+export function allSteps(flows: Flows): Step[] {
+  return [...flows.values()].flatMap((flow) => flow.steps);
+}
+
+/** What a status row and a DLQ entry name as the endpoint: the endpointName, else the URL. */
+export function endpointLabel(endpoint: Endpoint): string {
+  return endpoint.kind === 'platform' ? endpoint.name : endpoint.url;
+}

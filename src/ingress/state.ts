@@ -1,0 +1,16 @@
+/**
+ * What the ingress's middleware keeps on `ctx.state`, typed once for the app and every router.
+ */
+import type { Router } from '@koa/router';
+import type { ParameterizedContext } from 'koa';
+import type { Principal } from '../auth/token-verifier.js';
+
+export interface IngressState {
+  /** The request an answer is about; the error middleware sends it as X-Request-Id. */
+  requestId?: string;
+  /** The verified caller, while server.config.auth is "oidc". */
+  principal?: Principal;
+}
+
+export type IngressRouter = Router<IngressState>;
+export type IngressContext = ParameterizedContext<IngressState>;

@@ -78,7 +78,7 @@ export function renderDocument(properties: Record<string, unknown>): Record<stri
   for (const [path, leaf] of leaves()) {
     if (!leaf.sensitive) continue;
     const keys = path.split('.');
-    const last = keys.pop()!;
+    const last = keys.pop() ?? '';
     const parent = keys.reduce<unknown>((node, key) => (isPlainObject(node) ? node[key] : undefined), redacted);
     if (isPlainObject(parent) && parent[last] !== null && parent[last] !== undefined) parent[last] = REDACTED;
   }

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import convict from 'convict';
+import { required } from '../common/required.js';
 import { EngineError } from '../errors.js';
 import { REDACTED } from './checks.js';
 import { defaultAssignments, placeDocument, renderDocument } from './document.js';
@@ -174,14 +175,14 @@ function resolve(raw: RawConfig): EngineConfig {
       socketTimeoutInMs: http.socketTimeout,
     },
     admission: { poolSize: pool.poolSize, maxPoolSize: pool.maxPoolSize, maxQueueSize: pool.maxQueueSize },
-    auth: server.auth === 'oidc' ? { mode: 'oidc', openid: required(openIdOptions, 'openid.config') } : { mode: 'none', openid: openIdOptions },
+    auth: server.auth === 'oidc' ? { mode: 'oidc', openid: validated(openIdOptions, 'openid.config') } : { mode: 'none', openid: openIdOptions },
     rbac: { apiMappings: raw.rbac.config.apiMappings.map(toRoleMapping), applicationMappings: raw.rbac.config.applicationMappings.map(toRoleMapping) },
     platform: { url: raw.openapi.url, username: raw.openapi.username, password: raw.openapi.password },
     platformToken: flows.some((f) => f.steps.some((step) => step.endpoint.kind === 'platform'))
       ? {
-          openid: required(openIdOptions, 'openid.config'),
-          username: required(raw.openapi.username, 'openapi.username'),
-          password: required(raw.openapi.password, 'openapi.password'),
+          openid: validated(openIdOptions, 'openid.config'),
+          username: validated(raw.openapi.username, 'openapi.username'),
+          password: validated(raw.openapi.password, 'openapi.password'),
         }
       : null,
     server: {
@@ -203,7 +204,7 @@ function resolveStorage(s: RawStorage): StorageTarget {
     return { kind: 'embedded-emulator', location: s.emulatorLocation, blobPort: s.emulatorBlobPort, queuePort: s.emulatorQueuePort, tablePort: s.emulatorTablePort };
   }
   if (s.connectionString !== null) return { kind: 'connection-string', connectionString: s.connectionString };
-  return { kind: 'account', accountName: required(s.accountName, 'azure.storage.config.accountName'), accountKey: required(s.accountKey, 'azure.storage.config.accountKey'), suffix: s.suffix };
+  return { kind: 'account', accountName: validated(s.accountName, 'azure.storage.config.accountName'), accountKey: validated(s.accountKey, 'azure.storage.config.accountKey'), suffix: s.suffix };
 }
 
 function resolveQueue(q: RawQueue): QueueOptions {
@@ -230,8 +231,8 @@ function resolveFlow(name: string, mappings: RawStep[], platformUrl: string | nu
       targetQueueName: m.targetQueueName,
       endpoint:
         m.endpointName !== null
-          ? { kind: 'platform', name: m.endpointName, url: resolvePlatformUrl(m.endpointName, required(platformUrl, 'openapi.url')) }
-          : { kind: 'url', url: required(m.endpointUrl, 'endpointUrl') },
+          ? { kind: 'platform', name: m.endpointName, url: resolvePlatformUrl(m.endpointName, validated(platformUrl, 'openapi.url')) }
+          : { kind: 'url', url: validated(m.endpointUrl, 'endpointUrl') },
       maxThreads: m.maxThreads,
     });
   }
@@ -244,9 +245,8 @@ export function resolvePlatformUrl(endpointName: string, base: string): string {
 }
 
 /** A value validation has guaranteed; a null here is a bug in validate.ts. */
-function required<T>(value: T | null, path: string): T {
-  if (value === null) throw new EngineError('AE_INVALID_OPTION', `${path} is required but was not validated as such`);
-  return value;
+function validated<T>(value: T | null, path: string): T {
+  return required(value, 'AE_INVALID_OPTION', `${path}, which validation requires,`);
 }
 
 function toRoleMapping(m: RawMapping): RoleMapping {

@@ -126,12 +126,13 @@ function checkChain(flowPath: string, flowName: string, steps: unknown[]): Confi
   const issues: ConfigIssue[] = [];
   const stepPath = (j: number): string => `${flowPath}.queueMappings[${j}]`;
   const initial = steps.flatMap((step, j) => (isPlainObject(step) && step['initial'] === true ? [j] : []));
-  if (initial.length === 0) {
+  const [first, ...others] = initial;
+  if (first === undefined) {
     issues.push({ path: `${flowPath}.queueMappings`, message: 'has no step with "initial": true' });
     return issues;
   }
-  for (const j of initial.slice(1)) {
-    issues.push({ path: `${stepPath(j)}.initial`, message: `marks a second initial step (the first is ${stepPath(initial[0]!)})` });
+  for (const j of others) {
+    issues.push({ path: `${stepPath(j)}.initial`, message: `marks a second initial step (the first is ${stepPath(first)})` });
   }
   const bySource = new Map<string, number>();
   steps.forEach((step, j) => {

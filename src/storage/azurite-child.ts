@@ -13,5 +13,5 @@ process.on('disconnect', () => {
   process.kill(process.pid, 'SIGTERM');
 });
 
-process.argv = [process.argv[0]!, cli, ...process.argv.slice(2)];
+process.argv = [process.execPath, cli, ...process.argv.slice(2)];
 await import(cli);

@@ -110,9 +110,9 @@ function waitUntilListening(child: ChildProcess, requested: EmulatorPorts, timeo
     );
     const onLine = (line: string): void => {
       output.push(line);
-      const listening = LISTENING.exec(line);
-      if (listening) {
-        found[listening[1]!.toLowerCase() as Service] = Number(listening[2]);
+      const [, service, port] = LISTENING.exec(line) ?? [];
+      if (service !== undefined) {
+        found[service.toLowerCase() as Service] = Number(port);
         if (SERVICES.every((s) => found[s] !== undefined)) {
           clearTimeout(timer);
           resolve(found as EmulatorPorts);
@@ -122,8 +122,7 @@ function waitUntilListening(child: ChildProcess, requested: EmulatorPorts, timeo
       if (inUse) fail(portInUse(Number(inUse[1]), requested));
     };
     // Keep reading both streams for the emulator's whole life, so a full pipe never blocks it.
-    createInterface({ input: child.stdout! }).on('line', onLine);
-    createInterface({ input: child.stderr! }).on('line', onLine);
+    for (const output of [child.stdout, child.stderr]) if (output) createInterface({ input: output }).on('line', onLine);
     child.once('exit', (code, signal) =>
       fail(new EngineError('AE_EMULATOR_FAILED', `the embedded Azurite exited (${signal ?? `code ${code}`}) before it was ready: ${output.slice(-5).join(' | ')}`)),
     );

@@ -12,6 +12,7 @@
  */
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { isEngineError } from '../errors.js';
+import { required } from '../common/required.js';
 import type { EnvelopeBody } from './envelope.js';
 import { queryPage } from './paging.js';
 import { translateStorageError } from './storage-error.js';
@@ -72,8 +73,8 @@ export function isDlqIdOf(dlqId: string, messageId: string): boolean {
 
 /** The partition and row key of a dlqId, or null when it is not one. */
 export function parseDlqId(dlqId: string): { flow: string; rowKey: string } | null {
-  const match = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,99})~(\d{13}-[A-Za-z0-9-]{1,100})$/.exec(dlqId);
-  return match ? { flow: match[1]!, rowKey: match[2]! } : null;
+  const [, flow, rowKey] = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,99})~(\d{13}-[A-Za-z0-9-]{1,100})$/.exec(dlqId) ?? [];
+  return flow !== undefined && rowKey !== undefined ? { flow, rowKey } : null;
 }
 
 interface DlqEntity {
@@ -154,7 +155,7 @@ export class DlqTable {
 }
 
 function toEntity(e: DlqEntry): DlqEntity {
-  const key = parseDlqId(e.dlqId)!;
+  const key = required(parseDlqId(e.dlqId), 'AE_INVALID_OPTION', `the partition and row key of DLQ id ${e.dlqId}`);
   const entity: DlqEntity = {
     partitionKey: key.flow,
     rowKey: key.rowKey,
@@ -208,7 +209,7 @@ function fromEntity(e: TableEntityResult<DlqEntity>): DlqEntry {
   return {
     dlqId: `${e.partitionKey}~${e.rowKey}`,
     requestId: e.RequestId ?? null,
-    flow: e.partitionKey!,
+    flow: required(e.partitionKey, 'AE_STORAGE', 'the PartitionKey of a DLQ entity'),
     step: e.Step,
     sourceQueue: e.SourceQueue,
     endpoint: e.Endpoint,

@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import { encodeEnvelope, inlineBody, inlineBytes, type Envelope, type EnvelopeBody } from './envelope.js';
 import { isEngineError } from '../errors.js';
+import { required } from '../common/required.js';
 import { translateStorageError } from './storage-error.js';
 
 /** Azure Queues' largest message: 64 KiB of (base64) text. */
@@ -74,7 +75,7 @@ export class PayloadStore {
       // One call: downloadToBuffer would first ask for the blob's properties.
       const response = await this.#container.getBlockBlobClient(blobName).download(0, undefined, { abortSignal });
       const chunks: Buffer[] = [];
-      for await (const chunk of response.readableStreamBody!) chunks.push(chunk as Buffer);
+      for await (const chunk of required(response.readableStreamBody, 'AE_STORAGE', `the body of blob ${blobName}`)) chunks.push(chunk as Buffer);
       return Buffer.concat(chunks);
     } catch (err) {
       throw translateStorageError(err, `reading payload blob ${blobName}`);

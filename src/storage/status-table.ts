@@ -5,6 +5,7 @@
  */
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { isEngineError } from '../errors.js';
+import { required } from '../common/required.js';
 import { queryPage, type Page } from './paging.js';
 import { translateStorageError } from './storage-error.js';
 
@@ -81,7 +82,7 @@ export class StatusTable {
   async create(status: RequestStatus, abortSignal: AbortSignal): Promise<string> {
     try {
       const response = await this.#table.createEntity(toEntity(status), { abortSignal });
-      return response.etag!;
+      return required(response.etag, 'AE_STORAGE', 'the ETag of a new status row');
     } catch (err) {
       throw translateStorageError(err, `creating status of request ${status.id}`);
     }
@@ -155,7 +156,7 @@ export class StatusTable {
   async update(id: string, change: StatusChange, etag: string, abortSignal: AbortSignal): Promise<string | null> {
     try {
       const response = await this.#table.updateEntity({ partitionKey: id, rowKey: ROW_KEY, ...changeToProperties(change) }, 'Merge', { etag, abortSignal });
-      return response.etag!;
+      return required(response.etag, 'AE_STORAGE', 'the ETag of an updated status row');
     } catch (err) {
       const translated = translateStorageError(err, `updating status of request ${id}`);
       if (isEngineError(translated, 'AE_STORAGE_CONFLICT') || isEngineError(translated, 'AE_NOT_FOUND')) return null;
@@ -199,7 +200,7 @@ function fromEntity(e: TableEntityResult<StatusEntity>): RequestStatus {
   if (e.ResultBlob) result = { contentType: e.ResultContentType ?? 'application/octet-stream', blobName: e.ResultBlob };
   else if (e.Result) result = { contentType: e.ResultContentType ?? 'application/octet-stream', bytes: Buffer.from(e.Result) };
   return {
-    id: e.partitionKey!,
+    id: required(e.partitionKey, 'AE_STORAGE', 'the PartitionKey of a status entity'),
     flow: e.Flow,
     status: e.Status as RequestState,
     step: e.Step,

@@ -65,6 +65,7 @@ const CLOSE_RESERVE_IN_MS = 1000;
 
 interface RuntimeParts {
   flows: Flows;
+  admission: Admission;
   engine: Engine;
   storage: Storage;
   server: Server;
@@ -79,6 +80,8 @@ interface RuntimeParts {
 export class Runtime {
   /** The configured flows, resolved against their queues. */
   readonly flows: Flows;
+  /** The ingress's admission control (threadpool.config). */
+  readonly admission: Admission;
   readonly engine: Engine;
   readonly storage: Storage;
   readonly #server: Server;
@@ -89,8 +92,9 @@ export class Runtime {
   readonly #log: Logger;
   #closing: Promise<void> | undefined;
 
-  private constructor({ flows, engine, storage, server, http, issuer, closing, shutdownGraceInMs, log }: RuntimeParts) {
+  private constructor({ flows, admission, engine, storage, server, http, issuer, closing, shutdownGraceInMs, log }: RuntimeParts) {
     this.flows = flows;
+    this.admission = admission;
     this.engine = engine;
     this.storage = storage;
     this.#server = server;
@@ -148,13 +152,14 @@ export class Runtime {
         log,
       });
       const closing = new AbortController();
+      const admission = new Admission(config.admission);
       const app = createIngressApp({
         flows,
         statusTable,
         dlqTable,
         payloads,
         maxBodyBytes: config.server.maxBodyBytes,
-        admission: new Admission(config.admission),
+        admission,
         idempotency: new IdempotencyKeys(clients.statusTable, IDEMPOTENCY_RETENTION_IN_MS),
         allowedCallbackHosts: config.callback.allowedHosts,
         // The demo service stands in for external endpoints, which the engine calls without a token.
@@ -176,7 +181,7 @@ export class Runtime {
       undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
       engine.start();
-      const runtime = new Runtime({ flows, engine, storage, server, http, issuer, closing, shutdownGraceInMs: config.server.shutdownGraceInMs, log });
+      const runtime = new Runtime({ flows, admission, engine, storage, server, http, issuer, closing, shutdownGraceInMs: config.server.shutdownGraceInMs, log });
       log.info({ url: runtime.url }, 'ingress.listening');
       return runtime;
     } catch (err) {

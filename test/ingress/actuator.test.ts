@@ -66,11 +66,14 @@ describe('the actuator', () => {
   });
 
   it('reports health DOWN once the engine no longer polls', async () => {
-    const e = await suite.engine(flowDocument(suite.azurite, { flowName: 'stopping', steps: [{ url: 'http://127.0.0.1:9/x' }] }));
+    const e = await suite.engine(flowDocument(suite.azurite, { flowName: 'stopping', steps: [{ url: 'http://127.0.0.1:9/x' }] }), { healthCacheInMs: 50 });
+    assert.equal((await fetch(`${e.url}/actuator/health`)).status, 200, 'UP while it polls');
     await e.runtime.engine.close();
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // past the health cache
-    const response = await fetch(`${e.url}/actuator/health`);
-    assert.equal(response.status, 503);
+    const response = await eventually(async () => {
+      const answer = await fetch(`${e.url}/actuator/health`);
+      assert.equal(answer.status, 503);
+      return answer;
+    }, { timeoutInMs: 10_000 });
     const body = (await response.json()) as { status: string; components: Record<string, { status: string }> };
     assert.equal(body.status, 'DOWN');
     assert.equal(body.components['pollers']?.status, 'DOWN');

@@ -32,9 +32,9 @@ describe('admission control', () => {
     await e.runtime.engine.close(); // nothing is processed: every accepted request stays queued to be counted
     const url = `${e.url}/api/flows/admitted`;
     const first = slowSubmit(url, '{"n":1}'); // holds the only place while its body does not come
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await eventually(() => assert.equal(e.runtime.admission.running, 1), { timeoutInMs: 10_000 });
     const second = slowSubmit(url, '{"n":2}'); // waits in the queue
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await eventually(() => assert.equal(e.runtime.admission.waiting, 1), { timeoutInMs: 10_000 });
 
     const refused = await fetch(url, { method: 'POST', body: '{"n":3}' });
     assert.equal(refused.status, 429);

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { startAzurite, type TestAzurite } from '../support/azurite.js';
 import { EndpointServer, echo } from '../support/endpoints.js';
 import { configOf, flowDocument, startEngine, type TestEngine } from '../support/engine.js';
+import { eventually } from '../support/eventually.js';
 
 /** Storage calls the request path made (pollers receive in the background all the while). */
 function requestPathCalls(engine: TestEngine): number {
@@ -104,15 +105,17 @@ describe('ingress routes of the request path', () => {
 
   it('reports health UP while storage answers, and 503 DOWN once it is gone', async () => {
     const own = await startAzurite();
-    const e = await startEngine(configOf(flowDocument(own, { steps: [{ url: endpoint.url() }] })));
+    const e = await startEngine(configOf(flowDocument(own, { steps: [{ url: endpoint.url() }] })), { healthCacheInMs: 50 });
     try {
       const up = await fetch(`${e.url}/actuator/health`);
       assert.equal(up.status, 200);
       assert.deepEqual(await up.json(), { status: 'UP', components: { storage: { status: 'UP' }, pollers: { status: 'UP' } } });
       await own.close();
-      await new Promise((resolve) => setTimeout(resolve, 1100)); // past the health cache
-      const down = await fetch(`${e.url}/actuator/health`);
-      assert.equal(down.status, 503);
+      const down = await eventually(async () => {
+        const answer = await fetch(`${e.url}/actuator/health`);
+        assert.equal(answer.status, 503);
+        return answer;
+      }, { timeoutInMs: 10_000 });
       const body = (await down.json()) as { status: string; components: { storage: { status: string; detail: string } } };
       assert.equal(body.status, 'DOWN');
       assert.equal(body.components.storage.status, 'DOWN');

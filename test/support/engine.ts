@@ -8,7 +8,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { EngineConfig } from '../../src/config/types.js';
 import { createLogger } from '../../src/observability/log.js';
 import { StorageCallCounter } from '../../src/observability/storage-calls.js';
-import { Runtime } from '../../src/runtime.js';
+import { Runtime, type RuntimeTimings } from '../../src/runtime.js';
 import { after, before } from 'node:test';
 import { startAzurite, uniqueQueueName, uniqueTableName, type TestAzurite } from './azurite.js';
 import { EndpointServer, echo, type Handler } from './endpoints.js';
@@ -78,14 +78,15 @@ export interface TestEngine {
   close(): Promise<void>;
 }
 
-export async function startEngine(config: EngineConfig): Promise<TestEngine> {
+/** `timings` shortens the runtime's internal intervals (health cache, JWKS cool-down) for a test. */
+export async function startEngine(config: EngineConfig, timings: Partial<RuntimeTimings> = {}): Promise<TestEngine> {
   const logs: Array<Record<string, unknown>> = [];
   const log = createLogger({
     level: 'debug',
     destination: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) },
   });
   const storageCalls = new StorageCallCounter();
-  const runtime = await Runtime.start(config, { log, abortSignal: AbortSignal.timeout(60_000), storageCalls });
+  const runtime = await Runtime.start(config, { log, abortSignal: AbortSignal.timeout(60_000), storageCalls, timings });
   return {
     runtime,
     url: runtime.url,
@@ -131,7 +132,7 @@ export interface EngineSuite {
   /** An endpoint server closed after the suite. */
   endpoint(handler?: Handler): Promise<EndpointServer>;
   /** An engine started from `document`, closed after the suite. */
-  engine(document: Record<string, unknown>): Promise<TestEngine>;
+  engine(document: Record<string, unknown>, timings?: Partial<RuntimeTimings>): Promise<TestEngine>;
   /** Runs `close` after the suite (in reverse order of registration). */
   onClose(close: () => Promise<unknown>): void;
 }
@@ -160,8 +161,8 @@ export function engineSuite(): EngineSuite {
       closers.push(() => server.close());
       return server;
     },
-    async engine(document) {
-      const started = await startEngine(configOf(document));
+    async engine(document, timings) {
+      const started = await startEngine(configOf(document), timings);
       closers.push(() => started.close());
       return started;
     },

@@ -56,10 +56,15 @@ describe('ingress routes of the request path', () => {
     assert.equal(requestPathCalls(engine), 0);
   });
 
-  it('answers 405 problem+json for a method a route does not have, and 404 for an unknown route', async () => {
+  it('answers 405 problem+json with Allow for a method a route does not have, and 404 for an unknown route', async () => {
     const wrongMethod = await fetch(`${engine.url}/api/flows/flow`, { method: 'GET' });
     assert.equal(wrongMethod.status, 405);
+    assert.equal(wrongMethod.headers.get('allow'), 'POST');
     await problemOf(wrongMethod);
+    const onDlqEntry = await fetch(`${engine.url}/api/dlq/some-flow~1700000000000-x`, { method: 'PUT' });
+    assert.equal(onDlqEntry.status, 405);
+    assert.equal(onDlqEntry.headers.get('allow'), 'HEAD, GET, DELETE');
+    await problemOf(onDlqEntry);
     const unknownRoute = await fetch(`${engine.url}/nothing/here`);
     assert.equal(unknownRoute.status, 404);
     await problemOf(unknownRoute);

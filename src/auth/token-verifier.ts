@@ -46,21 +46,25 @@ const INVALID_TOKEN_CODES = new Set([
 ]);
 
 export class TokenVerifier {
-  readonly #o: TokenVerifierOptions;
+  readonly #issuer: OidcIssuer;
+  readonly #openid: OpenIdOptions;
+  readonly #jwksCooldownInMs: number;
   #jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
 
-  constructor(options: TokenVerifierOptions) {
-    this.#o = options;
+  constructor({ issuer, openid, jwksCooldownInMs }: TokenVerifierOptions) {
+    this.#issuer = issuer;
+    this.#openid = openid;
+    this.#jwksCooldownInMs = jwksCooldownInMs;
   }
 
   /** The principal of a valid token; InvalidTokenError (401) or AE_AUTH_UNAVAILABLE (503) otherwise. */
   async verify(token: string): Promise<Principal> {
-    const { openid } = this.#o;
+    const openid = this.#openid;
     const jwks = this.#keys();
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, jwks, {
-        issuer: this.#o.issuer.issuer,
+        issuer: this.#issuer.issuer,
         algorithms: ALLOWED_ALGORITHMS,
         clockTolerance: CLOCK_TOLERANCE_IN_SECONDS,
         requiredClaims: ['exp'],
@@ -79,9 +83,9 @@ export class TokenVerifier {
 
   #keys(): ReturnType<typeof createRemoteJWKSet> {
     if (!this.#jwks) {
-      const jwksUri = this.#o.issuer.configuration().serverMetadata().jwks_uri;
+      const jwksUri = this.#issuer.configuration().serverMetadata().jwks_uri;
       if (!jwksUri) throw new EngineError('AE_AUTH_UNAVAILABLE', 'the OpenID provider publishes no jwks_uri');
-      this.#jwks = createRemoteJWKSet(new URL(jwksUri), { cooldownDuration: this.#o.jwksCooldownInMs, cacheMaxAge: 10 * 60_000, timeoutDuration: 5000 });
+      this.#jwks = createRemoteJWKSet(new URL(jwksUri), { cooldownDuration: this.#jwksCooldownInMs, cacheMaxAge: 10 * 60_000, timeoutDuration: 5000 });
     }
     return this.#jwks;
   }

@@ -20,12 +20,18 @@ export interface PlatformTokenOptions {
 const RENEW_AHEAD_IN_MS = 30_000;
 
 export class PlatformToken {
-  readonly #o: PlatformTokenOptions;
+  readonly #issuer: OidcIssuer;
+  readonly #username: string;
+  readonly #password: string;
+  readonly #log: Logger;
   #current: { token: string; renewAt: number } | null = null;
   #pending: Promise<string> | null = null;
 
-  constructor(options: PlatformTokenOptions) {
-    this.#o = options;
+  constructor({ issuer, username, password, log }: PlatformTokenOptions) {
+    this.#issuer = issuer;
+    this.#username = username;
+    this.#password = password;
+    this.#log = log;
   }
 
   /** A valid token; AE_PLATFORM_TOKEN when none can be had. */
@@ -42,15 +48,15 @@ export class PlatformToken {
 
   async #fetch(): Promise<string> {
     try {
-      const response = await client.genericGrantRequest(this.#o.issuer.configuration(), 'password', { username: this.#o.username, password: this.#o.password });
+      const response = await client.genericGrantRequest(this.#issuer.configuration(), 'password', { username: this.#username, password: this.#password });
       const lifetimeInMs = (response.expires_in ?? 60) * 1000;
       this.#current = { token: response.access_token, renewAt: Date.now() + lifetimeInMs - Math.min(RENEW_AHEAD_IN_MS, lifetimeInMs / 4) };
-      this.#o.log.info({ expiresInSeconds: response.expires_in }, 'platform_token.obtained');
+      this.#log.info({ expiresInSeconds: response.expires_in }, 'platform_token.obtained');
       return response.access_token;
     } catch (err) {
       // The provider's answer may quote the request; only its error code goes further.
       const code = isEngineError(err) ? err.code : ((err as { error?: unknown; code?: unknown }).error ?? (err as { code?: unknown }).code ?? 'unknown');
-      this.#o.log.warn({ code }, 'platform_token.failed');
+      this.#log.warn({ code }, 'platform_token.failed');
       throw new EngineError('AE_PLATFORM_TOKEN', `the engine could not obtain its platform token (${String(code)})`, { cause: err });
     }
   }

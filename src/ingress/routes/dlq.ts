@@ -23,7 +23,7 @@ const TIMEOUT_IN_MS = 30_000;
 
 export function createDlqRoutes(deps: DlqRoutesDeps): IngressRouter {
   const router = new Router<IngressState>({ prefix: '/api/dlq' });
-  const deadline = (): AbortSignal => AbortSignal.any([AbortSignal.timeout(TIMEOUT_IN_MS), deps.closing]);
+  const deadline = (): AbortSignal => AbortSignal.timeout(TIMEOUT_IN_MS);
   const entryOf = async (ctx: IngressContext, dlqId: string): Promise<DlqEntry> => {
     const entry = await deps.dlqTable.get(dlqId, deadline());
     if (!entry) throw new HttpProblem(404, 'unknown-dlq-entry', 'Not Found', `there is no DLQ entry "${dlqId}"`);

@@ -4,10 +4,17 @@ import { describe, it } from 'node:test';
 import { echo } from '../support/endpoints.js';
 import { engineSuite, flowDocument, submit, type TestEngine } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
-import { LatencyProxy } from '../support/latency-proxy.js';
+import { isQueueReceive, LatencyProxy } from '../support/latency-proxy.js';
 
 /** A poll delay far longer than any test waits: only greedy polling can take a second message in time. */
 const LONG_DELAY_IN_MS = 60_000;
+/**
+ * How long a receive takes in the coalescing test: the longest the poller waits for a whole batch,
+ * so it is made far longer than a busy machine's scheduling stalls (a few hundred ms at worst).
+ */
+const RECEIVE_LATENCY_IN_MS = 1000;
+/** How far apart the slots of one batch free in the coalescing test. */
+const SLOT_SPACING_IN_MS = 20;
 
 describe('polling', () => {
   const suite = engineSuite();
@@ -19,9 +26,9 @@ describe('polling', () => {
     for (let i = 0; i < count; i++) await submit(idle, 'flow', `{"i":${i}}`);
   }
 
-  /** `doc` with its queues behind a proxy that adds `latencyInMs` to every queue call. */
-  async function withSlowQueues(doc: Record<string, unknown>, latencyInMs: number): Promise<Record<string, unknown>> {
-    const proxy = await LatencyProxy.start(suite.azurite.ports.queue, latencyInMs);
+  /** `doc` with its queue service behind a proxy that holds the answer to every receive for RECEIVE_LATENCY_IN_MS. */
+  async function withSlowReceives(doc: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const proxy = await LatencyProxy.start({ upstreamPort: suite.azurite.ports.queue, latencyInMs: RECEIVE_LATENCY_IN_MS, isDelayed: isQueueReceive });
     suite.onClose(() => proxy.close());
     const connectionString = suite.azurite.connectionString.replace(`:${suite.azurite.ports.queue}/`, `:${proxy.port}/`);
     return { ...doc, 'azure.storage.config': { connectionString } };
@@ -56,17 +63,33 @@ describe('polling', () => {
   });
 
   it('with a backlog, gathers slots that free one by one into whole batches instead of a receive per slot', async () => {
-    // Message i answers after (i % 8) * 10 ms, so the slots of one batch free one by one over 70 ms,
-    // within the 100 ms a receive takes behind the proxy.
-    const server = await suite.endpoint((call, index) => ({ ...echo(call, index), delayInMs: (index % 8) * 10 }));
-    const doc = await withSlowQueues(flowDocument(suite.azurite, { steps: [{ url: server.url(), maxThreads: 8 }], queue: { maxMessages: 8, delay: 5000, greedy: true } }), 100);
-    await backlog(doc, 32);
-
-    const e = await engine(doc);
-    await eventually(() => assert.equal(server.calls.length, 32), { timeoutInMs: 60_000 });
-    const receives = e.storageCalls.snapshot()['queue.receive'] ?? 0;
-    // 4 full batches; taking each slot as it freed would need twice as many receives or more.
-    assert.ok(receives <= 6, `32 messages took ${receives} receives`);
-    assert.ok(server.maxConcurrent <= 8, `${server.maxConcurrent} calls at once with 8 slots`);
+    // Message i answers after (i % 8) * SLOT_SPACING_IN_MS, so the 8 slots of a batch free one by
+    // one over 140 ms, and a receive takes over RECEIVE_LATENCY_IN_MS. After a full receive the
+    // poller waits up to that receive's duration for all 8 slots, so a batch splits only if the
+    // machine stalls for over 850 ms. delay 0 caps that wait at 0 (the poller without coalescing):
+    // the same scenario run beside it takes a receive at the first free slot and splits batches,
+    // which shows the bound below tells coalescing from its absence. (On 2 cores kept busy by two
+    // spinning processes and the rest of the suite: 4 receives with coalescing, 8 without.)
+    const [coalesced, uncoalesced] = await Promise.all([receivesFor32Messages(5000), receivesFor32Messages(0)]);
+    assert.ok(coalesced <= 5, `32 messages took ${coalesced} receives with coalescing, where 4 whole batches of 8 would do`);
+    assert.ok(uncoalesced > 5, `32 messages took only ${uncoalesced} receives without coalescing: this scenario cannot show coalescing`);
   });
+
+  /** The receives an engine with 8 slots and `delay` has made when the last of 32 waiting messages reaches the endpoint. */
+  async function receivesFor32Messages(delay: number): Promise<number> {
+    let started: TestEngine | undefined;
+    let receives: number | undefined;
+    const server = await suite.endpoint((call, index) => {
+      // Counted at the last message's call: any receive after it can only find the queue empty.
+      if (index === 31) receives = started?.storageCalls.snapshot()['queue.receive'];
+      return { ...echo(call, index), delayInMs: (index % 8) * SLOT_SPACING_IN_MS };
+    });
+    const doc = flowDocument(suite.azurite, { steps: [{ url: server.url(), maxThreads: 8 }], queue: { maxMessages: 8, delay, greedy: true } });
+    await backlog(doc, 32);
+    started = await engine(await withSlowReceives(doc));
+    await eventually(() => assert.equal(server.calls.length, 32), { timeoutInMs: 60_000 });
+    assert.ok(server.maxConcurrent <= 8, `${server.maxConcurrent} calls at once with 8 slots`);
+    assert.notEqual(receives, undefined, 'the last call came while the engine ran');
+    return receives!;
+  }
 });

@@ -1,36 +1,54 @@
 /**
- * A TCP proxy on 127.0.0.1 that holds every chunk of the upstream's answers for a fixed time: a
- * storage service far away, in front of a real Azurite. Chunks keep their order (timers of equal
- * duration fire in the order they were set).
+ * An HTTP proxy on 127.0.0.1 that holds the answers to chosen requests for a fixed time: a storage
+ * service far away, in front of a real Azurite. Which requests are slow is the test's choice, so a
+ * test can slow the one call whose duration it reasons about and leave the others fast.
  */
 import { once } from 'node:events';
-import { createConnection, createServer, type Socket } from 'node:net';
+import { Agent, createServer, request, type IncomingMessage, type Server } from 'node:http';
+
+export interface LatencyProxyOptions {
+  upstreamPort: number;
+  latencyInMs: number;
+  /** Which requests wait `latencyInMs` for their answer; every request when not given. */
+  isDelayed?: (method: string, url: URL) => boolean;
+}
+
+/** A Queue service receive (Get Messages): GET on a queue's messages that is not a peek. */
+export function isQueueReceive(method: string, url: URL): boolean {
+  return method === 'GET' && url.pathname.endsWith('/messages') && url.searchParams.get('peekonly') !== 'true';
+}
+
+/** Connection headers belong to each hop, not to the message the proxy passes on. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+function endToEndHeaders(message: IncomingMessage): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(message.headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
+  return headers;
+}
 
 export class LatencyProxy {
-  readonly #sockets = new Set<Socket>();
-  readonly #server = createServer((client) => {
-    const upstream = createConnection({ host: '127.0.0.1', port: this.upstreamPort });
-    for (const socket of [client, upstream]) {
-      this.#sockets.add(socket);
-      socket.on('close', () => this.#sockets.delete(socket));
-      socket.on('error', () => {
-        client.destroy();
-        upstream.destroy();
+  readonly #agent = new Agent({ keepAlive: true });
+  readonly #server: Server;
+
+  private constructor(readonly options: LatencyProxyOptions) {
+    const { upstreamPort, latencyInMs, isDelayed = () => true } = options;
+    this.#server = createServer((req, res) => {
+      const delay = isDelayed(req.method ?? 'GET', new URL(req.url ?? '/', 'http://proxy')) ? latencyInMs : 0;
+      const upstream = request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: endToEndHeaders(req), agent: this.#agent }, (answer) => {
+        setTimeout(() => {
+          res.writeHead(answer.statusCode ?? 502, answer.statusMessage, endToEndHeaders(answer));
+          answer.pipe(res);
+        }, delay);
       });
-    }
-    client.pipe(upstream);
-    upstream.on('data', (chunk: Buffer) => setTimeout(() => client.write(chunk), this.latencyInMs));
-    upstream.on('end', () => setTimeout(() => client.end(), this.latencyInMs));
-  });
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    });
+  }
 
-  private constructor(
-    readonly upstreamPort: number,
-    readonly latencyInMs: number,
-  ) {}
-
-  /** Proxies to 127.0.0.1:`upstreamPort`, delaying each answer by `latencyInMs`. */
-  static async start(upstreamPort: number, latencyInMs: number): Promise<LatencyProxy> {
-    const proxy = new LatencyProxy(upstreamPort, latencyInMs);
+  /** Proxies to 127.0.0.1:`upstreamPort`, delaying the answers `isDelayed` picks by `latencyInMs`. */
+  static async start(options: LatencyProxyOptions): Promise<LatencyProxy> {
+    const proxy = new LatencyProxy(options);
     proxy.#server.listen(0, '127.0.0.1');
     await once(proxy.#server, 'listening');
     return proxy;
@@ -43,7 +61,8 @@ export class LatencyProxy {
   async close(): Promise<void> {
     const closed = once(this.#server, 'close');
     this.#server.close();
-    for (const socket of this.#sockets) socket.destroy();
+    this.#server.closeAllConnections();
+    this.#agent.destroy();
     await closed;
   }
 }

@@ -12,6 +12,8 @@
  * - `AE_STORAGE_CONFLICT`: a conditional write lost (ETag mismatch) or the object exists already.
  * - `AE_MESSAGE_LOST`: a received message was deleted, or its pop receipt is no longer ours.
  * - `AE_POOL_TIMEOUT`: no outbound connection became free within http.connection.config.requestTimeout.
+ * - `AE_CALL_TIMEOUT`: an outbound call took longer than its callTimeout and was aborted.
+ * - `AE_RESPONSE_TOO_LARGE`: an answer body passed payload.config.maxResponseBytes and was given up.
  * - `AE_REPLAY_IMPOSSIBLE`: a DLQ entry cannot be replayed (its input expired, its flow or step is gone).
  * - `AE_AUTH_UNAVAILABLE`: the OpenID provider has not been reached yet (requests get 503).
  * - `AE_PLATFORM_TOKEN`: the engine could not obtain its own token for a platform endpoint.
@@ -30,6 +32,8 @@ export type EngineErrorCode =
   | 'AE_STORAGE_CONFLICT'
   | 'AE_MESSAGE_LOST'
   | 'AE_POOL_TIMEOUT'
+  | 'AE_CALL_TIMEOUT'
+  | 'AE_RESPONSE_TOO_LARGE'
   | 'AE_REPLAY_IMPOSSIBLE'
   | 'AE_AUTH_UNAVAILABLE'
   | 'AE_PLATFORM_TOKEN'

@@ -5,9 +5,10 @@
  * 64 the command line is wrong.
  */
 import { parseArgs } from 'node:util';
+import { formatIssue } from './config/issues.js';
 import { loadConfigFile, type LoadedConfig } from './config/load.js';
 import { EngineError, type EngineErrorCode, isEngineError } from './errors.js';
-import { rootLogger } from './observability/log.js';
+import { logLevelProblem, rootLogger } from './observability/log.js';
 import { StorageCallCounter } from './observability/storage-calls.js';
 import { Runtime } from './runtime.js';
 import { VERSION } from './version.js';
@@ -76,6 +77,7 @@ async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const command = positionals.join(' ');
+  if (logLevelProblem !== null && (command === 'start' || command === 'config check')) throw new EngineError('AE_INVALID_CONFIG', logLevelProblem);
   switch (command) {
     case 'start':
       return start(values.config);
@@ -93,7 +95,8 @@ async function load(configPath: string | undefined): Promise<LoadedConfig> {
 async function checkConfig(configPath: string | undefined): Promise<number> {
   const loaded = await load(configPath);
   process.stdout.write(`${JSON.stringify(loaded.document, null, 2)}\n`);
-  process.stderr.write(`${loaded.source} is valid\n`);
+  for (const warning of loaded.warnings) process.stderr.write(`warning: ${formatIssue(warning)}\n`);
+  process.stderr.write(`${loaded.source} is valid${loaded.warnings.length > 0 ? ` (${loaded.warnings.length} ${loaded.warnings.length === 1 ? 'warning' : 'warnings'})` : ''}\n`);
   return 0;
 }
 
@@ -102,6 +105,7 @@ async function start(configPath: string | undefined): Promise<number> {
   const loaded = await load(configPath);
   const { config } = loaded;
   log.info({ config: loaded.source, version: VERSION, flows: config.flows.map((f) => f.name) }, 'engine.starting');
+  for (const warning of loaded.warnings) log.warn({ path: warning.path, warning: warning.message }, 'config.warning');
 
   const stopping = new AbortController();
   const stopSignal = waitForStopSignal(stopping);

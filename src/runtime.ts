@@ -20,6 +20,7 @@ import { createOutboundHttp, type OutboundHttp } from './http/agent.js';
 import { PlatformToken } from './http/platform-token.js';
 import { Admission } from './ingress/admission.js';
 import { createIngressApp } from './ingress/app.js';
+import { createIngressServer } from './ingress/server.js';
 import type { AuthDeps } from './ingress/auth.js';
 import type { HealthReport } from './ingress/routes/actuator.js';
 import type { Logger } from './observability/log.js';
@@ -118,7 +119,7 @@ export class Runtime {
       const statusTable = new StatusTable(clients.statusTable);
       const dlqTable = new DlqTable(clients.dlqTable);
       const payloads = new PayloadStore({ container: clients.payloads, inlineLimitBytes: config.payload.inlineLimitBytes });
-      const http = createOutboundHttp(config.http);
+      const http = createOutboundHttp(config.http, config.payload.maxResponseBytes);
       undo.push(() => http.agent.close());
 
       // One provider for both the ingress's tokens and the engine's own platform token.
@@ -159,12 +160,14 @@ export class Runtime {
         dlqTable,
         payloads,
         maxBodyBytes: config.server.maxBodyBytes,
+        requestTimeoutInMs: config.server.requestTimeoutInMs,
         admission,
         idempotency: new IdempotencyKeys(clients.statusTable, IDEMPOTENCY_RETENTION_IN_MS),
         allowedCallbackHosts: config.callback.allowedHosts,
         // The demo service stands in for external endpoints, which the engine calls without a token.
-        publicRouters: config.server.demoEndpoints ? [createDemoRoutes(config.server.maxBodyBytes)] : [],
+        publicRouters: config.server.demoEndpoints ? [createDemoRoutes({ maxBytes: config.server.maxBodyBytes, timeoutInMs: config.server.requestTimeoutInMs })] : [],
         trustProxy: config.server.trustProxy,
+        trustedProxies: config.server.trustedProxies,
         auth,
         health: cachedHealth(async () => withAuth(withPollers(await storageHealth(storage), engine), issuer), timings.healthCacheInMs),
         refreshGauges: () => refreshGauges(flows),
@@ -177,7 +180,9 @@ export class Runtime {
         closing: closing.signal,
         log,
       });
-      const server = app.listen(config.server.port, config.server.host);
+      const { headersTimeoutInMs, requestTimeoutInMs, maxBodyBytes } = config.server;
+      const server = createIngressServer(app.callback(), { headersTimeoutInMs, requestTimeoutInMs, maxBodyBytes });
+      server.listen(config.server.port, config.server.host);
       undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
       engine.start();

@@ -4,6 +4,7 @@
  * the parts of a list. Messages are phrased to follow the value they describe:
  * `"x" is not declared in queue.config`.
  */
+import { isAddressOrCidr } from '../common/addresses.js';
 import { suggest } from './did-you-mean.js';
 
 export type Report = (subPath: string, message: string, value?: unknown) => void;
@@ -85,6 +86,11 @@ export function matching(pattern: RegExp, rule: string): Check {
     if (typeof value !== 'string' || !pattern.test(value)) report('', `is not valid: ${rule}`, value);
   });
 }
+
+/** An IPv4 or IPv6 address, or a CIDR range (`10.0.0.0/8`, `fd00::/8`). */
+export const ipOrCidr: Check = check('string', (value, report) => {
+  if (typeof value !== 'string' || !isAddressOrCidr(value)) report('', 'must be an IP address or a CIDR range such as 10.0.0.0/8', value);
+});
 
 /** An absolute http(s) URL. */
 export const httpUrl: Check = check('string', (value, report) => {

@@ -12,7 +12,7 @@ import { defaultAssignments, placeDocument, renderDocument } from './document.js
 import { ConfigError, type ConfigIssue } from './issues.js';
 import { leaves, schema } from './schema.js';
 import type { EngineConfig, FlowDefinition, FlowStep, OpenIdOptions, QueueOptions, RoleMapping, StorageTarget } from './types.js';
-import { crossCheck } from './validate.js';
+import { configWarnings, crossCheck } from './validate.js';
 
 export interface ConfigSource {
   /** --config PATH, when given. */
@@ -27,6 +27,8 @@ export interface LoadedConfig {
   document: Record<string, unknown>;
   /** Where it came from, for messages. */
   source: string;
+  /** Valid settings that are likely mistakes (see configWarnings). */
+  warnings: readonly ConfigIssue[];
 }
 
 /** `--config PATH`, else ASYNC_ENGINE_CONFIG, else config/${ASYNC_ENGINE_ENV:-local}.json. */
@@ -77,7 +79,7 @@ export function parseConfig(document: unknown, { source, env }: { source: string
   }
   issues.push(...crossCheck(props));
   if (issues.length > 0) throw new ConfigError(source, issues);
-  return { config: deepFreeze(resolve(props as unknown as RawConfig)), document: renderDocument(props), source };
+  return { config: deepFreeze(resolve(props as unknown as RawConfig)), document: renderDocument(props), source, warnings: configWarnings(props) };
 }
 
 /** The merged document after validation: the shapes the schema guarantees. */
@@ -87,14 +89,30 @@ interface RawConfig {
   flow: { config: Array<{ flowName: string; queueMappings: RawStep[] }> };
   table: { config: { statusTable: string; dlqTable: string } };
   redelivery: { config: { default: RawRule; additional: Array<RawRule & { httpStatus: number }> } };
-  http: { connection: { config: Record<'routeConnections' | 'totalConnections' | 'requestTimeout' | 'connectionTimeout' | 'socketTimeout', number> & { connectionTimeToLive: number | null } } };
+  http: {
+    connection: { config: Record<'routeConnections' | 'totalConnections' | 'requestTimeout' | 'connectionTimeout' | 'socketTimeout' | 'callTimeout', number> & { connectionTimeToLive: number | null } };
+  };
   threadpool: { config: { poolSize: number; maxPoolSize: number; maxQueueSize: number } };
   openid: { config: Record<'realm' | 'auth-server-url' | 'resource', string | null> & RawOpenIdFlags };
   rbac: { config: { apiMappings: RawMapping[]; applicationMappings: RawMapping[] } };
   openapi: { url: string | null; username: string | null; password: string | null };
-  server: { config: { host: string; port: number; maxBodyBytes: number; shutdownGraceMs: number; auth: 'oidc' | 'none'; trustProxy: boolean; demoEndpoints: boolean; expirySweepMs: number } };
+  server: {
+    config: {
+      host: string;
+      port: number;
+      maxBodyBytes: number;
+      shutdownGraceMs: number;
+      auth: 'oidc' | 'none';
+      trustProxy: boolean;
+      trustedProxies: string[];
+      headersTimeoutMs: number;
+      requestTimeoutMs: number;
+      demoEndpoints: boolean;
+      expirySweepMs: number;
+    };
+  };
   callback: { config: { allowedHosts: string[]; timeout: number; retries: number } };
-  payload: { config: { inlineLimitBytes: number; container: string } };
+  payload: { config: { inlineLimitBytes: number; container: string; maxResponseBytes: number } };
 }
 interface RawStorage {
   accountName: string | null;
@@ -123,6 +141,7 @@ interface RawStep {
   endpointUrl: string | null;
   targetQueueName: string | null;
   maxThreads: number;
+  callTimeout: number | null;
 }
 interface RawRule {
   count: number;
@@ -156,7 +175,7 @@ function resolve(raw: RawConfig): EngineConfig {
           principalAttribute: openid['principal-attribute'],
         }
       : null;
-  const flows = raw.flow.config.map((f) => resolveFlow(f.flowName, f.queueMappings, raw.openapi.url));
+  const flows = raw.flow.config.map((f) => resolveFlow(f.flowName, f.queueMappings, raw.openapi.url, http.callTimeout));
   return {
     storage: resolveStorage(raw.azure.storage.config),
     queues: new Map(raw.queue.config.map((q) => [q.name, resolveQueue(q)])),
@@ -173,6 +192,7 @@ function resolve(raw: RawConfig): EngineConfig {
       requestTimeoutInMs: http.requestTimeout,
       connectionTimeoutInMs: http.connectionTimeout,
       socketTimeoutInMs: http.socketTimeout,
+      callTimeoutInMs: http.callTimeout,
     },
     admission: { poolSize: pool.poolSize, maxPoolSize: pool.maxPoolSize, maxQueueSize: pool.maxQueueSize },
     auth: server.auth === 'oidc' ? { mode: 'oidc', openid: validated(openIdOptions, 'openid.config') } : { mode: 'none', openid: openIdOptions },
@@ -191,6 +211,9 @@ function resolve(raw: RawConfig): EngineConfig {
       maxBodyBytes: server.maxBodyBytes,
       shutdownGraceInMs: server.shutdownGraceMs,
       trustProxy: server.trustProxy,
+      trustedProxies: [...server.trustedProxies],
+      headersTimeoutInMs: server.headersTimeoutMs,
+      requestTimeoutInMs: server.requestTimeoutMs,
       demoEndpoints: server.demoEndpoints,
       expirySweepInMs: server.expirySweepMs,
     },
@@ -221,7 +244,7 @@ function resolveQueue(q: RawQueue): QueueOptions {
 }
 
 /** Orders the steps along the chain from the initial step (validation guaranteed it is one chain). */
-function resolveFlow(name: string, mappings: RawStep[], platformUrl: string | null): FlowDefinition {
+function resolveFlow(name: string, mappings: RawStep[], platformUrl: string | null, callTimeoutInMs: number): FlowDefinition {
   const bySource = new Map(mappings.map((m) => [m.sourceQueueName, m]));
   const steps: FlowStep[] = [];
   for (let m = mappings.find((s) => s.initial); m; m = m.targetQueueName === null ? undefined : bySource.get(m.targetQueueName)) {
@@ -234,6 +257,7 @@ function resolveFlow(name: string, mappings: RawStep[], platformUrl: string | nu
           ? { kind: 'platform', name: m.endpointName, url: resolvePlatformUrl(m.endpointName, validated(platformUrl, 'openapi.url')) }
           : { kind: 'url', url: validated(m.endpointUrl, 'endpointUrl') },
       maxThreads: m.maxThreads,
+      callTimeoutInMs: m.callTimeout ?? callTimeoutInMs,
     });
   }
   return { name, steps };

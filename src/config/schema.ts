@@ -11,6 +11,7 @@ import {
   containerName,
   httpUrl,
   integer,
+  ipOrCidr,
   integerOrSpecial,
   listOf,
   listOfObjects,
@@ -85,6 +86,12 @@ export const stepFields: Fields = {
     nullable: true,
   },
   maxThreads: { doc: 'Concurrent endpoint calls of this step (1..1000).', format: integer(1, 1000), default: 10 },
+  callTimeout: {
+    doc: 'Milliseconds the whole endpoint call of this step may take (0 = no limit); unset = http.connection.config.callTimeout.',
+    format: integer(0),
+    default: null,
+    nullable: true,
+  },
 };
 
 export const flowFields: Fields = {
@@ -187,6 +194,11 @@ export const schema = {
         requestTimeout: { doc: `Milliseconds to wait for a free connection. ${timeoutDoc}`, format: integer(), default: -1 },
         connectionTimeout: { doc: `Milliseconds to establish a connection. ${timeoutDoc}`, format: integer(), default: -1 },
         socketTimeout: { doc: `Most milliseconds of inactivity between two packets. ${timeoutDoc}`, format: integer(), default: -1 },
+        callTimeout: {
+          doc: 'Most milliseconds a whole endpoint call may take, from holding a connection to the last byte of the answer (0 = no limit).',
+          format: integer(0),
+          default: 60_000,
+        },
       },
     },
   },
@@ -256,6 +268,13 @@ export const schema = {
       shutdownGraceMs: { doc: 'Milliseconds in-flight work may take to finish at shutdown.', format: integer(0), default: 30000 },
       auth: { doc: '"oidc" (bearer tokens) or "none" (no authentication; set explicitly).', format: oneOf(['oidc', 'none']), default: 'oidc' },
       trustProxy: { doc: 'Honour X-Forwarded-* headers.', format: boolean, default: false },
+      trustedProxies: {
+        doc: 'With trustProxy: addresses or CIDR ranges of the proxies in front of the engine; empty = trust the nearest hop only.',
+        format: listOf(ipOrCidr),
+        default: [],
+      },
+      headersTimeoutMs: { doc: 'Milliseconds a client may take to send a request\'s headers.', format: integer(1), default: 10_000 },
+      requestTimeoutMs: { doc: 'Milliseconds a client may take to send a whole request, body included (408 beyond).', format: integer(1), default: 30_000 },
       expirySweepMs: {
         doc: 'Milliseconds between sweeps for requests whose message expired unprocessed.',
         format: integer(1000),
@@ -284,6 +303,11 @@ export const schema = {
         default: 32768,
       },
       container: { doc: 'Blob container of large bodies.', format: containerName, default: 'async-engine-payloads' },
+      maxResponseBytes: {
+        doc: 'Largest 2xx answer body read from an endpoint; a larger one fails the attempt and is never buffered beyond this.',
+        format: integer(1),
+        default: 10_485_760,
+      },
     },
   },
 } satisfies Group;

@@ -38,6 +38,8 @@ export interface FlowStep {
   targetQueueName: string | null;
   endpoint: Endpoint;
   maxThreads: number;
+  /** The whole endpoint call's limit: the step's callTimeout, else http.connection.config's; 0 = none. */
+  callTimeoutInMs: number;
 }
 
 export interface FlowDefinition {
@@ -65,6 +67,8 @@ export interface HttpConnectionOptions {
   requestTimeoutInMs: number;
   connectionTimeoutInMs: number;
   socketTimeoutInMs: number;
+  /** The whole call, connection held to the last byte; 0 = none. Steps may override it. */
+  callTimeoutInMs: number;
 }
 
 export interface AdmissionOptions {
@@ -128,9 +132,13 @@ export interface EngineConfig {
     maxBodyBytes: number;
     shutdownGraceInMs: number;
     trustProxy: boolean;
+    /** With trustProxy: addresses and CIDR ranges of the proxies; empty = the nearest hop only. */
+    trustedProxies: readonly string[];
+    headersTimeoutInMs: number;
+    requestTimeoutInMs: number;
     demoEndpoints: boolean;
     expirySweepInMs: number;
   };
   callback: { allowedHosts: readonly string[]; timeoutInMs: number; retries: number };
-  payload: { inlineLimitBytes: number; container: string };
+  payload: { inlineLimitBytes: number; container: string; maxResponseBytes: number };
 }

@@ -189,12 +189,15 @@ function checkLimits(props: Props): ConfigIssue[] {
   const notAbove = (section: string, small: string, large: string): void => {
     const a = at(props, `${section}.${small}`);
     const b = at(props, `${section}.${large}`);
-    if (typeof a === 'number' && typeof b === 'number' && a > b) {
+    // A bound below 1 failed its own check already.
+    if (typeof a === 'number' && typeof b === 'number' && b >= 1 && a > b) {
       issues.push({ path: `${section}.${small}`, message: `must not exceed ${large} (${b})`, value: a });
     }
   };
   notAbove('http.connection.config', 'routeConnections', 'totalConnections');
   notAbove('threadpool.config', 'poolSize', 'maxPoolSize');
+  // Node refuses a headers time-out longer than the whole request's.
+  notAbove('server.config', 'headersTimeoutMs', 'requestTimeoutMs');
   const status = str(at(props, 'table.config.statusTable'));
   const dlq = str(at(props, 'table.config.dlqTable'));
   // Table names are case-insensitive in Azure Storage.
@@ -239,4 +242,35 @@ function checkRbac(props: Props): ConfigIssue[] {
         : [],
     ),
   );
+}
+
+/**
+ * Settings that are valid but likely to bite later: `config check` prints them, `start` logs them.
+ * They run on a document that passed validation.
+ */
+export function configWarnings(props: Props): ConfigIssue[] {
+  const warnings: ConfigIssue[] = [];
+  const total = at(props, 'http.connection.config.totalConnections');
+  const callTimeout = at(props, 'http.connection.config.callTimeout');
+  const socketTimeout = at(props, 'http.connection.config.socketTimeout');
+  for (const [flow, i] of objects(at(props, 'flow.config'))) {
+    const steps = objects(flow['queueMappings']);
+    const threads = steps.reduce((n, [step]) => n + (typeof step['maxThreads'] === 'number' ? step['maxThreads'] : 0), 0);
+    if (typeof total === 'number' && threads > total) {
+      warnings.push({
+        path: `flow.config[${i}].queueMappings`,
+        message: `have ${threads} maxThreads in all, more than http.connection.config.totalConnections (${total}): calls will wait for connections`,
+      });
+    }
+    for (const [step, j] of steps) {
+      const stepTimeout = step['callTimeout'] ?? callTimeout;
+      if (stepTimeout === 0 && socketTimeout === 0) {
+        warnings.push({
+          path: step['callTimeout'] === 0 ? `flow.config[${i}].queueMappings[${j}].callTimeout` : 'http.connection.config.callTimeout',
+          message: 'is 0 while socketTimeout is 0 too: an endpoint that never answers holds a worker slot for ever',
+        });
+      }
+    }
+  }
+  return warnings;
 }

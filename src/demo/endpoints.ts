@@ -9,12 +9,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
-import { readBody } from '../ingress/body.js';
+import { type BodyLimits, readBody } from '../ingress/body.js';
 
-export function createDemoRoutes(maxBodyBytes: number): Router {
+export function createDemoRoutes(limits: BodyLimits): Router {
   const router = new Router({ prefix: '/demo' });
   const echo = async (ctx: Context): Promise<void> => {
-    ctx.body = await readBody(ctx, maxBodyBytes);
+    ctx.body = await readBody(ctx, limits);
     ctx.set('content-type', ctx.get('content-type') || 'application/octet-stream');
   };
   router.post('/echo', echo);

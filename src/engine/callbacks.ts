@@ -5,15 +5,17 @@
  * status row (`pending`, then `delivered` or `failed`).
  */
 import { request } from 'undici';
-import type { Agent } from 'undici';
 import type { Logger } from '../observability/log.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import { toStatusJson, type StatusTable } from '../storage/status-table.js';
 import { pause, whenSettledOrAborted } from '../common/pause.js';
 import { EngineError } from '../errors.js';
+import type { OutboundHttp } from '../http/agent.js';
+import { withConnection } from '../http/endpoint-call.js';
 
 export interface CallbacksOptions {
-  agent: Agent;
+  /** The engine's outbound Agent and connection permits, shared with the endpoint calls. */
+  http: OutboundHttp;
   statusTable: StatusTable;
   payloads: PayloadStore;
   timeoutInMs: number;
@@ -35,7 +37,7 @@ export function isCallbackAllowed(url: string, allowedHosts: readonly string[]):
 }
 
 export class Callbacks {
-  readonly #agent: Agent;
+  readonly #http: OutboundHttp;
   readonly #statusTable: StatusTable;
   readonly #payloads: PayloadStore;
   readonly #timeoutInMs: number;
@@ -44,8 +46,8 @@ export class Callbacks {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #stop = new AbortController();
 
-  constructor({ agent, statusTable, payloads, timeoutInMs, retries, log }: CallbacksOptions) {
-    this.#agent = agent;
+  constructor({ http, statusTable, payloads, timeoutInMs, retries, log }: CallbacksOptions) {
+    this.#http = http;
     this.#statusTable = statusTable;
     this.#payloads = payloads;
     this.#timeoutInMs = timeoutInMs;
@@ -98,21 +100,29 @@ export class Callbacks {
     log.warn({ retries: this.#retries }, 'callback.given_up');
   }
 
-  /** One POST; null when the receiver answered 2xx, else what went wrong. */
+  /**
+   * One POST, holding a connection permit like an endpoint call, within callback.config's timeout
+   * (and callTimeout, when shorter); null when the receiver answered 2xx, else what went wrong.
+   */
   async #post(url: string, payload: string, requestId: string, stop: AbortSignal): Promise<string | null> {
+    const { callTimeoutInMs } = this.#http;
+    const timeoutInMs = callTimeoutInMs > 0 ? Math.min(this.#timeoutInMs, callTimeoutInMs) : this.#timeoutInMs;
     try {
-      const response = await request(url, {
-        method: 'POST',
-        dispatcher: this.#agent,
-        headers: { 'content-type': 'application/json', 'x-request-id': requestId },
-        body: payload,
-        signal: AbortSignal.any([stop, AbortSignal.timeout(this.#timeoutInMs)]),
-        headersTimeout: this.#timeoutInMs,
-        bodyTimeout: this.#timeoutInMs,
+      return await withConnection(this.#http, url, timeoutInMs, stop, async (signal) => {
+        const response = await request(url, {
+          method: 'POST',
+          dispatcher: this.#http.agent,
+          headers: { 'content-type': 'application/json', 'x-request-id': requestId },
+          body: payload,
+          signal,
+          headersTimeout: timeoutInMs,
+          bodyTimeout: timeoutInMs,
+        });
+        // The answer's body means nothing here: read no more of it than maxResponseBytes.
+        await response.body.dump({ limit: this.#http.maxResponseBytes });
+        // undici follows no redirect unless told: a 3xx is an answer like any other non-2xx.
+        return response.statusCode >= 200 && response.statusCode < 300 ? null : `HTTP ${response.statusCode}`;
       });
-      await response.body.dump();
-      // undici follows no redirect unless told: a 3xx is an answer like any other non-2xx.
-      return response.statusCode >= 200 && response.statusCode < 300 ? null : `HTTP ${response.statusCode}`;
     } catch (err) {
       return err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message}` : String(err);
     }

@@ -56,7 +56,7 @@ export class Engine {
     this.#log = log;
     this.#shutdownGraceInMs = shutdownGraceInMs;
     this.#steps = allSteps(flows);
-    this.#callbacks = new Callbacks({ agent: http.agent, statusTable, payloads, timeoutInMs: callback.timeoutInMs, retries: callback.retries, log });
+    this.#callbacks = new Callbacks({ http, statusTable, payloads, timeoutInMs: callback.timeoutInMs, retries: callback.retries, log });
     this.#pollers = this.#steps.map((step) => {
       const runner = new StepRunner({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks: this.#callbacks, platformToken, inlineLimitBytes, log });
       return new Poller({

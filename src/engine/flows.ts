@@ -20,6 +20,8 @@ export interface Step {
   readonly index: number;
   readonly source: BoundQueue;
   readonly endpoint: Endpoint;
+  /** The whole endpoint call's limit; 0 = none. */
+  readonly callTimeoutInMs: number;
   /** The step this one forwards to; null on the last step. */
   readonly next: Step | null;
   /** maxThreads slots for this step's messages. */
@@ -56,6 +58,7 @@ export function createFlows(definitions: readonly FlowDefinition[], queues: Read
           index: step.index,
           source: bind(step.sourceQueueName),
           endpoint: step.endpoint,
+          callTimeoutInMs: step.callTimeoutInMs,
           next,
           pool: new WorkerPool({ size: step.maxThreads }),
         };

@@ -1,16 +1,8 @@
 /**
- * Pure decisions about where a request goes: the step after this one, and what a lost conditional
- * status write means (see step-runner.ts for the protocol).
+ * Pure: what a lost conditional status write means (see step-runner.ts for the protocol). Where a
+ * request goes after a step is `Step.next` (flows.ts).
  */
-import type { FlowDefinition, FlowStep } from '../config/types.js';
 import { FINAL_STATES, type RequestStatus } from '../storage/status-table.js';
-
-export type Route = { kind: 'next'; step: FlowStep } | { kind: 'done' };
-
-export function routeAfter(flow: FlowDefinition, stepIndex: number): Route {
-  const next = flow.steps[stepIndex + 1];
-  return next ? { kind: 'next', step: next } : { kind: 'done' };
-}
 
 /**
  * What to do when the status write of step `step` found a different ETag than the message carried:

@@ -179,6 +179,7 @@ export class StepRunner {
           step: envelope.step,
           traceparent: envelope.traceparent,
           authorization,
+          callTimeoutInMs: this.#step.callTimeoutInMs,
         },
         signal,
       );

@@ -2,9 +2,15 @@
  * One POST of a step's input to its endpoint, through the process's Agent and connection permits.
  * Returns the outcome as a value; throws only when `signal` aborts (the step was given up).
  * undici's UND_ERR_* codes are translated here.
+ *
+ * Bounds: the whole call, from holding a connection permit to the last byte of the answer, ends
+ * within the step's callTimeout (AE_CALL_TIMEOUT), and a 2xx answer is read as a stream and given
+ * up, its connection dropped, the moment it passes payload.config.maxResponseBytes
+ * (AE_RESPONSE_TOO_LARGE): nothing beyond the limit is buffered. Both are transport errors, so the
+ * redelivery rules apply as for a refused connection.
  */
-import { request } from 'undici';
-import { isEngineError } from '../errors.js';
+import { type Dispatcher, request } from 'undici';
+import { EngineError, isEngineError } from '../errors.js';
 import type { OutboundHttp } from './agent.js';
 
 export type StepOutcome =
@@ -22,6 +28,8 @@ export interface EndpointRequest {
   traceparent: string | null;
   /** `Bearer ...` for platform endpoints, else null. */
   authorization: string | null;
+  /** The whole call's limit (the step's effective callTimeout); 0 = none. */
+  callTimeoutInMs: number;
 }
 
 /** How much of an error answer is kept for the status row. */
@@ -30,42 +38,42 @@ const ERROR_DETAIL_BYTES = 512;
 export async function callEndpoint(http: OutboundHttp, req: EndpointRequest, signal: AbortSignal): Promise<StepOutcome> {
   const started = performance.now();
   const elapsed = (): number => Math.round(performance.now() - started);
-  let release: (() => void) | undefined;
   try {
-    release = await http.limiter.acquire(new URL(req.url).origin, signal);
-    const headers: Record<string, string> = {
-      'content-type': req.contentType,
-      'x-request-id': req.requestId,
-      'x-flow-name': req.flow,
-      'x-flow-step': String(req.step),
-      'idempotency-key': `${req.requestId}:${req.step}`,
-    };
-    if (req.traceparent) headers['traceparent'] = req.traceparent;
-    if (req.authorization) headers['authorization'] = req.authorization;
-    const response = await request(req.url, {
-      method: 'POST',
-      dispatcher: http.agent,
-      headers,
-      body: req.body,
-      signal,
-      ...(http.socketTimeoutInMs !== undefined ? { headersTimeout: http.socketTimeoutInMs, bodyTimeout: http.socketTimeoutInMs } : {}),
+    return await withConnection(http, req.url, req.callTimeoutInMs, signal, async (callSignal) => {
+      const headers: Record<string, string> = {
+        'content-type': req.contentType,
+        'x-request-id': req.requestId,
+        'x-flow-name': req.flow,
+        'x-flow-step': String(req.step),
+        'idempotency-key': `${req.requestId}:${req.step}`,
+      };
+      if (req.traceparent) headers['traceparent'] = req.traceparent;
+      if (req.authorization) headers['authorization'] = req.authorization;
+      const response = await request(req.url, {
+        method: 'POST',
+        dispatcher: http.agent,
+        headers,
+        body: req.body,
+        signal: callSignal,
+        ...(http.socketTimeoutInMs !== undefined ? { headersTimeout: http.socketTimeoutInMs, bodyTimeout: http.socketTimeoutInMs } : {}),
+      });
+      if (response.statusCode >= 200 && response.statusCode < 300) {
+        const body = await readAtMost(response, http.maxResponseBytes);
+        const contentType = String(response.headers['content-type'] ?? 'application/octet-stream');
+        return { kind: 'ok', status: response.statusCode, contentType, body, durationInMs: elapsed() };
+      }
+      const detail = await readSome(response.body, ERROR_DETAIL_BYTES);
+      return {
+        kind: 'http-error',
+        status: response.statusCode,
+        retryAfterInMs: parseRetryAfter(response.headers['retry-after']),
+        detail: `HTTP ${response.statusCode}${detail ? `: ${detail}` : ''}`,
+        durationInMs: elapsed(),
+      };
     });
-    if (response.statusCode >= 200 && response.statusCode < 300) {
-      const body = Buffer.from(await response.body.arrayBuffer());
-      const contentType = String(response.headers['content-type'] ?? 'application/octet-stream');
-      return { kind: 'ok', status: response.statusCode, contentType, body, durationInMs: elapsed() };
-    }
-    const detail = await readSome(response.body, ERROR_DETAIL_BYTES);
-    return {
-      kind: 'http-error',
-      status: response.statusCode,
-      retryAfterInMs: parseRetryAfter(response.headers['retry-after']),
-      detail: `HTTP ${response.statusCode}${detail ? `: ${detail}` : ''}`,
-      durationInMs: elapsed(),
-    };
   } catch (err) {
     if (signal.aborted) throw signal.reason ?? err;
-    if (isEngineError(err, 'AE_POOL_TIMEOUT')) return { kind: 'transport-error', code: err.code, detail: err.message, durationInMs: elapsed() };
+    if (isEngineError(err)) return { kind: 'transport-error', code: err.code, detail: err.message, durationInMs: elapsed() };
     const code = (err as { code?: unknown }).code;
     return {
       kind: 'transport-error',
@@ -73,9 +81,62 @@ export async function callEndpoint(http: OutboundHttp, req: EndpointRequest, sig
       detail: err instanceof Error ? err.message : String(err),
       durationInMs: elapsed(),
     };
-  } finally {
-    release?.();
   }
+}
+
+/**
+ * Runs `call` while holding a connection permit for `url`'s origin, with a signal that also aborts
+ * `callTimeoutInMs` after the permit was granted (0 = no limit). Throws AE_POOL_TIMEOUT when no
+ * permit came in time, AE_CALL_TIMEOUT when the call ran out of time, and `signal`'s reason when
+ * it aborts.
+ */
+export async function withConnection<T>(http: OutboundHttp, url: string, callTimeoutInMs: number, signal: AbortSignal, call: (callSignal: AbortSignal) => Promise<T>): Promise<T> {
+  const release = await http.limiter.acquire(new URL(url).origin, signal);
+  // A controller of its own rather than AbortSignal.any(): `signal` may live as long as the process.
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  let isTimedOut = false;
+  const timer =
+    callTimeoutInMs > 0
+      ? setTimeout(() => {
+          isTimedOut = true;
+          controller.abort(new EngineError('AE_CALL_TIMEOUT', 'callTimeout'));
+        }, callTimeoutInMs)
+      : undefined;
+  try {
+    return await call(controller.signal);
+  } catch (err) {
+    if (isTimedOut && !signal.aborted) {
+      throw new EngineError('AE_CALL_TIMEOUT', `the call to ${new URL(url).origin} took longer than ${callTimeoutInMs} ms (callTimeout)`, { cause: err });
+    }
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+    release();
+  }
+}
+
+/**
+ * The answer's body, read as it arrives; AE_RESPONSE_TOO_LARGE, with the connection dropped, as
+ * soon as it is declared or grows larger than `limit`.
+ */
+export async function readAtMost(response: Dispatcher.ResponseData, limit: number): Promise<Buffer> {
+  const tooLarge = (): EngineError => {
+    // Destroying an unfinished body aborts the request, and undici closes its connection.
+    response.body.destroy();
+    return new EngineError('AE_RESPONSE_TOO_LARGE', `response larger than ${limit} bytes (payload.config.maxResponseBytes)`);
+  };
+  if (Number(response.headers['content-length']) > limit) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw tooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size);
 }
 
 /** Reads up to `limit` bytes as text and discards the rest, so the connection is freed. */

@@ -6,6 +6,7 @@ import type { Router } from '@koa/router';
 import Koa from 'koa';
 import type { Logger } from '../observability/log.js';
 import { type AuthDeps, createAuthMiddleware } from './auth.js';
+import { createClientResolver } from './client.js';
 import { createOpenApiRoutes } from './openapi.js';
 import { sendProblem } from './problem.js';
 import { type ActuatorDeps, createActuatorRoutes } from './routes/actuator.js';
@@ -18,6 +19,7 @@ export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps, DlqRoutesD
   /** Mounted before authentication: routes anyone may call (the demo service). */
   publicRouters: readonly Router[];
   trustProxy: boolean;
+  trustedProxies: readonly string[];
   /** null while server.config.auth is "none". */
   auth: AuthDeps | null;
   log: Logger;
@@ -29,10 +31,18 @@ export function createApiRouters(deps: IngressDeps): IngressRouter[] {
 }
 
 export function createIngressApp(deps: IngressDeps): Koa<IngressState> {
-  const app = new Koa<IngressState>({ proxy: deps.trustProxy });
+  // Koa's own proxy handling believes the left-most X-Forwarded-For entry: client.ts decides instead.
+  const app = new Koa<IngressState>({ proxy: false });
   const log = deps.log.child({ component: 'ingress' });
+  const clientOf = createClientResolver({ trustProxy: deps.trustProxy, trustedProxies: deps.trustedProxies });
 
   app.use(async (ctx, next) => {
+    ctx.state.client = clientOf({
+      remoteAddress: ctx.req.socket.remoteAddress ?? '',
+      isEncrypted: 'encrypted' in ctx.req.socket && ctx.req.socket.encrypted === true,
+      forwardedFor: ctx.get('x-forwarded-for') || undefined,
+      forwardedProto: ctx.get('x-forwarded-proto') || undefined,
+    });
     try {
       await next();
       // No route answered, or the router answered 405/501 with Allow but without a body.

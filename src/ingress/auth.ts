@@ -29,7 +29,7 @@ export function createAuthMiddleware(deps: AuthDeps): Middleware<IngressState> {
     'www-authenticate': `Bearer realm="${realm}"${error ? `, error="${error}", error_description="${description}"` : ''}`,
   });
   return async (ctx, next) => {
-    if (!isTransportAllowed(ctx.protocol, ctx.ip, deps.openid.sslRequired)) {
+    if (!isTransportAllowed(ctx.state.client.protocol, ctx.state.client.ip, deps.openid.sslRequired)) {
       throw new HttpProblem(403, 'https-required', 'Forbidden', 'HTTPS is required (openid.config.ssl-required)');
     }
     const match = BEARER.exec(ctx.get('authorization'));

@@ -409,7 +409,7 @@ const schemas: Json = {
   },
   FlowStep: {
     type: 'object',
-    required: ['step', 'sourceQueueName', 'endpoint', 'targetQueueName', 'maxThreads', 'approximateMessageCount', 'inFlight'],
+    required: ['step', 'sourceQueueName', 'endpoint', 'targetQueueName', 'maxThreads', 'callTimeout', 'approximateMessageCount', 'inFlight'],
     additionalProperties: false,
     properties: {
       step: { type: 'integer', minimum: 0 },
@@ -417,6 +417,7 @@ const schemas: Json = {
       endpoint: { type: 'string', description: 'The endpointName, or the endpointUrl.' },
       targetQueueName: { type: ['string', 'null'], description: 'null on the last step.' },
       maxThreads: { type: 'integer', minimum: 1 },
+      callTimeout: { type: 'integer', minimum: 0, description: "Milliseconds the step's whole endpoint call may take, its own callTimeout or http.connection.config's; 0 = no limit." },
       approximateMessageCount: { type: 'integer', minimum: 0, description: "Azure's estimate, messages hidden while being worked on included." },
       inFlight: { type: 'integer', minimum: 0, description: "This engine's messages of the step at work." },
     },

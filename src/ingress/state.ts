@@ -4,8 +4,11 @@
 import type { Router } from '@koa/router';
 import type { ParameterizedContext } from 'koa';
 import type { Principal } from '../auth/token-verifier.js';
+import type { Client } from './client.js';
 
 export interface IngressState {
+  /** Who is calling, as client.ts reads the connection and the trusted forwarded headers. */
+  client: Client;
   /** The request an answer is about; the error middleware sends it as X-Request-Id. */
   requestId?: string;
   /** The verified caller, while server.config.auth is "oidc". */

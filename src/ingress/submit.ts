@@ -42,25 +42,39 @@ export type SubmissionResult =
   /** No place in admission control within the deadline. */
   | { kind: 'overloaded' };
 
-/** Runs a submission within `deadline`; AE_STORAGE_UNAVAILABLE when storage did not answer in time. */
-export async function acceptSubmission(deps: SubmitDeps, submission: Submission, deadline: AbortSignal): Promise<SubmissionResult> {
+/**
+ * Runs a submission: waits at most `timeoutInMs` for a place in admission control ('overloaded'
+ * beyond), reads the body within its own limits (body.ts), then gives storage `timeoutInMs` for
+ * its writes (AE_STORAGE_UNAVAILABLE beyond): a slow upload does not eat into storage's time.
+ */
+export async function acceptSubmission(deps: SubmitDeps, submission: Submission, timeoutInMs: number): Promise<SubmissionResult> {
+  const waiting = AbortSignal.timeout(timeoutInMs);
   let isAdmitted = false;
   try {
     const admitted = await deps.admission.run(() => {
       isAdmitted = true;
-      return submit(deps, submission, deadline);
-    }, deadline);
+      return submit(deps, submission, timeoutInMs);
+    }, waiting);
     return admitted === null ? { kind: 'overloaded' } : admitted.value;
   } catch (err) {
-    if (!deadline.aborted) throw err;
-    // Waited its whole time for a place: the engine is overloaded. Admitted: storage was too slow.
-    if (!isAdmitted) return { kind: 'overloaded' };
-    throw new EngineError('AE_STORAGE_UNAVAILABLE', 'storage did not answer within the submission deadline', { cause: err });
+    // Waited its whole time for a place: the engine is overloaded.
+    if (!isAdmitted && waiting.aborted) return { kind: 'overloaded' };
+    throw err;
   }
 }
 
-async function submit(deps: SubmitDeps, submission: Submission, signal: AbortSignal): Promise<SubmissionResult> {
+async function submit(deps: SubmitDeps, submission: Submission, timeoutInMs: number): Promise<SubmissionResult> {
   const body = await submission.readBody();
+  const signal = AbortSignal.timeout(timeoutInMs);
+  try {
+    return await store(deps, submission, body, signal);
+  } catch (err) {
+    if (!signal.aborted) throw err;
+    throw new EngineError('AE_STORAGE_UNAVAILABLE', `storage did not answer within ${timeoutInMs} ms`, { cause: err });
+  }
+}
+
+async function store(deps: SubmitDeps, submission: Submission, body: Buffer, signal: AbortSignal): Promise<SubmissionResult> {
   const { flow, idempotencyKey: key } = submission;
   const requestId = randomUUID();
   if (key !== null) {

@@ -28,5 +28,20 @@ export function createLogger({ level, destination }: LoggerOptions): Logger {
   );
 }
 
+/** The levels LOG_LEVEL may name: pino's, and `silent`. */
+export const LOG_LEVELS = [...Object.keys(pino.levels.values), 'silent'];
+
+/** LOG_LEVEL as given, or why it cannot be used (the root logger then logs at `info`). */
+function levelOf(value: string | undefined): { level: string; problem: string | null } {
+  if (value === undefined || value === '') return { level: 'info', problem: null };
+  if (LOG_LEVELS.includes(value)) return { level: value, problem: null };
+  return { level: 'info', problem: `LOG_LEVEL ${JSON.stringify(value.slice(0, 40))} is not a log level; use one of ${LOG_LEVELS.join(', ')}` };
+}
+
+const fromEnv = levelOf(process.env['LOG_LEVEL']);
+
+/** Set when LOG_LEVEL names no level: the command line refuses to start with this message. */
+export const logLevelProblem: string | null = fromEnv.problem;
+
 /** The process's root logger; components receive children of it. Level from LOG_LEVEL (default info). */
-export const rootLogger: Logger = createLogger({ level: process.env['LOG_LEVEL'] ?? 'info' });
+export const rootLogger: Logger = createLogger({ level: fromEnv.level });

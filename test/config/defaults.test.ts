@@ -107,7 +107,23 @@ describe('defaults', () => {
       endpointUrl: 'http://127.0.0.1:9/third',
       targetQueueName: null,
       maxThreads: 10,
+      callTimeout: null,
     });
+    assert.deepEqual(
+      flow.steps.map((s) => s.callTimeoutInMs),
+      [60_000, 60_000, 60_000],
+      'a step without callTimeout takes http.connection.config.callTimeout',
+    );
+  });
+
+  it('lets a step\'s callTimeout override http.connection.config.callTimeout, 0 included', () => {
+    const doc = validDocument({ 'http.connection.config': { callTimeout: 5000 } });
+    stepsOf(doc)[0]!.callTimeout = 0;
+    stepsOf(doc)[1]!.callTimeout = 120_000;
+    assert.deepEqual(
+      parse(doc).config.flows[0]!.steps.map((s) => s.callTimeoutInMs),
+      [0, 120_000, 5000],
+    );
   });
 
   it('keeps a maxThreads that is given', () => {
@@ -137,6 +153,7 @@ describe('defaults', () => {
       requestTimeoutInMs: -1,
       connectionTimeoutInMs: -1,
       socketTimeoutInMs: -1,
+      callTimeoutInMs: 60_000,
     });
     assert.deepEqual(document['http.connection.config'], {
       routeConnections: 20,
@@ -145,6 +162,7 @@ describe('defaults', () => {
       requestTimeout: -1,
       connectionTimeout: -1,
       socketTimeout: -1,
+      callTimeout: 60_000,
     });
   });
 
@@ -157,6 +175,7 @@ describe('defaults', () => {
       requestTimeoutInMs: -1,
       connectionTimeoutInMs: -1,
       socketTimeoutInMs: 0,
+      callTimeoutInMs: 60_000,
     });
   });
 
@@ -174,6 +193,9 @@ describe('defaults', () => {
       maxBodyBytes: 1048576,
       shutdownGraceInMs: 30000,
       trustProxy: false,
+      trustedProxies: [],
+      headersTimeoutInMs: 10_000,
+      requestTimeoutInMs: 30_000,
       expirySweepInMs: 300000,
       demoEndpoints: false,
     });
@@ -185,6 +207,9 @@ describe('defaults', () => {
       shutdownGraceMs: 30000,
       auth: 'oidc',
       trustProxy: false,
+      trustedProxies: [],
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
       expirySweepMs: 300000,
       demoEndpoints: false,
     });
@@ -198,6 +223,9 @@ describe('defaults', () => {
       maxBodyBytes: 1048576,
       shutdownGraceInMs: 30000,
       trustProxy: false,
+      trustedProxies: [],
+      headersTimeoutInMs: 10_000,
+      requestTimeoutInMs: 30_000,
       expirySweepInMs: 300000,
       demoEndpoints: false,
     });
@@ -210,10 +238,10 @@ describe('defaults', () => {
     assert.deepEqual(document['callback.config'], { allowedHosts: [], timeout: 10000, retries: 3 });
   });
 
-  it('carries bodies up to 32768 bytes inline and puts larger ones in async-engine-payloads', () => {
+  it('carries bodies up to 32768 bytes inline, puts larger ones in async-engine-payloads, and reads answers up to 10 MiB', () => {
     const { config, document } = parse(validDocument());
-    assert.deepEqual(config.payload, { inlineLimitBytes: 32768, container: 'async-engine-payloads' });
-    assert.deepEqual(document['payload.config'], { inlineLimitBytes: 32768, container: 'async-engine-payloads' });
+    assert.deepEqual(config.payload, { inlineLimitBytes: 32768, container: 'async-engine-payloads', maxResponseBytes: 10_485_760 });
+    assert.deepEqual(document['payload.config'], { inlineLimitBytes: 32768, container: 'async-engine-payloads', maxResponseBytes: 10_485_760 });
   });
 
   it('reaches a storage account under core.windows.net unless another suffix is given', () => {

@@ -46,7 +46,19 @@ describe('JSON-encoded strings', () => {
     assert.equal(config.server.trustProxy, true);
     assert.deepEqual(config.admission, { poolSize: 3, maxPoolSize: 20, maxQueueSize: -1 });
     assert.equal(config.http.connectionTimeToLiveInMs, 30000);
-    assert.deepEqual(document['server.config'], { host: '127.0.0.1', port: 9000, maxBodyBytes: 1048576, shutdownGraceMs: 30000, auth: 'none', trustProxy: true, expirySweepMs: 300000, demoEndpoints: false });
+    assert.deepEqual(document['server.config'], {
+      host: '127.0.0.1',
+      port: 9000,
+      maxBodyBytes: 1048576,
+      shutdownGraceMs: 30000,
+      auth: 'none',
+      trustProxy: true,
+      trustedProxies: [],
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      expirySweepMs: 300000,
+      demoEndpoints: false,
+    });
   });
 
   it('reads list entries given as JSON strings', () => {

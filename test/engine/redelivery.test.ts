@@ -200,7 +200,7 @@ describe('redelivery and dead-lettering', () => {
         return queue.delete(...args);
       },
     };
-    const http = createOutboundHttp(config.http);
+    const http = createOutboundHttp(config.http, config.payload.maxResponseBytes);
     suite.onClose(() => http.agent.close());
     const statusTable = new StatusTable(clients.statusTable);
     const payloads = new PayloadStore({ container: clients.payloads, inlineLimitBytes: config.payload.inlineLimitBytes });
@@ -213,7 +213,7 @@ describe('redelivery and dead-lettering', () => {
       payloads,
       http,
       redelivery: config.redelivery,
-      callbacks: new Callbacks({ agent: http.agent, statusTable, payloads, timeoutInMs: 1000, retries: 0, log }),
+      callbacks: new Callbacks({ http, statusTable, payloads, timeoutInMs: 1000, retries: 0, log }),
       platformToken: null,
       inlineLimitBytes: config.payload.inlineLimitBytes,
       log,

@@ -110,8 +110,9 @@ function outbound(overrides: Partial<HttpConnectionOptions> = {}): OutboundHttp 
     requestTimeoutInMs: -1,
     connectionTimeoutInMs: -1,
     socketTimeoutInMs: -1,
+    callTimeoutInMs: 0,
     ...overrides,
-  });
+  }, 1024 * 1024);
   outbounds.push(http);
   return http;
 }
@@ -126,6 +127,7 @@ function request(url: string, overrides: Partial<EndpointRequest> = {}): Endpoin
     step: 2,
     traceparent: null,
     authorization: null,
+    callTimeoutInMs: 0,
     ...overrides,
   };
 }

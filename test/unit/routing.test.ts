@@ -1,22 +1,36 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { resolveConflict, routeAfter } from '../../src/engine/routing.js';
+import { createFlows } from '../../src/engine/flows.js';
+import { resolveConflict } from '../../src/engine/routing.js';
 import type { ConflictResolution } from '../../src/engine/routing.js';
-import type { FlowDefinition, FlowStep } from '../../src/config/types.js';
+import type { FlowDefinition, QueueOptions } from '../../src/config/types.js';
+import type { StepQueue } from '../../src/storage/queues.js';
 import type { RequestState, RequestStatus } from '../../src/storage/status-table.js';
 
-function step(index: number, isLast: boolean): FlowStep {
+function definition(stepCount: number): FlowDefinition {
   return {
-    index,
-    sourceQueueName: `q-${index}`,
-    targetQueueName: isLast ? null : `q-${index + 1}`,
-    endpoint: { kind: 'url', url: `http://127.0.0.1/step-${index}` },
-    maxThreads: 1,
+    name: 'orders',
+    steps: Array.from({ length: stepCount }, (_, index) => ({
+      index,
+      sourceQueueName: `q-${index}`,
+      targetQueueName: index === stepCount - 1 ? null : `q-${index + 1}`,
+      endpoint: { kind: 'url', url: `http://127.0.0.1/step-${index}` },
+      maxThreads: index + 1,
+      callTimeoutInMs: 1000 * index,
+    })),
   };
 }
 
-function flow(stepCount: number): FlowDefinition {
-  return { name: 'orders', steps: Array.from({ length: stepCount }, (_, i) => step(i, i === stepCount - 1)) };
+function queueOptions(name: string): QueueOptions {
+  return { name, maxMessages: 1, pollDelayInMs: 500, greedy: false, timeToLiveInMs: null, visibilityTimeoutInMs: 30_000, maxDequeueCount: 5 };
+}
+
+/** A queue that only has a name: resolving flows calls nothing on it. */
+function namedQueue(name: string): StepQueue {
+  const unused = (): never => {
+    throw new Error('not called');
+  };
+  return { name, send: unused, receive: unused, updateVisibility: unused, update: unused, delete: unused, approximateMessageCount: unused };
 }
 
 function row(status: RequestState, stepIndex: number): RequestStatus {
@@ -40,20 +54,27 @@ function row(status: RequestState, stepIndex: number): RequestStatus {
   };
 }
 
-describe('routeAfter', () => {
-  const three = flow(3);
+describe('createFlows', () => {
+  const cases: Array<[name: string, stepCount: number]> = [
+    ['a one-step flow ends after its only step', 1],
+    ['a two-step flow forwards from the first step to the last', 2],
+    ['a three-step flow chains every step to the one after it', 3],
+  ];
+  for (const [name, stepCount] of cases) {
+    it(name, () => {
+      const queues = new Map(Array.from({ length: stepCount }, (_, i) => [`q-${i}`, queueOptions(`q-${i}`)]));
+      const flow = createFlows([definition(stepCount)], queues, namedQueue).get('orders');
+      assert.ok(flow);
+      assert.deepEqual(
+        flow.steps.map((s) => [s.index, s.source.queue.name, s.source.options, s.next?.index ?? null, s.pool.size, s.callTimeoutInMs]),
+        Array.from({ length: stepCount }, (_, i) => [i, `q-${i}`, queueOptions(`q-${i}`), i === stepCount - 1 ? null : i + 1, i + 1, 1000 * i]),
+      );
+      for (const s of flow.steps) assert.equal(s.next, flow.steps[s.index + 1] ?? null, 'next is the step object itself');
+    });
+  }
 
-  it('routes each step but the last to the step after it', () => {
-    assert.deepEqual(routeAfter(three, 0), { kind: 'next', step: three.steps[1] });
-    assert.deepEqual(routeAfter(three, 1), { kind: 'next', step: three.steps[2] });
-  });
-
-  it('ends the request after the last step', () => {
-    assert.deepEqual(routeAfter(three, 2), { kind: 'done' });
-  });
-
-  it('ends a one-step flow after its only step', () => {
-    assert.deepEqual(routeAfter(flow(1), 0), { kind: 'done' });
+  it('throws for a step whose queue is not configured, naming it', () => {
+    assert.throws(() => createFlows([definition(2)], new Map([['q-0', queueOptions('q-0')]]), namedQueue), /queue "q-1" is used by a flow but not configured/);
   });
 });
 

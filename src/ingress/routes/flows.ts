@@ -23,6 +23,7 @@ export function createFlowRoutes(deps: FlowRoutesDeps): IngressRouter {
             endpoint: endpointLabel(step.endpoint),
             targetQueueName: step.next?.source.queue.name ?? null,
             maxThreads: step.pool.size,
+            callTimeout: step.callTimeoutInMs,
             approximateMessageCount: await step.source.queue.approximateMessageCount(signal),
             inFlight: step.pool.inFlight,
           })),

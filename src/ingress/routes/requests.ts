@@ -20,6 +20,8 @@ export interface RequestRoutesDeps extends SubmitDeps {
   statusTable: StatusTable;
   payloads: PayloadStore;
   maxBodyBytes: number;
+  /** server.config.requestTimeoutMs: a body that has not arrived by then is answered 408. */
+  requestTimeoutInMs: number;
   allowedCallbackHosts: readonly string[];
 }
 
@@ -27,7 +29,7 @@ export interface RequestRoutesDeps extends SubmitDeps {
 const RESULT_RETRY_AFTER_IN_SECONDS = 1;
 /** Seconds a client refused by admission control should wait. */
 const ADMISSION_RETRY_AFTER_IN_SECONDS = 1;
-/** The longest a submission may take, waiting for admission included; then 429 or 503, never a hang. */
+/** The longest a submission may wait for admission (then 429), and storage may take for it (then 503). */
 const SUBMIT_TIMEOUT_IN_MS = 10_000;
 
 const statusUrl = (id: string): string => `/api/requests/${encodeURIComponent(id)}`;
@@ -45,13 +47,13 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
     }
     const submission = {
       flow,
-      readBody: () => readBody(ctx, deps.maxBodyBytes),
+      readBody: () => readBody(ctx, { maxBytes: deps.maxBodyBytes, timeoutInMs: deps.requestTimeoutInMs }),
       idempotencyKey: idempotencyKeyOf(ctx),
       contentType: ctx.get('content-type') || 'application/octet-stream',
       traceparent: ctx.get('traceparent') || null,
       callbackUrl,
     };
-    const result = await acceptSubmission(deps, submission, AbortSignal.timeout(SUBMIT_TIMEOUT_IN_MS));
+    const result = await acceptSubmission(deps, submission, SUBMIT_TIMEOUT_IN_MS);
     answerSubmission(ctx, result, flow.name, deps.log);
   });
 

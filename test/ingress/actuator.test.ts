@@ -47,6 +47,7 @@ describe('the actuator', () => {
   });
 
   it('answers info with the version, the flows and the uptime, and never a secret', async () => {
+    const beforeStart = Date.now();
     const e = await suite.engine(
       flowDocument(suite.azurite, {
         flowName: 'informed',
@@ -54,14 +55,19 @@ describe('the actuator', () => {
         extra: { 'openapi.password': 'info-secret-password', 'openid.config': { credentials: { secret: 'info-secret-oidc' } } },
       }),
     );
+    const asked = Date.now();
     const response = await fetch(`${e.url}/actuator/info`);
     assert.equal(response.status, 200);
     const text = await response.text();
+    const answered = Date.now();
     const info = JSON.parse(text) as { version: string; flows: unknown; uptimeSeconds: number; startedAt: string };
     const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
     assert.equal(info.version, pkg.version);
     assert.deepEqual(info.flows, [{ name: 'informed', steps: 1 }]);
-    assert.ok(info.uptimeSeconds >= 0);
+    const startedAt = Date.parse(info.startedAt);
+    assert.ok(startedAt >= beforeStart && startedAt <= asked, `started at ${info.startedAt}, between ${new Date(beforeStart).toISOString()} and ${new Date(asked).toISOString()}`);
+    const seconds = (at: number): number => Math.round((at - startedAt) / 1000);
+    assert.ok(info.uptimeSeconds >= seconds(asked) && info.uptimeSeconds <= seconds(answered), `uptime ${info.uptimeSeconds} s, asked ${asked - startedAt} ms after the start`);
     for (const secret of ['info-secret-password', 'info-secret-oidc', 'AccountKey', suite.azurite.connectionString]) assert.ok(!text.includes(secret), secret);
   });
 

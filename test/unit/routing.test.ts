@@ -5,7 +5,7 @@ import { resolveConflict } from '../../src/engine/routing.js';
 import type { ConflictResolution } from '../../src/engine/routing.js';
 import type { FlowDefinition, QueueOptions } from '../../src/config/types.js';
 import type { StepQueue } from '../../src/storage/queues.js';
-import type { RequestState, RequestStatus } from '../../src/storage/status-table.js';
+import { REQUEST_STATES, type RequestState, type RequestStatus } from '../../src/storage/status-table.js';
 
 function definition(stepCount: number): FlowDefinition {
   return {
@@ -79,28 +79,38 @@ describe('createFlows', () => {
 });
 
 describe('resolveConflict', () => {
-  // The message is the input of step 1 of a three-step flow unless the case says it is the last step.
-  const cases: Array<[name: string, row: RequestStatus | null, step: number, isLastStep: boolean, expected: ConflictResolution]> = [
-    ['the row is gone', null, 1, false, 'stale'],
-    ['the row is gone, on the last step', null, 2, true, 'stale'],
-    ['the request completed', row('completed', 1), 1, false, 'stale'],
-    ['the request completed at the next step', row('completed', 2), 1, false, 'stale'],
-    ['the request was dead-lettered at this step', row('dead-lettered', 1), 1, false, 'stale'],
-    ['the request was dead-lettered at the next step', row('dead-lettered', 2), 1, false, 'stale'],
-    ['the row is processing this step', row('processing', 1), 1, false, 'retry'],
-    ['the row is retrying this step', row('retrying', 1), 1, false, 'retry'],
-    ['the row is queued at this step', row('queued', 1), 1, false, 'retry'],
-    ['the row is processing the last step, which this message is', row('processing', 2), 2, true, 'retry'],
-    ['the row moved to the next step', row('queued', 2), 1, false, 'forward'],
-    ['the row is processing the next step', row('processing', 2), 1, false, 'forward'],
-    ['the row points one past the last step', row('processing', 3), 2, true, 'stale'],
-    ['the row is two steps further on', row('processing', 3), 1, false, 'stale'],
-    ['the row is behind this step', row('processing', 0), 1, false, 'stale'],
-    ['the row is at step 0 and the message at step 2', row('retrying', 0), 2, true, 'stale'],
+  // Every status of the row against every place of the row's step relative to the message's, in a
+  // three-step flow (steps 0, 1 and 2).
+  const STALE: Record<RequestState, ConflictResolution> = { queued: 'stale', processing: 'stale', retrying: 'stale', completed: 'stale', 'dead-lettered': 'stale' };
+  const RETRY_UNLESS_FINAL: Record<RequestState, ConflictResolution> = { queued: 'retry', processing: 'retry', retrying: 'retry', completed: 'stale', 'dead-lettered': 'stale' };
+  const FORWARD_UNLESS_FINAL: Record<RequestState, ConflictResolution> = { queued: 'forward', processing: 'forward', retrying: 'forward', completed: 'stale', 'dead-lettered': 'stale' };
+  const relations: Array<{ where: string; rowStep: number; messageStep: number; isLastStep: boolean; expected: Record<RequestState, ConflictResolution> }> = [
+    { where: 'two steps behind the message\'s step', rowStep: 0, messageStep: 2, isLastStep: true, expected: STALE },
+    { where: 'one step behind the message\'s step', rowStep: 0, messageStep: 1, isLastStep: false, expected: STALE },
+    { where: 'at the message\'s step, the first', rowStep: 0, messageStep: 0, isLastStep: false, expected: RETRY_UNLESS_FINAL },
+    { where: 'at the message\'s step, in the middle', rowStep: 1, messageStep: 1, isLastStep: false, expected: RETRY_UNLESS_FINAL },
+    { where: 'at the message\'s step, the last', rowStep: 2, messageStep: 2, isLastStep: true, expected: RETRY_UNLESS_FINAL },
+    { where: 'one step past the message\'s step, the first', rowStep: 1, messageStep: 0, isLastStep: false, expected: FORWARD_UNLESS_FINAL },
+    { where: 'one step past the message\'s step, in the middle', rowStep: 2, messageStep: 1, isLastStep: false, expected: FORWARD_UNLESS_FINAL },
+    { where: 'one step past the message\'s step, the last (a step the flow does not have)', rowStep: 3, messageStep: 2, isLastStep: true, expected: STALE },
+    { where: 'two steps past the message\'s step', rowStep: 3, messageStep: 1, isLastStep: false, expected: STALE },
   ];
-  for (const [name, statusRow, stepIndex, isLastStep, expected] of cases) {
-    it(`answers ${expected} when ${name}`, () => {
-      assert.equal(resolveConflict(statusRow, stepIndex, isLastStep), expected);
+  for (const { where, rowStep, messageStep, isLastStep, expected } of relations) {
+    for (const status of REQUEST_STATES) {
+      it(`answers ${expected[status]} when the row is ${status} ${where}`, () => {
+        assert.equal(resolveConflict(row(status, rowStep), messageStep, isLastStep), expected[status]);
+      });
+    }
+  }
+
+  const gone: Array<{ where: string; messageStep: number; isLastStep: boolean }> = [
+    { where: 'at the first step', messageStep: 0, isLastStep: false },
+    { where: 'in the middle', messageStep: 1, isLastStep: false },
+    { where: 'at the last step', messageStep: 2, isLastStep: true },
+  ];
+  for (const { where, messageStep, isLastStep } of gone) {
+    it(`answers stale when the row is gone, for a message ${where}`, () => {
+      assert.equal(resolveConflict(null, messageStep, isLastStep), 'stale');
     });
   }
 });

@@ -144,12 +144,15 @@ describe('callEndpoint', { timeout: 15_000 }, () => {
     const server = await serve((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/vnd.result+octet; v=2' }).end(answer);
     });
+    const started = performance.now();
     const outcome = await callEndpoint(outbound(), request(server.url), never());
+    const tookInMs = performance.now() - started;
     assertKind(outcome, 'ok');
     assert.equal(outcome.status, 200);
     assert.equal(outcome.contentType, 'application/vnd.result+octet; v=2');
     assert.ok(outcome.body.equals(answer));
-    assert.ok(outcome.durationInMs >= 0);
+    // Whole milliseconds of this call: no more than the time measured around it.
+    assert.ok(Number.isInteger(outcome.durationInMs) && outcome.durationInMs <= Math.ceil(tookInMs), `durationInMs ${outcome.durationInMs}, the call took ${tookInMs} ms`);
   });
 
   it('treats any 2xx as ok and defaults the content type of an answer without one', async () => {

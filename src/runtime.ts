@@ -17,7 +17,7 @@ import { Engine } from './engine/engine.js';
 import { allSteps, createFlows, type Flows } from './engine/flows.js';
 import { EngineError } from './errors.js';
 import { createOutboundHttp, type OutboundHttp } from './http/agent.js';
-import { PlatformToken } from './http/platform-token.js';
+import { PlatformToken, platformTokenRetryDelayInMs } from './http/platform-token.js';
 import { Admission } from './ingress/admission.js';
 import { createIngressApp } from './ingress/app.js';
 import { createIngressServer } from './ingress/server.js';
@@ -136,7 +136,7 @@ export class Runtime {
         log.warn({ host: config.server.host }, 'SECURITY: server.config.auth is "none" on a non-loopback interface: anyone who can reach it may submit, read and replay requests');
       }
       const { platformToken: credentials } = config;
-      const platformToken = issuer && credentials ? new PlatformToken({ issuer, username: credentials.username, password: credentials.password, log }) : null;
+      const platformToken = issuer && credentials ? new PlatformToken({ issuer, username: credentials.username, password: credentials.password, retryDelayInMs: platformTokenRetryDelayInMs, log }) : null;
 
       const engine = new Engine({
         flows,

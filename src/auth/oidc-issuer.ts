@@ -7,6 +7,7 @@
 import * as client from 'openid-client';
 import type { OpenIdOptions } from '../config/types.js';
 import { EngineError } from '../errors.js';
+import { backoffDelayInMs } from '../common/backoff.js';
 import { pause } from '../common/pause.js';
 import type { Logger } from '../observability/log.js';
 
@@ -89,7 +90,7 @@ export class OidcIssuer {
         return;
       } catch (err) {
         this.#lastError = err instanceof Error ? err.message : String(err);
-        const delay = Math.min(RETRY_FIRST_IN_MS * 2 ** failures, RETRY_MAX_IN_MS);
+        const delay = backoffDelayInMs(failures + 1, RETRY_FIRST_IN_MS, RETRY_MAX_IN_MS);
         this.#log.warn({ error: this.#lastError, retryInMs: delay }, 'auth.discovery_failed');
         await pause(delay, signal);
       }

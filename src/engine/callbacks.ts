@@ -8,6 +8,7 @@ import { request } from 'undici';
 import type { Logger } from '../observability/log.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import { toStatusJson, type StatusTable } from '../storage/status-table.js';
+import { backoffDelayInMs } from '../common/backoff.js';
 import { pause, whenSettledOrAborted } from '../common/pause.js';
 import { EngineError } from '../errors.js';
 import type { OutboundHttp } from '../http/agent.js';
@@ -23,8 +24,9 @@ export interface CallbacksOptions {
   log: Logger;
 }
 
-/** The first retry waits this long, each next one twice as long. */
+/** Retries wait up to this long at first, each next one up to twice as long, never more than the max (full jitter). */
 const FIRST_RETRY_DELAY_IN_MS = 1000;
+const MAX_RETRY_DELAY_IN_MS = 60_000;
 
 /** Whether `url` may be called back: its host (`host`, or `host:port` for that port only) is allowed. */
 export function isCallbackAllowed(url: string, allowedHosts: readonly string[]): boolean {
@@ -93,7 +95,7 @@ export class Callbacks {
         return;
       }
       log.warn({ attempt, error: outcome }, 'callback.failed_attempt');
-      if (attempt <= this.#retries) await pause(FIRST_RETRY_DELAY_IN_MS * 2 ** (attempt - 1), signal);
+      if (attempt <= this.#retries) await pause(backoffDelayInMs(attempt, FIRST_RETRY_DELAY_IN_MS, MAX_RETRY_DELAY_IN_MS), signal);
     }
     if (signal.aborted) return; // shutdown: the callback stays pending
     await this.#statusTable.setCallbackStatus(requestId, 'failed', AbortSignal.timeout(10_000));

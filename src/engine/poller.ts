@@ -10,10 +10,10 @@
  * waiting message is delayed by no more than one more receive would have delayed it), and never
  * longer than `delay`.
  */
+import { backoffDelayInMs } from '../common/backoff.js';
 import { pause } from '../common/pause.js';
 import type { Logger } from '../observability/log.js';
 import type { ReceivedMessage } from '../storage/queues.js';
-import { errorDelayInMs } from './backoff.js';
 import type { Step } from './flows.js';
 
 export interface PollerOptions {
@@ -92,7 +92,7 @@ export class Poller {
         if (signal.aborted || this.#workSignal.aborted) break;
         failures++;
         coalesceInMs = 0;
-        const delay = errorDelayInMs(failures, queueOptions.pollDelayInMs, MAX_ERROR_DELAY_IN_MS);
+        const delay = backoffDelayInMs(failures, queueOptions.pollDelayInMs, MAX_ERROR_DELAY_IN_MS);
         this.#log.warn({ err, failures, retryInMs: delay }, 'poller.receive_failed');
         await pause(delay, signal);
       }

@@ -124,8 +124,9 @@ export async function withConnection<T>(http: OutboundHttp, url: string, callTim
  */
 export async function readAtMost(response: Dispatcher.ResponseData, limit: number): Promise<Buffer> {
   const tooLarge = (): EngineError => {
-    // Destroying an unfinished body aborts the request, and undici closes its connection.
-    response.body.destroy();
+    // Destroying an unfinished body aborts the request, and undici closes its connection. The body
+    // then emits an AbortError: handled here, or it would be an uncaught exception.
+    response.body.once('error', () => undefined).destroy();
     return new EngineError('AE_RESPONSE_TOO_LARGE', `response larger than ${limit} bytes (payload.config.maxResponseBytes)`);
   };
   if (Number(response.headers['content-length']) > limit) throw tooLarge();

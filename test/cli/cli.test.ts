@@ -75,6 +75,27 @@ describe('async-engine config check', () => {
     assert.match(stderr, /2 errors/);
   });
 
+  it('prints warnings for settings that are valid but likely to bite, and still exits 0', async () => {
+    const file = await configFile(validDocument({ 'http.connection.config': { totalConnections: 25, routeConnections: 20, callTimeout: 0, socketTimeout: 0 } }));
+    const { code, stdout, stderr } = await runCli(['config', 'check', '--config', file]);
+    assert.equal(code, 0, stderr);
+    assert.ok(JSON.parse(stdout));
+    assert.match(stderr, /^warning: flow\.config\[0\]\.queueMappings: have 30 maxThreads in all, more than http\.connection\.config\.totalConnections \(25\)/m);
+    assert.match(stderr, /^warning: http\.connection\.config\.callTimeout: is 0 while socketTimeout is 0 too/m);
+    assert.match(stderr, /is valid \(4 warnings\)/);
+  });
+
+  it('refuses a LOG_LEVEL that is no level with exit 2 and the levels it takes, not a stack trace', async () => {
+    for (const args of [['config', 'check', '--config', 'config/example.json'], ['start', '--config', 'config/example.json']]) {
+      const { code, stdout, stderr } = await runCli(args, { env: cleanEnv({ LOG_LEVEL: 'verbose' }) });
+      assert.equal(code, 2, args.join(' '));
+      assert.equal(stdout, '');
+      assert.equal(stderr.trim(), 'LOG_LEVEL "verbose" is not a log level; use one of trace, debug, info, warn, error, fatal, silent');
+    }
+    const help = await runCli(['--help'], { env: cleanEnv({ LOG_LEVEL: 'verbose' }) });
+    assert.equal(help.code, 0, '--help works whatever LOG_LEVEL says');
+  });
+
   it('lists every error of an invalid file at once', async () => {
     const doc = validDocument({ 'queue.confg': [], 'threadpool.config': { poolSize: 0, maxQueueSize: -5 } });
     const file = await configFile(doc);

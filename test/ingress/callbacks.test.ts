@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isCallbackAllowed } from '../../src/engine/callbacks.js';
-import { echo, type EndpointServer } from '../support/endpoints.js';
+import { echo, echoWhen, type EndpointServer, gate } from '../support/endpoints.js';
 import { engineSuite, flowDocument, getStatus, submit, type TestEngine } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
 
@@ -97,5 +97,30 @@ describe('callbacks', () => {
     ] as const) {
       assert.equal(isCallbackAllowed(url, allowed), expected, url);
     }
+  });
+
+  it('holds a connection permit like an endpoint call, so totalConnections bounds callbacks too', async () => {
+    const held = gate();
+    const endpoint = await suite.endpoint(echo);
+    const receiver = await suite.endpoint(echoWhen(held.opened));
+    suite.onClose(async () => held.open());
+    const e = await engineWith(endpoint.url(), [hostOf(receiver)], {
+      'http.connection.config': { totalConnections: 1, routeConnections: 1, requestTimeout: 300 },
+      'redelivery.config': { default: { count: 0, delay: 0 } },
+    });
+    const first = await submit(e, 'flow', '{"n":1}', { 'x-callback-url': receiver.url('/hook') });
+    await eventually(() => assert.equal(receiver.inFlight, 1, 'the callback is being delivered'), { timeoutInMs: 30_000 });
+    const second = await submit(e, 'flow', '{"n":2}');
+    const status = await eventually(
+      async () => {
+        const s = await getStatus(e, second);
+        assert.equal(s['status'], 'dead-lettered');
+        return s;
+      },
+      { timeoutInMs: 30_000 },
+    );
+    assert.match(String(status['error']), /AE_POOL_TIMEOUT/, 'the only connection was the callback\'s');
+    held.open();
+    await callbackOf(e, first, 'delivered');
   });
 });

@@ -158,6 +158,20 @@ describe('ssl-required', () => {
     const none = await suite.engine(authDocument(suite, idp, { 'ssl-required': 'none' }, { trustProxy: true }));
     assert.equal((await submitWith(none, token, { 'x-forwarded-for': '203.0.113.7' })).status, 202);
   });
+
+  it('"external" is not passed by a client that writes a private X-Forwarded-For through one proxy', async () => {
+    const token = await idp.sign(API_ROLE);
+    // The proxy appends the address it saw; the client wrote the entry on the left.
+    const spoofed = { 'x-forwarded-for': '10.0.0.1, 203.0.113.7', 'x-forwarded-proto': 'http' };
+    const nearestHop = await suite.engine(authDocument(suite, idp, {}, { trustProxy: true }));
+    assert.equal((await submitWith(nearestHop, token, spoofed)).status, 403);
+    const listed = await suite.engine(authDocument(suite, idp, {}, { trustProxy: true, trustedProxies: ['127.0.0.0/8'] }));
+    assert.equal((await submitWith(listed, token, spoofed)).status, 403);
+    assert.equal((await submitWith(listed, token, { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' })).status, 202, 'https at the proxy');
+    // A peer that is not a listed proxy: its headers count for nothing, its own (loopback) address does.
+    const elsewhere = await suite.engine(authDocument(suite, idp, {}, { trustProxy: true, trustedProxies: ['10.9.9.9'] }));
+    assert.equal((await submitWith(elsewhere, token, { 'x-forwarded-for': '203.0.113.7' })).status, 202);
+  });
 });
 
 describe('an unreachable OpenID provider', () => {

@@ -4,6 +4,12 @@ import { after, before, describe, it } from 'node:test';
 import { echo, type EndpointServer, type Handler } from '../support/endpoints.js';
 import { engineSuite, flowDocument, getStatus, submit, waitForStatus, type TestEngine } from '../support/engine.js';
 import { TestIdp } from '../support/oidc.js';
+import { OidcIssuer } from '../../src/auth/oidc-issuer.js';
+import { isEngineError } from '../../src/errors.js';
+import { PlatformToken } from '../../src/http/platform-token.js';
+import { createLogger } from '../../src/observability/log.js';
+
+const silent = createLogger({ level: 'silent' });
 
 const CLIENT_SECRET = 'planted-client-secret-4f1c';
 const PASSWORD = 'planted-platform-password-9a2e';
@@ -95,5 +101,26 @@ describe('the platform token of endpointName steps', () => {
     for (const secret of [CLIENT_SECRET, PASSWORD, ...tokens, suite.azurite.connectionString.match(/AccountKey=([^;]+)/)![1]!]) {
       assert.ok(!text.includes(secret), `a log line shows ${secret.slice(0, 12)}...`);
     }
+  });
+
+  it('asks a provider that refused it again only after its back-off, however many steps need a token meanwhile', async () => {
+    const issuer = new OidcIssuer({ realm: 'platform', authServerUrl: idp.authServerUrl, resource: 'async-engine', clientSecret: CLIENT_SECRET, useResourceRoleMappings: false, sslRequired: 'external', principalAttribute: 'sub' }, silent);
+    issuer.start();
+    suite.onClose(() => issuer.close());
+    await issuer.whenReady(AbortSignal.timeout(10_000));
+    const waits: number[] = [];
+    const tokens = new PlatformToken({ issuer, username: 'engine', password: 'not-the-password', retryDelayInMs: (failures) => (waits.push(failures), 0), log: silent });
+    const before = idp.tokenAttempts;
+    await assert.rejects(tokens.get(), (err: unknown) => isEngineError(err, 'AE_PLATFORM_TOKEN'));
+    await assert.rejects(tokens.get(), (err: unknown) => isEngineError(err, 'AE_PLATFORM_TOKEN'));
+    assert.equal(idp.tokenAttempts - before, 2, 'a zero back-off asks again at once');
+    assert.deepEqual(waits, [1, 2], 'the back-off grows with the failures in a row');
+
+    const patient = new PlatformToken({ issuer, username: 'engine', password: 'not-the-password', retryDelayInMs: () => 60_000, log: silent });
+    const first = idp.tokenAttempts;
+    const refusals = await Promise.allSettled(Array.from({ length: 20 }, () => patient.get()));
+    for (let i = 0; i < 20; i++) await assert.rejects(patient.get(), (err: unknown) => isEngineError(err, 'AE_PLATFORM_TOKEN'));
+    assert.ok(refusals.every((r) => r.status === 'rejected'));
+    assert.equal(idp.tokenAttempts - first, 1, 'one request, then the back-off answers');
   });
 });

@@ -36,8 +36,10 @@ interface SigningKey {
 
 export class TestIdp {
   readonly options: TestIdpOptions;
-  /** Password-grant requests answered so far. */
+  /** Password-grant requests answered with a token so far. */
   tokenRequests = 0;
+  /** Requests to the token endpoint so far, refused ones included. */
+  tokenAttempts = 0;
   /** Lifetime of the tokens of the token endpoint, in seconds. */
   tokenLifetimeInSeconds = 300;
   readonly #server: Server;
@@ -118,6 +120,7 @@ export class TestIdp {
       const chunks: Buffer[] = [];
       for await (const chunk of req) chunks.push(chunk);
       const form = new URLSearchParams(Buffer.concat(chunks).toString());
+      this.tokenAttempts++;
       const { clientId, clientSecret, users } = this.options;
       if (form.get('client_id') !== clientId || form.get('client_secret') !== clientSecret) return { status: 401, body: { error: 'invalid_client' } };
       if (form.get('grant_type') !== 'password' || users[form.get('username') ?? ''] !== form.get('password')) return { status: 400, body: { error: 'invalid_grant' } };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pause } from '../../src/common/pause.js';
-import { errorDelayInMs } from '../../src/engine/backoff.js';
+import { backoffCeilingInMs, backoffDelayInMs } from '../../src/common/backoff.js';
 
 /** Milliseconds `action` took to settle. */
 async function timed(action: () => Promise<void>): Promise<number> {
@@ -38,7 +38,7 @@ describe('pause', () => {
   });
 });
 
-describe('errorDelayInMs', () => {
+describe('backoffCeilingInMs', () => {
   const cases: Array<[name: string, failures: number, baseInMs: number, maxInMs: number, expected: number]> = [
     ['the first failure waits the base delay', 1, 500, 60_000, 500],
     ['the second failure waits twice the base', 2, 500, 60_000, 1_000],
@@ -54,16 +54,39 @@ describe('errorDelayInMs', () => {
   ];
   for (const [name, failures, baseInMs, maxInMs, expected] of cases) {
     it(name, () => {
-      assert.equal(errorDelayInMs(failures, baseInMs, maxInMs), expected);
+      assert.equal(backoffCeilingInMs(failures, baseInMs, maxInMs), expected);
     });
   }
 
   it('never shrinks as failures accumulate', () => {
     let previous = 0;
     for (let failures = 1; failures <= 30; failures++) {
-      const delay = errorDelayInMs(failures, 250, 30_000);
+      const delay = backoffCeilingInMs(failures, 250, 30_000);
       assert.ok(delay >= previous, `failure ${failures} waits ${delay} ms, less than ${previous} ms`);
       previous = delay;
     }
+  });
+});
+
+describe('backoffDelayInMs', () => {
+  const cases: Array<[name: string, random: number, failures: number, expected: number]> = [
+    ['the lowest draw retries at once', 0, 3, 0],
+    ['half a draw waits half the ceiling', 0.5, 3, 1_000],
+    ['the highest draw stays below the ceiling', 0.999_999, 3, 1_999],
+    ['the ceiling still caps the draw', 0.5, 50, 15_000],
+  ];
+  for (const [name, random, failures, expected] of cases) {
+    it(name, () => {
+      assert.equal(backoffDelayInMs(failures, 500, 30_000, () => random), expected);
+    });
+  }
+
+  it('spreads replicas that failed together over the whole window', () => {
+    const delays = Array.from({ length: 1000 }, () => backoffDelayInMs(5, 500, 30_000));
+    assert.ok(delays.every((d) => d >= 0 && d < 8_000), 'within [0, ceiling)');
+    // Ten equal slices of the window: each gets some, as a uniform draw does (the chance that one
+    // of them gets none of 1000 draws is about 10 x 0.9^1000, nil).
+    const slices = new Set(delays.map((d) => Math.floor(d / 800)));
+    assert.equal(slices.size, 10);
   });
 });

@@ -102,7 +102,7 @@ async function serve(respond: Respond): Promise<TestServer> {
 /** A server that reads each request and never answers it. */
 const silent: Respond = () => undefined;
 
-function outbound(overrides: Partial<HttpConnectionOptions> = {}): OutboundHttp {
+function outbound(overrides: Partial<HttpConnectionOptions> = {}, maxResponseBytes = 1024 * 1024): OutboundHttp {
   const http = createOutboundHttp({
     routeConnections: 2,
     totalConnections: 4,
@@ -112,7 +112,7 @@ function outbound(overrides: Partial<HttpConnectionOptions> = {}): OutboundHttp 
     socketTimeoutInMs: -1,
     callTimeoutInMs: 0,
     ...overrides,
-  }, 1024 * 1024);
+  }, maxResponseBytes);
   outbounds.push(http);
   return http;
 }
@@ -330,5 +330,124 @@ describe('callEndpoint', { timeout: 15_000 }, () => {
     assert.ok(outcomes.every((o) => o.kind === 'ok'));
     assert.equal(maxInFlight, 3);
     assert.ok(one!.maxConnections <= 2 && two!.maxConnections <= 2);
+  });
+});
+
+// --- bounds on what an endpoint can make the engine do ---------------------------------------------
+
+/**
+ * A 2xx answer of `totalBytes`, written in 64 KiB chunks as fast as the reader takes them (never
+ * buffered whole); `sent` counts what was written and `closed` resolves when the connection ends.
+ */
+function streaming(totalBytes: number, declareLength: boolean): { respond: Respond; sent: () => number; closed: Promise<void> } {
+  let sent = 0;
+  let onClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (onClosed = resolve));
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  const respond: Respond = (_req, res) => {
+    res.on('close', onClosed);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', ...(declareLength ? { 'content-length': String(totalBytes) } : {}) });
+    const pump = (): void => {
+      while (sent < totalBytes && !res.destroyed) {
+        sent += chunk.length;
+        if (!res.write(chunk)) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      if (!res.destroyed) res.end();
+    };
+    pump();
+  };
+  return { respond, sent: () => sent, closed };
+}
+
+/** Headers at once, then one byte every `everyInMs`, for ever (until the connection closes). */
+function dripping(everyInMs: number): { respond: Respond; closed: Promise<void> } {
+  let onClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (onClosed = resolve));
+  const respond: Respond = (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    const timer = setInterval(() => res.write('.'), everyInMs);
+    res.on('close', () => {
+      clearInterval(timer);
+      onClosed();
+    });
+  };
+  return { respond, closed };
+}
+
+describe('callEndpoint bounds', () => {
+  it('gives up a streamed 2xx answer larger than maxResponseBytes, naming the limit, and drops its connection', async () => {
+    const answer = streaming(256 * 1024 * 1024, false);
+    const server = await serve(answer.respond);
+    const outcome = await callEndpoint(outbound({}, 1024 * 1024), request(server.url), never());
+    assertKind(outcome, 'transport-error');
+    assert.equal(outcome.code, 'AE_RESPONSE_TOO_LARGE');
+    assert.equal(outcome.detail, 'response larger than 1048576 bytes (payload.config.maxResponseBytes)');
+    await answer.closed;
+    assert.ok(answer.sent() < 64 * 1024 * 1024, `the endpoint could write only ${answer.sent()} bytes before the engine hung up`);
+  });
+
+  it('gives up at once an answer whose Content-Length is over the limit', async () => {
+    const answer = streaming(8 * 1024 * 1024, true);
+    const server = await serve(answer.respond);
+    const outcome = await callEndpoint(outbound({}, 1000), request(server.url), never());
+    assertKind(outcome, 'transport-error');
+    assert.equal(outcome.code, 'AE_RESPONSE_TOO_LARGE');
+    await answer.closed;
+  });
+
+  it('reads an answer of exactly maxResponseBytes, and one byte more fails', async () => {
+    const exact = await serve((_req, res) => res.end(Buffer.alloc(1000, 'a')));
+    const ok = await callEndpoint(outbound({}, 1000), request(exact.url), never());
+    assertKind(ok, 'ok');
+    assert.equal(ok.body.length, 1000);
+    const over = await serve((_req, res) => res.end(Buffer.alloc(1001, 'a')));
+    const failed = await callEndpoint(outbound({}, 1000), request(over.url), never());
+    assertKind(failed, 'transport-error');
+    assert.equal(failed.code, 'AE_RESPONSE_TOO_LARGE');
+  });
+
+  it('keeps error answers cut at 512 bytes whatever maxResponseBytes says', async () => {
+    const server = await serve((_req, res) => res.writeHead(500).end(Buffer.alloc(10_000, 'e')));
+    const outcome = await callEndpoint(outbound({}, 10), request(server.url), never());
+    assertKind(outcome, 'http-error');
+    assert.equal(outcome.detail.length, 'HTTP 500: '.length + 512);
+  });
+
+  it('aborts a call that drips one byte at a time past callTimeout, naming callTimeout, and closes its connection', async () => {
+    const answer = dripping(50);
+    const server = await serve(answer.respond);
+    const http = outbound({ socketTimeoutInMs: 10_000 });
+    const outcome = await callEndpoint(http, request(server.url, { callTimeoutInMs: 300 }), never());
+    assertKind(outcome, 'transport-error');
+    assert.equal(outcome.code, 'AE_CALL_TIMEOUT');
+    assert.match(outcome.detail, /took longer than 300 ms \(callTimeout\)/);
+    await answer.closed;
+    assert.equal(http.limiter.inUse, 0, 'its connection permit is free again');
+  });
+
+  it('aborts a call that hangs after its headers past callTimeout', async () => {
+    const server = await serve((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).flushHeaders());
+    const outcome = await callEndpoint(outbound(), request(server.url, { callTimeoutInMs: 200 }), never());
+    assertKind(outcome, 'transport-error');
+    assert.equal(outcome.code, 'AE_CALL_TIMEOUT');
+  });
+
+  it('lets a slow call finish when callTimeout is 0', async () => {
+    const server = await serve((_req, res) => setTimeout(() => res.end('late'), 300));
+    const outcome = await callEndpoint(outbound(), request(server.url, { callTimeoutInMs: 0 }), never());
+    assertKind(outcome, 'ok');
+    assert.equal(outcome.body.toString(), 'late');
+  });
+
+  it('reports a given-up step as the abort, not as a call time-out, when both could apply', async () => {
+    const server = await serve(silent);
+    const controller = new AbortController();
+    const call = callEndpoint(outbound(), request(server.url, { callTimeoutInMs: 60_000 }), controller.signal);
+    await eventually(() => assert.equal(server.requests.length, 1), { timeoutInMs: 2_000, intervalInMs: 5 });
+    controller.abort(new Error('shutting down'));
+    await assert.rejects(call, /shutting down/);
   });
 });

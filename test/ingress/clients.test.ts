@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { describe, it } from 'node:test';
+import { engineSuite, flowDocument, type TestEngine } from '../support/engine.js';
+import { eventually } from '../support/eventually.js';
+
+const REQUEST_TIMEOUT_IN_MS = 600;
+const HEADERS_TIMEOUT_IN_MS = 500;
+
+/** A raw connection to the engine, for what fetch will not send: lies, stalls and half requests. */
+async function rawConnection(e: TestEngine): Promise<{ socket: Socket; received: () => string; closed: Promise<void> }> {
+  const { hostname, port } = new URL(e.url);
+  const socket = connect(Number(port), hostname);
+  await once(socket, 'connect');
+  let text = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  return { socket, received: () => text, closed };
+}
+
+const submitHead = (e: TestEngine, headers: Record<string, string>): string =>
+  [`POST /api/flows/flow HTTP/1.1`, `Host: ${new URL(e.url).host}`, 'Content-Type: application/json', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
+
+async function requestIds(e: TestEngine): Promise<string[]> {
+  const listed = (await (await fetch(`${e.url}/api/requests?flow=flow`)).json()) as { items: Array<{ id: string }> };
+  return listed.items.map((i) => i.id);
+}
+
+describe('slow and lying clients', () => {
+  const suite = engineSuite();
+  const engine = async (server: Record<string, unknown> = {}): Promise<TestEngine> => {
+    const e = await suite.engine(
+      flowDocument(suite.azurite, {
+        steps: [{ url: 'http://127.0.0.1:9/x' }],
+        extra: {
+          'server.config': { maxBodyBytes: 1000, requestTimeoutMs: REQUEST_TIMEOUT_IN_MS, headersTimeoutMs: HEADERS_TIMEOUT_IN_MS, ...server },
+          'threadpool.config': { poolSize: 1, maxPoolSize: 1, maxQueueSize: 0 },
+        },
+      }),
+    );
+    await e.runtime.engine.close(); // accepted requests stay queued, to be counted
+    return e;
+  };
+
+  it('answers Expect: 100-continue with 413 before the upload when Content-Length is over maxBodyBytes', async () => {
+    const e = await engine();
+    const c = await rawConnection(e);
+    c.socket.write(submitHead(e, { 'Content-Length': '5000', Expect: '100-continue' }));
+    await eventually(() => assert.match(c.received(), /^HTTP\/1\.1 413 /), { timeoutInMs: 10_000 });
+    assert.doesNotMatch(c.received(), /100 Continue/);
+    assert.match(c.received(), /content-type: application\/problem\+json/i);
+    await c.closed;
+    assert.deepEqual(await requestIds(e), []);
+  });
+
+  it('answers Expect: 100-continue with 100 Continue when the body may come, then accepts it', async () => {
+    const e = await engine();
+    const c = await rawConnection(e);
+    c.socket.write(submitHead(e, { 'Content-Length': '9', Expect: '100-continue', Connection: 'close' }));
+    await eventually(() => assert.match(c.received(), /^HTTP\/1\.1 100 Continue\r\n\r\n/), { timeoutInMs: 10_000 });
+    c.socket.write('{"n":100}');
+    await c.closed;
+    assert.match(c.received(), /HTTP\/1\.1 202 /);
+    assert.equal((await requestIds(e)).length, 1);
+  });
+
+  it('answers a body that stalls mid-upload with 408 problem+json at requestTimeoutMs, stores nothing and frees its place', async () => {
+    const e = await engine();
+    const c = await rawConnection(e);
+    c.socket.write(`${submitHead(e, { 'Content-Length': '100' })}{"stalled":`);
+    await eventually(() => assert.equal(e.runtime.admission.running, 1, 'the upload holds the only place'), { timeoutInMs: 10_000 });
+    await c.closed;
+    assert.match(c.received(), /^HTTP\/1\.1 408 /);
+    assert.match(c.received(), /content-type: application\/problem\+json/i);
+    assert.match(c.received(), /"detail":"the body did not arrive within 600 ms \(server.config.requestTimeoutMs\)"/);
+    assert.equal(e.runtime.admission.running, 0, 'the place is free again');
+    const next = await fetch(`${e.url}/api/flows/flow`, { method: 'POST', body: '{"n":2}' });
+    assert.equal(next.status, 202, 'the next client is accepted');
+    assert.equal((await requestIds(e)).length, 1, 'only the complete request was stored');
+  });
+
+  it('stores nothing and frees the place when the client disconnects mid-body', async () => {
+    const e = await engine();
+    const c = await rawConnection(e);
+    c.socket.write(`${submitHead(e, { 'Content-Length': '100' })}{"gone":`);
+    await eventually(() => assert.equal(e.runtime.admission.running, 1), { timeoutInMs: 10_000 });
+    c.socket.destroy();
+    await eventually(() => assert.equal(e.runtime.admission.running, 0, 'the place is free again'), { timeoutInMs: 10_000 });
+    assert.deepEqual(await requestIds(e), []);
+    assert.equal(e.logged('ingress.request_failed').length, 0, 'a client going away is no engine failure');
+  });
+
+  it('closes a connection whose headers never finish (slow loris)', async () => {
+    const e = await engine();
+    const c = await rawConnection(e);
+    c.socket.write('POST /api/flows/flow HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    const timer = setInterval(() => c.socket.write('a'), 100);
+    try {
+      await c.closed;
+    } finally {
+      clearInterval(timer);
+    }
+    assert.deepEqual(await requestIds(e), []);
+  });
+});

@@ -109,7 +109,12 @@ describe('the platform token of endpointName steps', () => {
     suite.onClose(() => issuer.close());
     await issuer.whenReady(AbortSignal.timeout(10_000));
     const waits: number[] = [];
-    const tokens = new PlatformToken({ issuer, username: 'engine', password: 'not-the-password', retryDelayInMs: (failures) => (waits.push(failures), 0), log: silent });
+    const tokens = new PlatformToken({ issuer, username: 'engine', password: 'not-the-password', retryDelayInMs: (failures) => {
+        waits.push(failures);
+        return 0;
+      },
+      log: silent,
+    });
     const before = idp.tokenAttempts;
     await assert.rejects(tokens.get(), (err: unknown) => isEngineError(err, 'AE_PLATFORM_TOKEN'));
     await assert.rejects(tokens.get(), (err: unknown) => isEngineError(err, 'AE_PLATFORM_TOKEN'));

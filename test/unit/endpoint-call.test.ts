@@ -435,6 +435,19 @@ describe('callEndpoint bounds', () => {
     assert.equal(outcome.code, 'AE_CALL_TIMEOUT');
   });
 
+  it('returns a transport error when the endpoint resets the connection mid-answer, and frees the permit', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+      res.write('partial');
+      setTimeout(() => res.socket?.resetAndDestroy(), 20);
+    });
+    const http = outbound();
+    const outcome = await callEndpoint(http, request(server.url), never());
+    assertKind(outcome, 'transport-error');
+    assert.match(outcome.code, /^(UND_ERR_SOCKET|ECONNRESET)$/);
+    assert.equal(http.limiter.inUse, 0);
+  });
+
   it('lets a slow call finish when callTimeout is 0', async () => {
     const server = await serve((_req, res) => setTimeout(() => res.end('late'), 300));
     const outcome = await callEndpoint(outbound(), request(server.url, { callTimeoutInMs: 0 }), never());

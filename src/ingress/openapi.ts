@@ -260,7 +260,8 @@ const paths: Json = {
         }),
         '404': unknownDlqEntry(),
         '409': problem(
-          '`replay-impossible`: there is nothing to replay (the input expired with its message), the flow has no such step any more, or the request has no status row any more.',
+          '`replay-impossible`: there is nothing to replay (the input expired with its message), the flow has no such step any more, or the request has no status row any more. ' +
+            '`replay-in-progress`: another request is replaying the entry (it claimed the entry first); the entry leaves the DLQ when that replay is done.',
         ),
         '503': storageUnavailable(),
       },

@@ -9,6 +9,11 @@
  * row records the dlqId before the entry is written, so a message dead-lettered again after a
  * crash finds its own id there (by the message id) and writes the same entity, never a second one.
  * A message that cannot be read has no status row: its entry takes the message's insertion time.
+ *
+ * Replay claims. A replay first writes `ReplayClaimedUntil` and `ReplayClaimedBy` onto the entry,
+ * If-Match the ETag it read the entry with (see engine/replay.ts): of two replays racing for one
+ * entry, storage lets one write and answers the other 412. A claim is live until
+ * `ReplayClaimedUntil`; a past time means no claim (giving a claim up writes the current time).
  */
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { isEngineError } from '../errors.js';
@@ -50,8 +55,20 @@ export type DlqReplay =
   /** The input was lost with its expired message: nothing to replay. */
   | { kind: 'none' };
 
+/** A replay under way: who claimed the entry, and until when the claim holds. */
+export interface ReplayClaim {
+  by: string;
+  until: Date;
+}
+
+/** An entry as read from the table: with its ETag, and the claim of a replay if one was made. */
+export interface StoredDlqEntry extends DlqEntry {
+  etag: string;
+  claim: ReplayClaim | null;
+}
+
 export interface DlqPage {
-  items: DlqEntry[];
+  items: StoredDlqEntry[];
   /** Opaque; null on the last page. */
   nextCursor: string | null;
 }
@@ -99,6 +116,8 @@ interface DlqEntity {
   CallbackUrl?: string | null;
   Blobs?: string | null;
   RawMessage?: Uint8Array | null;
+  ReplayClaimedBy?: string | null;
+  ReplayClaimedUntil?: Date | null;
 }
 
 export class DlqTable {
@@ -117,7 +136,7 @@ export class DlqTable {
     }
   }
 
-  async get(dlqId: string, abortSignal: AbortSignal): Promise<DlqEntry | null> {
+  async get(dlqId: string, abortSignal: AbortSignal): Promise<StoredDlqEntry | null> {
     const key = parseDlqId(dlqId);
     if (!key) return null;
     try {
@@ -139,6 +158,37 @@ export class DlqTable {
     } catch (err) {
       const translated = translateStorageError(err, `deleting DLQ entry ${dlqId}`);
       if (isEngineError(translated, 'AE_NOT_FOUND')) return false;
+      throw translated;
+    }
+  }
+
+  /**
+   * Claims the entry for a replay, If-Match the ETag it was read with. Returns the entry's new
+   * ETag, or null when the entry changed or went away since it was read: another replay claimed
+   * it, or finished it.
+   */
+  async claim(entry: StoredDlqEntry, claim: ReplayClaim, abortSignal: AbortSignal): Promise<string | null> {
+    return this.#writeClaim(entry.dlqId, claim, entry.etag, abortSignal);
+  }
+
+  /**
+   * Gives a claim up (its `until` becomes now), If-Match the ETag the claim left; a claim taken
+   * over or an entry gone meanwhile is left as it is.
+   */
+  async releaseClaim(dlqId: string, by: string, etag: string, abortSignal: AbortSignal): Promise<void> {
+    await this.#writeClaim(dlqId, { by, until: new Date() }, etag, abortSignal);
+  }
+
+  async #writeClaim(dlqId: string, claim: ReplayClaim, etag: string, abortSignal: AbortSignal): Promise<string | null> {
+    const key = parseDlqId(dlqId);
+    if (!key) return null;
+    const properties = { partitionKey: key.flow, rowKey: key.rowKey, ReplayClaimedBy: claim.by, ReplayClaimedUntil: claim.until };
+    try {
+      const response = await this.#table.updateEntity(properties, 'Merge', { etag, abortSignal });
+      return required(response.etag, 'AE_STORAGE', 'the ETag of a claimed DLQ entry');
+    } catch (err) {
+      const translated = translateStorageError(err, `claiming DLQ entry ${dlqId} for a replay`);
+      if (isEngineError(translated, 'AE_STORAGE_CONFLICT') || isEngineError(translated, 'AE_NOT_FOUND')) return null;
       throw translated;
     }
   }
@@ -189,7 +239,7 @@ function toEntity(e: DlqEntry): DlqEntity {
   return entity;
 }
 
-function fromEntity(e: TableEntityResult<DlqEntity>): DlqEntry {
+function fromEntity(e: TableEntityResult<DlqEntity>): StoredDlqEntry {
   let replay: DlqReplay = { kind: 'none' };
   if (e.ReplayKind === 'request') {
     const body: EnvelopeBody = e.BodyBlob
@@ -217,10 +267,14 @@ function fromEntity(e: TableEntityResult<DlqEntity>): DlqEntry {
     lastHttpStatus: e.LastHttpStatus ?? null,
     error: e.Error,
     reason: e.Reason as DeadLetterReason,
-    deadLetteredAt: e.DeadLetteredAt instanceof Date ? e.DeadLetteredAt : new Date(String(e.DeadLetteredAt)),
+    deadLetteredAt: asDate(e.DeadLetteredAt),
     replay,
+    etag: e.etag,
+    claim: e.ReplayClaimedBy && e.ReplayClaimedUntil ? { by: e.ReplayClaimedBy, until: asDate(e.ReplayClaimedUntil) } : null,
   };
 }
+
+const asDate = (value: unknown): Date => (value instanceof Date ? value : new Date(String(value)));
 
 /** The DLQ JSON of the API (contract section 3). */
 export function toDlqJson(e: DlqEntry): Record<string, unknown> {

@@ -4,7 +4,7 @@
 import { Router } from '@koa/router';
 import { type ReplayDeps, replayEntry } from '../../engine/replay.js';
 import type { Logger } from '../../observability/log.js';
-import { toDlqJson, type DlqEntry, type DlqTable } from '../../storage/dlq-table.js';
+import { toDlqJson, type DlqTable, type StoredDlqEntry } from '../../storage/dlq-table.js';
 import type { PayloadStore } from '../../storage/payloads.js';
 import { EngineError } from '../../errors.js';
 import { HttpProblem } from '../problem.js';
@@ -19,12 +19,15 @@ export interface DlqRoutesDeps extends ReplayDeps {
   log: Logger;
 }
 
+/** Names the claimant of a replay through the API. */
+const API_CLAIMANT = 'api';
+
 const TIMEOUT_IN_MS = 30_000;
 
 export function createDlqRoutes(deps: DlqRoutesDeps): IngressRouter {
   const router = new Router<IngressState>({ prefix: '/api/dlq' });
   const deadline = (): AbortSignal => AbortSignal.timeout(TIMEOUT_IN_MS);
-  const entryOf = async (ctx: IngressContext, dlqId: string): Promise<DlqEntry> => {
+  const entryOf = async (ctx: IngressContext, dlqId: string): Promise<StoredDlqEntry> => {
     const entry = await deps.dlqTable.get(dlqId, deadline());
     if (!entry) throw new HttpProblem(404, 'unknown-dlq-entry', 'Not Found', `there is no DLQ entry "${dlqId}"`);
     if (entry.requestId !== null) ctx.state.requestId = entry.requestId;
@@ -47,8 +50,9 @@ export function createDlqRoutes(deps: DlqRoutesDeps): IngressRouter {
       for (const entry of page.items) {
         if (deps.closing.aborted) throw new EngineError('AE_SHUTDOWN', `the engine stopped after replaying ${replayed} entries`, { expose: true });
         try {
-          await replayEntry(deps, entry, deadline());
-          replayed++;
+          // An entry another replay claimed is left to it.
+          const outcome = await replayEntry(deps, entry, API_CLAIMANT, deadline());
+          if (outcome.kind === 'replayed') replayed++;
         } catch (err) {
           deps.log.warn({ err, dlqId: entry.dlqId }, 'dlq.replay_skipped');
         }
@@ -66,7 +70,12 @@ export function createDlqRoutes(deps: DlqRoutesDeps): IngressRouter {
 
   router.post('/:dlqId/replay', async (ctx) => {
     const entry = await entryOf(ctx, ctx.params['dlqId'] ?? '');
-    const id = await replayEntry(deps, entry, deadline());
+    const outcome = await replayEntry(deps, entry, API_CLAIMANT, deadline());
+    if (outcome.kind === 'claimed-elsewhere') {
+      const lapse = outcome.until ? `; should that replay have stopped, the entry can be replayed again after ${outcome.until.toISOString()}` : '';
+      throw new HttpProblem(409, 'replay-in-progress', 'Conflict', `DLQ entry "${entry.dlqId}" is being replayed by another request: it leaves the DLQ when that replay is done${lapse}`);
+    }
+    const id = outcome.requestId;
     if (id !== null) ctx.state.requestId = id;
     deps.log.info({ dlqId: entry.dlqId, requestId: id, flow: entry.flow, step: entry.step }, 'dlq.replayed');
     ctx.status = 202;

@@ -14,6 +14,7 @@ import { TokenVerifier } from './auth/token-verifier.js';
 import type { EngineConfig, OpenIdOptions } from './config/types.js';
 import { createDemoRoutes } from './demo/endpoints.js';
 import { Engine } from './engine/engine.js';
+import { ReplayJobs } from './engine/replay-jobs.js';
 import { allSteps, createFlows, type Flows } from './engine/flows.js';
 import { EngineError } from './errors.js';
 import { createOutboundHttp, type OutboundHttp } from './http/agent.js';
@@ -29,6 +30,7 @@ import type { StorageCallCounter } from './observability/storage-calls.js';
 import { DlqTable } from './storage/dlq-table.js';
 import { IdempotencyKeys } from './storage/idempotency-keys.js';
 import { PayloadStore } from './storage/payloads.js';
+import { ReplayJobTable } from './storage/replay-jobs.js';
 import { createStepQueue } from './storage/queues.js';
 import { StatusTable } from './storage/status-table.js';
 import { Storage } from './storage/storage.js';
@@ -68,6 +70,7 @@ interface RuntimeParts {
   flows: Flows;
   admission: Admission;
   engine: Engine;
+  replayJobs: ReplayJobs;
   storage: Storage;
   server: Server;
   http: OutboundHttp;
@@ -85,6 +88,7 @@ export class Runtime {
   readonly admission: Admission;
   readonly engine: Engine;
   readonly storage: Storage;
+  readonly #replayJobs: ReplayJobs;
   readonly #server: Server;
   readonly #http: OutboundHttp;
   readonly #issuer: OidcIssuer | null;
@@ -93,11 +97,12 @@ export class Runtime {
   readonly #log: Logger;
   #closing: Promise<void> | undefined;
 
-  private constructor({ flows, admission, engine, storage, server, http, issuer, closing, shutdownGraceInMs, log }: RuntimeParts) {
+  private constructor({ flows, admission, engine, replayJobs, storage, server, http, issuer, closing, shutdownGraceInMs, log }: RuntimeParts) {
     this.flows = flows;
     this.admission = admission;
     this.engine = engine;
     this.storage = storage;
+    this.#replayJobs = replayJobs;
     this.#server = server;
     this.#http = http;
     this.#issuer = issuer;
@@ -153,6 +158,7 @@ export class Runtime {
         log,
       });
       const closing = new AbortController();
+      const replayJobs = new ReplayJobs({ flows, statusTable, dlqTable, jobTable: new ReplayJobTable(clients.statusTable), closing: closing.signal, log });
       const admission = new Admission(config.admission);
       const app = createIngressApp({
         flows,
@@ -177,7 +183,7 @@ export class Runtime {
           uptimeSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
           flows: config.flows.map((f) => ({ name: f.name, steps: f.steps.length })),
         }),
-        closing: closing.signal,
+        replayJobs,
         log,
       });
       const { headersTimeoutInMs, requestTimeoutInMs, maxBodyBytes } = config.server;
@@ -186,7 +192,7 @@ export class Runtime {
       undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
       engine.start();
-      const runtime = new Runtime({ flows, admission, engine, storage, server, http, issuer, closing, shutdownGraceInMs: config.server.shutdownGraceInMs, log });
+      const runtime = new Runtime({ flows, admission, engine, replayJobs, storage, server, http, issuer, closing, shutdownGraceInMs: config.server.shutdownGraceInMs, log });
       log.info({ url: runtime.url }, 'ingress.listening');
       return runtime;
     } catch (err) {
@@ -229,6 +235,7 @@ export class Runtime {
           this.#server.closeAllConnections();
         },
       ],
+      ['replay-jobs', () => this.#replayJobs.close()],
       ['auth', async () => this.#issuer?.close()],
       // Whatever still holds a connection was aborted above; destroy does not wait for it.
       ['agent', () => (drainDeadline.aborted ? this.#http.agent.destroy() : this.#http.agent.close())],

@@ -210,14 +210,34 @@ const paths: Json = {
   '/api/dlq/replay': {
     post: operation({
       operationId: 'replayDlqFlow',
-      summary: 'Replay every DLQ entry of a flow',
-      description: 'Entries that cannot be replayed are skipped (and logged); the answer counts those replayed.',
+      summary: 'Replay every DLQ entry of a flow, in the background',
+      description:
+        'Starts a replay job and answers at once; the engine that received the request replays the entries, 8 at a time. ' +
+        'Follow it at `Location`. Entries that cannot be replayed are skipped and stay in the DLQ; an entry another replay is replaying is left to it.',
       tags: ['dlq'],
       parameters: [{ name: 'flow', in: 'query', required: true, description: 'The flow whose entries to replay.', schema: { type: 'string', minLength: 1 } }],
       responses: {
-        '202': json('The entries were queued again.', schemaRef('FlowReplayAccepted')),
+        '202': json('The job was started.', schemaRef('ReplayJobAccepted'), {
+          Location: { description: 'The job, `/api/dlq/replays/{jobId}`.', schema: { type: 'string' } },
+        }),
         '400': badQuery('`flow` is missing'),
         '404': unknownFlowInQuery(),
+        '503': storageUnavailable(),
+      },
+    }),
+  },
+  '/api/dlq/replays/{jobId}': {
+    get: operation({
+      operationId: 'getDlqReplayJob',
+      summary: 'The progress of a DLQ replay job',
+      description:
+        'From storage, so any engine answers for any job. The counts are written every 25 entries or every second, and at the end with `done: true`. ' +
+        '`done` stays false for a job whose engine stopped or failed before the end: start another one (entries already replayed are gone from the DLQ).',
+      tags: ['dlq'],
+      parameters: [parameterRef('jobId')],
+      responses: {
+        '200': json('The job.', schemaRef('ReplayJob')),
+        '404': problem('`unknown-replay-job`: there is no job with this id (also for a malformed id, answered without asking storage).'),
         '503': storageUnavailable(),
       },
     }),
@@ -261,7 +281,7 @@ const paths: Json = {
         '404': unknownDlqEntry(),
         '409': problem(
           '`replay-impossible`: there is nothing to replay (the input expired with its message), the flow has no such step any more, or the request has no status row any more. ' +
-            '`replay-in-progress`: another request is replaying the entry (it claimed the entry first); the entry leaves the DLQ when that replay is done.',
+            '`replay-in-progress`: another request or job is replaying the entry (it claimed the entry first); the entry leaves the DLQ when that replay is done.',
         ),
         '503': storageUnavailable(),
       },
@@ -386,11 +406,25 @@ const schemas: Json = {
     additionalProperties: false,
     properties: { id: { type: ['string', 'null'], description: 'The replayed request; null for a message that could not be read, sent back as it was.' } },
   },
-  FlowReplayAccepted: {
+  ReplayJobAccepted: {
     type: 'object',
-    required: ['replayed'],
+    required: ['jobId'],
     additionalProperties: false,
-    properties: { replayed: { type: 'integer', minimum: 0 } },
+    properties: { jobId: { type: 'string', description: '`replay-{UUID}`.' } },
+  },
+  ReplayJob: {
+    type: 'object',
+    description: 'A DLQ replay job.',
+    required: ['jobId', 'flow', 'replayed', 'skipped', 'failed', 'done'],
+    additionalProperties: false,
+    properties: {
+      jobId: { type: 'string' },
+      flow: { type: 'string' },
+      replayed: { type: 'integer', minimum: 0, description: 'Entries queued again and removed from the DLQ.' },
+      skipped: { type: 'integer', minimum: 0, description: 'Entries that cannot be replayed (`replay-impossible`); they stay in the DLQ.' },
+      failed: { type: 'integer', minimum: 0, description: 'Entries whose replay failed otherwise (storage); they stay in the DLQ.' },
+      done: { type: 'boolean', description: 'Every entry was tried. False while the job runs, and for good when its engine stopped before the end.' },
+    },
   },
   FlowList: {
     type: 'object',
@@ -483,6 +517,13 @@ const parameters: Json = {
     schema: { type: 'string', format: 'uuid' },
   },
   dlqId: { name: 'dlqId', in: 'path', required: true, description: 'A `dlqId` from the DLQ JSON.', schema: { type: 'string' } },
+  jobId: {
+    name: 'jobId',
+    in: 'path',
+    required: true,
+    description: 'A `jobId` as returned by `POST /api/dlq/replay` (anything else answers 404).',
+    schema: { type: 'string', pattern: '^replay-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' },
+  },
   flowFilter: { name: 'flow', in: 'query', required: false, description: 'Only this flow (a configured one, else 404).', schema: { type: 'string' } },
   statusFilter: { name: 'status', in: 'query', required: false, description: 'Only requests in this state.', schema: schemaRef('RequestState') },
   limit: { name: 'limit', in: 'query', required: false, description: 'Page size.', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 } },

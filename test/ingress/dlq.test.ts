@@ -92,14 +92,20 @@ describe('the DLQ routes', () => {
     assert.deepEqual(all.items.map((x) => x.requestId), [...ids].reverse(), 'without a flow, the flow\'s entries are listed too');
   });
 
-  it('replays every entry of a flow at once', async () => {
+  it('replays every entry of a flow in a background job', async () => {
     const broken = await breakable();
     const e = await suite.engine(flowDocument(suite.azurite, { steps: [{ url: broken.server.url() }], extra: noRetries }));
     const ids = await Promise.all([0, 1, 2].map((i) => submit(e, 'flow', `{"i":${i}}`)));
     for (const id of ids) await waitForStatus(e, id, 'dead-lettered');
     broken.heal();
-    assert.deepEqual(await json(await fetch(`${e.url}/api/dlq/replay?flow=flow`, { method: 'POST' }), 202), { replayed: 3 });
+    const started = await fetch(`${e.url}/api/dlq/replay?flow=flow`, { method: 'POST' });
+    const { jobId } = await json<{ jobId: string }>(started, 202);
+    assert.equal(started.headers.get('location'), `/api/dlq/replays/${jobId}`);
     for (const id of ids) await waitForStatus(e, id, 'completed');
+    await eventually(
+      async () => assert.deepEqual(await json(await fetch(`${e.url}${started.headers.get('location')}`), 200), { jobId, flow: 'flow', replayed: 3, skipped: 0, failed: 0, done: true }),
+      { timeoutInMs: 10_000 },
+    );
     assert.deepEqual((await json<{ items: unknown[] }>(await fetch(`${e.url}/api/dlq?flow=flow`), 200)).items, []);
   });
 

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { TableClient } from '@azure/data-tables';
 import { ContainerClient } from '@azure/storage-blob';
 import type { Flow } from '../../src/engine/flows.js';
+import { ReplayJobs } from '../../src/engine/replay-jobs.js';
 import { Admission } from '../../src/ingress/admission.js';
 import { createApiRouters, type IngressDeps } from '../../src/ingress/app.js';
 import { openApiDocument } from '../../src/ingress/openapi.js';
@@ -12,6 +13,7 @@ import { createLogger } from '../../src/observability/log.js';
 import { DlqTable } from '../../src/storage/dlq-table.js';
 import { IdempotencyKeys } from '../../src/storage/idempotency-keys.js';
 import { PayloadStore } from '../../src/storage/payloads.js';
+import { ReplayJobTable } from '../../src/storage/replay-jobs.js';
 import { StatusTable } from '../../src/storage/status-table.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { engineSuite, flowDocument } from '../support/engine.js';
@@ -74,10 +76,13 @@ function idleDeps(): IngressDeps {
   const table = new TableClient('http://127.0.0.1:9/devstoreaccount1', 'Unused');
   const payloads = new PayloadStore({ container: new ContainerClient('http://127.0.0.1:9/devstoreaccount1/unused'), inlineLimitBytes: 32_768 });
   const statusTable = new StatusTable(table);
+  const flows = new Map<string, Flow>();
+  const dlqTable = new DlqTable(table);
+  const log = createLogger({ level: 'silent', destination: { write: () => undefined } });
   return {
-    flows: new Map<string, Flow>(),
+    flows,
     statusTable,
-    dlqTable: new DlqTable(table),
+    dlqTable,
     payloads,
     maxBodyBytes: 1024,
     requestTimeoutInMs: 30_000,
@@ -90,9 +95,9 @@ function idleDeps(): IngressDeps {
     auth: null,
     health: () => Promise.resolve({ status: 'UP', components: {} }),
     refreshGauges: () => Promise.resolve(),
-    closing: new AbortController().signal,
+    replayJobs: new ReplayJobs({ flows, statusTable, dlqTable, jobTable: new ReplayJobTable(table), closing: new AbortController().signal, log }),
     info: () => ({}),
-    log: createLogger({ level: 'silent', destination: { write: () => undefined } }),
+    log,
   };
 }
 

@@ -1,26 +1,28 @@
 /**
- * The dead-letter table's operations: list, inspect, replay (one or a whole flow) and delete.
+ * The dead-letter table's operations: list, inspect, replay and delete. Replaying one entry is
+ * done within the request; replaying a whole flow starts a background job (engine/replay-jobs.ts)
+ * and answers at once with where to follow it.
  */
 import { Router } from '@koa/router';
 import { type ReplayDeps, replayEntry } from '../../engine/replay.js';
+import type { ReplayJobs } from '../../engine/replay-jobs.js';
 import type { Logger } from '../../observability/log.js';
 import { toDlqJson, type DlqTable, type StoredDlqEntry } from '../../storage/dlq-table.js';
 import type { PayloadStore } from '../../storage/payloads.js';
-import { EngineError } from '../../errors.js';
+import { toReplayJobJson } from '../../storage/replay-jobs.js';
 import { HttpProblem } from '../problem.js';
-import { cursorOf, flowOf, limitOf, MAX_LIMIT } from '../query.js';
+import { cursorOf, flowOf, limitOf } from '../query.js';
 import type { IngressContext, IngressRouter, IngressState } from '../state.js';
 
 export interface DlqRoutesDeps extends ReplayDeps {
   dlqTable: DlqTable;
   payloads: PayloadStore;
-  /** Aborts at the shutdown deadline: a replay of a whole flow stops there. */
-  closing: AbortSignal;
+  replayJobs: ReplayJobs;
   log: Logger;
 }
 
-/** Names the claimant of a replay through the API. */
-const API_CLAIMANT = 'api';
+/** Names the claimant of a replay of one entry through the API (a job's claims name the job). */
+const SINGLE_REPLAY_CLAIMANT = 'api';
 
 const TIMEOUT_IN_MS = 30_000;
 
@@ -43,25 +45,17 @@ export function createDlqRoutes(deps: DlqRoutesDeps): IngressRouter {
   // Before '/:dlqId/replay' so that "replay" is never read as an id.
   router.post('/replay', async (ctx) => {
     const flow = flowOf(ctx, deps.flows, true);
-    let replayed = 0;
-    let cursor: string | null = null;
-    do {
-      const page = await deps.dlqTable.list(flow, MAX_LIMIT, cursor, deadline());
-      for (const entry of page.items) {
-        if (deps.closing.aborted) throw new EngineError('AE_SHUTDOWN', `the engine stopped after replaying ${replayed} entries`, { expose: true });
-        try {
-          // An entry another replay claimed is left to it.
-          const outcome = await replayEntry(deps, entry, API_CLAIMANT, deadline());
-          if (outcome.kind === 'replayed') replayed++;
-        } catch (err) {
-          deps.log.warn({ err, dlqId: entry.dlqId }, 'dlq.replay_skipped');
-        }
-      }
-      cursor = page.nextCursor;
-    } while (cursor !== null);
-    deps.log.info({ flow, replayed }, 'dlq.replayed_flow');
+    const { jobId } = await deps.replayJobs.start(flow, deadline());
     ctx.status = 202;
-    ctx.body = { replayed };
+    ctx.set('location', `/api/dlq/replays/${jobId}`);
+    ctx.body = { jobId };
+  });
+
+  router.get('/replays/:jobId', async (ctx) => {
+    // The id's shape is checked before storage is asked (a malformed id costs no call).
+    const job = await deps.replayJobs.get(ctx.params['jobId'] ?? '', deadline());
+    if (!job) throw new HttpProblem(404, 'unknown-replay-job', 'Not Found', 'there is no DLQ replay job with this id');
+    ctx.body = toReplayJobJson(job);
   });
 
   router.get('/:dlqId', async (ctx) => {
@@ -70,10 +64,10 @@ export function createDlqRoutes(deps: DlqRoutesDeps): IngressRouter {
 
   router.post('/:dlqId/replay', async (ctx) => {
     const entry = await entryOf(ctx, ctx.params['dlqId'] ?? '');
-    const outcome = await replayEntry(deps, entry, API_CLAIMANT, deadline());
+    const outcome = await replayEntry(deps, entry, SINGLE_REPLAY_CLAIMANT, deadline());
     if (outcome.kind === 'claimed-elsewhere') {
       const lapse = outcome.until ? `; should that replay have stopped, the entry can be replayed again after ${outcome.until.toISOString()}` : '';
-      throw new HttpProblem(409, 'replay-in-progress', 'Conflict', `DLQ entry "${entry.dlqId}" is being replayed by another request: it leaves the DLQ when that replay is done${lapse}`);
+      throw new HttpProblem(409, 'replay-in-progress', 'Conflict', `DLQ entry "${entry.dlqId}" is being replayed by another request or job: it leaves the DLQ when that replay is done${lapse}`);
     }
     const id = outcome.requestId;
     if (id !== null) ctx.state.requestId = id;

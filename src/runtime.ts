@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isPrivateAddress } from './common/addresses.js';
+import { isLoopbackAddress } from './common/addresses.js';
 import { whenSettledOrAborted } from './common/pause.js';
 import { OidcIssuer } from './auth/oidc-issuer.js';
 import { TokenVerifier } from './auth/token-verifier.js';
@@ -137,7 +137,7 @@ export class Runtime {
       if (config.auth.mode === 'oidc' && issuer) {
         const verifier = new TokenVerifier({ issuer, openid: config.auth.openid, jwksCooldownInMs: timings.jwksCooldownInMs });
         auth = { verifier, openid: config.auth.openid, roleMappings: [...config.rbac.apiMappings, ...config.rbac.applicationMappings], log };
-      } else if (config.auth.mode === 'none' && !isPrivateAddress(config.server.host)) {
+      } else if (config.auth.mode === 'none' && !isLoopbackAddress(config.server.host)) {
         log.warn({ host: config.server.host }, 'SECURITY: server.config.auth is "none" on a non-loopback interface: anyone who can reach it may submit, read and replay requests');
       }
       const { platformToken: credentials } = config;
@@ -186,8 +186,8 @@ export class Runtime {
         replayJobs,
         log,
       });
-      const { headersTimeoutInMs, requestTimeoutInMs, maxBodyBytes } = config.server;
-      const server = createIngressServer(app.callback(), { headersTimeoutInMs, requestTimeoutInMs, maxBodyBytes });
+      const { maxConnections, headersTimeoutInMs, requestTimeoutInMs, maxBodyBytes } = config.server;
+      const server = createIngressServer(app.callback(), { maxConnections, headersTimeoutInMs, requestTimeoutInMs, maxBodyBytes });
       server.listen(config.server.port, config.server.host);
       undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);

@@ -3,7 +3,9 @@
  * discovery, cached, fetched again for an unknown `kid` at most once per cooldown, so a flood of
  * made-up kids cannot hammer the provider), an allowlist of asymmetric algorithms (never `none`,
  * never an HMAC keyed with a public key), the exact issuer, `exp`/`nbf` with a small clock
- * tolerance, and the audience: `aud` contains the client id (`resource`) or `azp` is it.
+ * tolerance, the audience: `aud` contains the client id (`resource`) or `azp` is it, and the kind:
+ * access tokens only (Keycloak marks them `typ: Bearer`, RFC 9068 `at+jwt` in the header), never
+ * an ID or refresh token, which the same provider signs with the same keys.
  */
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
 import type { OpenIdOptions } from '../config/types.js';
@@ -62,8 +64,9 @@ export class TokenVerifier {
     const openid = this.#openid;
     const jwks = this.#keys();
     let payload: JWTPayload;
+    let header: { typ?: string | undefined };
     try {
-      ({ payload } = await jwtVerify(token, jwks, {
+      ({ payload, protectedHeader: header } = await jwtVerify(token, jwks, {
         issuer: this.#issuer.issuer,
         algorithms: ALLOWED_ALGORITHMS,
         clockTolerance: CLOCK_TOLERANCE_IN_SECONDS,
@@ -75,6 +78,7 @@ export class TokenVerifier {
       if (err instanceof TypeError && /Invalid Compact JWS|must be a string/i.test(err.message)) throw new InvalidTokenError('malformed', { cause: err });
       throw new EngineError('AE_AUTH_UNAVAILABLE', 'the keys of the OpenID provider could not be fetched', { cause: err });
     }
+    if (!isAccessToken(header.typ, payload['typ'])) throw new InvalidTokenError('not an access token');
     const audiences = typeof payload.aud === 'string' ? [payload.aud] : (payload.aud ?? []);
     if (!audiences.includes(openid.resource) && payload['azp'] !== openid.resource) throw new InvalidTokenError('audience');
     const name = payload[openid.principalAttribute] ?? payload.sub;
@@ -89,6 +93,18 @@ export class TokenVerifier {
     }
     return this.#jwks;
   }
+}
+
+/** Header `typ` values of access tokens: JWT in general, `at+jwt` (RFC 9068). */
+const ACCESS_TOKEN_HEADER_TYPES = new Set(['jwt', 'at+jwt', 'application/at+jwt']);
+
+/**
+ * Whether the token is an access token: its header `typ` (when present) is JWT or at+jwt, and its
+ * `typ` claim (Keycloak's: Bearer, ID, Refresh, Logout), when present, is Bearer.
+ */
+export function isAccessToken(headerTyp: unknown, claimTyp: unknown): boolean {
+  if (headerTyp !== undefined && !(typeof headerTyp === 'string' && ACCESS_TOKEN_HEADER_TYPES.has(headerTyp.toLowerCase()))) return false;
+  return claimTyp === undefined || (typeof claimTyp === 'string' && claimTyp.toLowerCase() === 'bearer');
 }
 
 /** Realm roles, or the client's roles when use-resource-role-mappings is true (as Keycloak's adapter). */

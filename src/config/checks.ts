@@ -134,9 +134,31 @@ export function listOf(item: Check): Check {
 }
 
 /** Reports unknown keys of `value` against `known`, each with the nearest known key when one is close. */
+/**
+ * Keys that name parts of every JavaScript object: never configuration, and a way to reach
+ * prototypes when copied. Reported wherever they appear ({@link reportReservedKeys}).
+ */
+const RESERVED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Reports every reserved key in `value`, however deep, lists and JSON-encoded entries included,
+ * with its path below `prefix`.
+ */
+export function reportReservedKeys(value: unknown, report: Report, prefix = ''): void {
+  const decoded = decodeJsonString(value, 'object');
+  if (Array.isArray(decoded)) {
+    for (const [i, entry] of decoded.entries()) reportReservedKeys(entry, report, `${prefix}[${i}]`);
+  } else if (isPlainObject(decoded)) {
+    for (const key of Object.keys(decoded)) {
+      if (RESERVED_KEYS.has(key)) report(`${prefix}.${key}`, 'is a reserved name, not a configuration key');
+      else reportReservedKeys(decoded[key], report, `${prefix}.${key}`);
+    }
+  }
+}
+
 export function reportUnknownKeys(value: Record<string, unknown>, known: readonly string[], report: Report, prefix = ''): void {
   for (const key of Object.keys(value)) {
-    if (known.includes(key)) continue;
+    if (known.includes(key) || RESERVED_KEYS.has(key)) continue;
     const near = suggest(key, known);
     report(`${prefix}.${key}`, `is not a known key${near ? `; did you mean ${JSON.stringify(near)}?` : ''}`);
   }
@@ -169,7 +191,7 @@ function checkObject(value: unknown, fields: Fields, report: Report): void {
   }
   reportUnknownKeys(value, Object.keys(fields), report);
   for (const [key, field] of Object.entries(fields)) {
-    const v = value[key];
+    const v = Object.hasOwn(value, key) ? value[key] : undefined;
     if (v === undefined) {
       if (field.default === undefined) report(`.${key}`, 'is required');
       continue;
@@ -198,10 +220,12 @@ function withFieldDefaults(entry: unknown, fields: Fields): unknown {
   // Schema order first, then whatever unknown keys the check will report.
   const out: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(fields)) {
-    const raw = entry[key] === undefined ? structuredClone(field.default) : decodeJsonString(entry[key], field.format.jsonType);
+    const given = Object.hasOwn(entry, key) ? entry[key] : undefined;
+    const raw = given === undefined ? structuredClone(field.default) : decodeJsonString(given, field.format.jsonType);
     if (raw !== undefined) out[key] = applyDefaults(raw, field.format);
   }
-  for (const [key, raw] of Object.entries(entry)) if (!(key in fields)) out[key] = raw;
+  // Reserved keys were reported on the document as written; copying them could set a prototype.
+  for (const [key, raw] of Object.entries(entry)) if (!Object.hasOwn(fields, key) && !RESERVED_KEYS.has(key)) out[key] = raw;
   return out;
 }
 

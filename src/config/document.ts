@@ -3,7 +3,7 @@
  * JSON-encoded strings. Turns it into convict assignments (schema path -> value) and back into a
  * normalised, redacted document for printing.
  */
-import { applyDefaults, decodeJsonString, isPlainObject, REDACTED, reportUnknownKeys } from './checks.js';
+import { applyDefaults, decodeJsonString, isPlainObject, REDACTED, reportReservedKeys, reportUnknownKeys } from './checks.js';
 import type { ConfigIssue } from './issues.js';
 import { isLeaf, leaves, nodeAt, SECTION_KEYS, type Group, type Leaf } from './schema.js';
 
@@ -26,6 +26,7 @@ export function placeDocument(document: unknown): Placement {
     issues.push(value === undefined ? { path, message } : { path, message, value });
   };
   reportUnknownKeys(document, SECTION_KEYS, (sub, message) => report(sub.slice(1), message));
+  reportReservedKeys(document, (sub, message) => report(sub.slice(1), message));
 
   const place = (path: string, node: Leaf | Group, raw: unknown): void => {
     if (isLeaf(node)) {
@@ -45,7 +46,7 @@ export function placeDocument(document: unknown): Placement {
     }
     reportUnknownKeys(value, Object.keys(node), (sub, message) => report(path + sub, message));
     for (const [key, child] of Object.entries(value)) {
-      const childNode = node[key];
+      const childNode = Object.hasOwn(node, key) ? node[key] : undefined;
       if (childNode) place(`${path}.${key}`, childNode, child);
     }
   };

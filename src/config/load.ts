@@ -105,6 +105,7 @@ interface RawConfig {
       auth: 'oidc' | 'none';
       trustProxy: boolean;
       trustedProxies: string[];
+      maxConnections: number;
       headersTimeoutMs: number;
       requestTimeoutMs: number;
       demoEndpoints: boolean;
@@ -212,6 +213,7 @@ function resolve(raw: RawConfig): EngineConfig {
       shutdownGraceInMs: server.shutdownGraceMs,
       trustProxy: server.trustProxy,
       trustedProxies: [...server.trustedProxies],
+      maxConnections: server.maxConnections,
       headersTimeoutInMs: server.headersTimeoutMs,
       requestTimeoutInMs: server.requestTimeoutMs,
       demoEndpoints: server.demoEndpoints,

@@ -273,6 +273,7 @@ export const schema = {
         format: listOf(ipOrCidr),
         default: [],
       },
+      maxConnections: { doc: 'Most inbound connections at once; more are refused at once.', format: integer(1), default: 1024 },
       headersTimeoutMs: { doc: 'Milliseconds a client may take to send a request\'s headers.', format: integer(1), default: 10_000 },
       requestTimeoutMs: { doc: 'Milliseconds a client may take to send a whole request, body included (408 beyond).', format: integer(1), default: 30_000 },
       expirySweepMs: {

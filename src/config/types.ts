@@ -134,6 +134,7 @@ export interface EngineConfig {
     trustProxy: boolean;
     /** With trustProxy: addresses and CIDR ranges of the proxies; empty = the nearest hop only. */
     trustedProxies: readonly string[];
+    maxConnections: number;
     headersTimeoutInMs: number;
     requestTimeoutInMs: number;
     demoEndpoints: boolean;

@@ -114,6 +114,9 @@ function checkFlows(props: Props): ConfigIssue[] {
       if (step['endpointName'] != null && !hasPlatformUrl) {
         issues.push({ path: `${stepPath}.endpointName`, message: 'needs openapi.url to resolve against', value: step['endpointName'] });
       }
+      const endpointName = str(step['endpointName']);
+      const escaping = endpointName === undefined ? null : platformPathEscape(endpointName);
+      if (escaping !== null) issues.push({ path: `${stepPath}.endpointName`, message: `must be a path below openapi.url: ${escaping}`, value: endpointName });
     });
 
     issues.push(...checkChain(flowPath, flowName ?? `#${i}`, steps));
@@ -122,6 +125,26 @@ function checkFlows(props: Props): ConfigIssue[] {
 }
 
 /** Exactly one initial step, and the steps form one chain by targetQueueName -> sourceQueueName. */
+/**
+ * Why `endpointName` could leave openapi.url (the resolved URL receives the platform token), or
+ * null when it cannot: it must be a relative path without `..` segments, backslashes or a scheme.
+ */
+function platformPathEscape(name: string): string | null {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(name)) return 'it is an absolute URL';
+  if (name.startsWith('//') || name.includes('\\')) return 'it names another host';
+  const path = name.split(/[?#]/)[0] ?? '';
+  const decode = (segment: string): string => {
+    try {
+      return decodeURIComponent(segment);
+    } catch {
+      return segment;
+    }
+  };
+  const isEscape = (segment: string): boolean => segment === '.' || segment === '..' || /[/\\]/.test(segment);
+  if (path.split('/').map(decode).some(isEscape)) return 'it contains a ".", ".." or encoded slash segment';
+  return null;
+}
+
 function checkChain(flowPath: string, flowName: string, steps: unknown[]): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const stepPath = (j: number): string => `${flowPath}.queueMappings[${j}]`;

@@ -154,7 +154,10 @@ export class StepRunner {
         ? await this.#settler.retry(context, failure, decision.delayInMs)
         : await this.#settler.deadLetter(context, { reason: decision.reason, ...failure, envelope });
     if (settled !== 'stale') {
-      const fields = { attempt: envelope.attempt, httpStatus: failure.lastHttpStatus, error: failure.error, durationInMs: outcome.durationInMs };
+      // Never the answer's text: an endpoint's error may quote the request's body. The status row
+      // and the DLQ entry keep its first 512 bytes for whoever may read them.
+      const code = outcome.kind === 'transport-error' ? outcome.code : null;
+      const fields = { attempt: envelope.attempt, httpStatus: failure.lastHttpStatus, code, durationInMs: outcome.durationInMs };
       if (decision.kind === 'retry') log.warn({ ...fields, retryInMs: decision.delayInMs }, `step.${settled}`);
       else log.warn({ ...fields, reason: decision.reason }, `step.${settled}`);
     }

@@ -96,6 +96,16 @@ describe('async-engine config check', () => {
     assert.equal(help.code, 0, '--help works whatever LOG_LEVEL says');
   });
 
+  it('exits 2 naming the path of a __proto__ key, where it used to fail with a TypeError', async () => {
+    const text = JSON.stringify(validDocument()).replace('"queue.config":[{', '"queue.config":[{"__proto__":{"maxMessages":"x"},');
+    const file = await configFile(JSON.parse(text));
+    const { code, stdout, stderr } = await runCli(['config', 'check', '--config', file]);
+    assert.equal(code, 2, stderr);
+    assert.equal(stdout, '');
+    assert.match(stderr, /queue\.config\[0\]\.__proto__: is a reserved name, not a configuration key/);
+    assert.doesNotMatch(stderr, /TypeError|at .*\.js:\d+/);
+  });
+
   it('lists every error of an invalid file at once', async () => {
     const doc = validDocument({ 'queue.confg': [], 'threadpool.config': { poolSize: 0, maxQueueSize: -5 } });
     const file = await configFile(doc);

@@ -53,6 +53,7 @@ describe('JSON-encoded strings', () => {
       auth: 'none',
       trustProxy: true,
       trustedProxies: [],
+      maxConnections: 1024,
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
       expirySweepMs: 300000,

@@ -83,6 +83,19 @@ describe('redelivery and dead-lettering', () => {
     assert.equal((await dlqEntries(e))[0]!.attempts, 1);
   });
 
+  it('keeps an endpoint\'s error text in the status row and the DLQ entry, never in a log line', async () => {
+    const quoted = 'declined: card 4111 1111 1111 1111 has expired';
+    const server = await suite.endpoint(() => ({ status: 422, body: quoted }));
+    const e = await suite.engine(flowDocument(suite.azurite, { steps: [{ url: server.url() }], extra: redelivery({ default: { count: 1, delay: 0 } }) }));
+    const id = await submit(e, 'flow', '{"card":"4111 1111 1111 1111"}');
+    const status = await waitForStatus(e, id, 'dead-lettered');
+    assert.match(String(status['error']), /card 4111 1111 1111 1111/, 'the status row keeps what the endpoint said');
+    assert.match((await dlqEntries(e))[0]!.error, /card 4111 1111 1111 1111/);
+    const [retried] = e.logged('step.retry_scheduled');
+    assert.equal(retried?.['httpStatus'], 422, 'the log says what happened');
+    assert.ok(!JSON.stringify(e.logs).includes('4111'), 'no log line carries the answer\'s text');
+  });
+
   it('a socket time-out follows the default rule', async () => {
     const server = await suite.endpoint((call, i) => (i === 0 ? { ...echo(call, i), delayInMs: 2000 } : echo(call, i)));
     const e = await suite.engine(

@@ -104,4 +104,18 @@ describe('slow and lying clients', () => {
     }
     assert.deepEqual(await requestIds(e), []);
   });
+
+  it('refuses connections beyond maxConnections at once, and takes new ones when others close', async () => {
+    const e = await engine({ maxConnections: 3 });
+    const held = await Promise.all([rawConnection(e), rawConnection(e), rawConnection(e)]);
+    for (const c of held) c.socket.write(`GET /api/flows HTTP/1.1\r\nHost: x\r\n\r\n`);
+    for (const c of held) await eventually(() => assert.match(c.received(), /^HTTP\/1\.1 200 /), { timeoutInMs: 10_000 });
+    const refused = await rawConnection(e);
+    await refused.closed; // Node closes it without reading a byte
+    assert.equal(refused.received(), '');
+    held[0]!.socket.destroy();
+    await held[0]!.closed;
+    await eventually(async () => assert.equal((await fetch(`${e.url}/api/flows`, { headers: { connection: 'close' } })).status, 200), { timeoutInMs: 10_000 });
+    for (const c of held.slice(1)) c.socket.destroy();
+  });
 });

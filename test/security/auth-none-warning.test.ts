@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { isLoopbackAddress } from '../../src/common/addresses.js';
 import { engineSuite, flowDocument } from '../support/engine.js';
 
 describe('auth "none"', () => {
@@ -14,5 +15,11 @@ describe('auth "none"', () => {
 
     const local = await suite.engine(flowDocument(suite.azurite, { steps: [{ url: 'http://127.0.0.1:9/x' }] }));
     assert.equal(local.logs.filter((l) => String(l['msg']).startsWith('SECURITY:')).length, 0);
+  });
+
+  it('warns for a private interface too: anyone on that network may call it', () => {
+    // The machine may have no private interface to listen on, so the decision itself is checked.
+    for (const host of ['10.1.2.3', '192.168.0.7', '172.16.5.4', 'fd00::1', '0.0.0.0', '::', 'engine.internal']) assert.equal(isLoopbackAddress(host), false, host);
+    for (const host of ['127.0.0.1', '127.0.0.2', '::1', '[::1]', 'localhost', 'LOCALHOST', 'api.localhost']) assert.equal(isLoopbackAddress(host), true, host);
   });
 });

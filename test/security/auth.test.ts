@@ -76,6 +76,10 @@ describe('bearer authentication and RBAC', () => {
     ],
     ['a signature by another key under the right kid', async () => idp.sign(API_ROLE, { key: (await generateKeyPair('RS256')).privateKey })],
     ['garbage', async () => 'not.a.jwt'],
+    ['an ID token (typ ID), signed by the provider', async () => idp.sign({ ...API_ROLE, typ: 'ID' })],
+    ['a refresh token (typ Refresh), signed by the provider', async () => idp.sign({ ...API_ROLE, typ: 'Refresh' })],
+    ['a logout token (typ Logout)', async () => idp.sign({ ...API_ROLE, typ: 'Logout' })],
+    ['a token whose header says it is no JWT access token', async () => idp.sign(API_ROLE, { typ: 'logout+jwt' })],
   ];
   for (const [what, token] of bad) {
     it(`refuses ${what} with 401 invalid_token, saying nothing of why`, async () => {
@@ -85,6 +89,12 @@ describe('bearer authentication and RBAC', () => {
       assert.equal(((await response.json()) as { detail: string }).detail, 'the access token is invalid or expired');
     });
   }
+
+  it('accepts access tokens as Keycloak and RFC 9068 mark them', async () => {
+    assert.equal((await submitWith(e, await idp.sign({ ...API_ROLE, typ: 'Bearer' }))).status, 202, 'Keycloak: typ Bearer');
+    assert.equal((await submitWith(e, await idp.sign(API_ROLE, { typ: 'at+jwt' }))).status, 202, 'RFC 9068: header typ at+jwt');
+    assert.equal((await submitWith(e, await idp.sign(API_ROLE, { typ: 'application/at+jwt' }))).status, 202, 'its media type form');
+  });
 
   it('accepts a token whose azp, not aud, is the client', async () => {
     assert.equal((await submitWith(e, await idp.sign({ ...API_ROLE, aud: 'account', azp: CLIENT }))).status, 202);

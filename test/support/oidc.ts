@@ -17,6 +17,8 @@ export interface SignOptions {
   alg?: string;
   /** Seconds until exp; default 300. */
   expiresInSeconds?: number;
+  /** The header's typ; default JWT. */
+  typ?: string;
 }
 
 export interface TestIdpOptions {
@@ -84,7 +86,7 @@ export class TestIdp {
   async sign(claims: JWTPayload, options: SignOptions = {}): Promise<string> {
     const alg = options.alg ?? 'RS256';
     const jwt = new SignJWT({ iss: this.issuer, aud: this.options.clientId, sub: 'user-1', ...claims })
-      .setProtectedHeader({ alg, kid: options.kid ?? this.#key.kid, typ: 'JWT' })
+      .setProtectedHeader({ alg, kid: options.kid ?? this.#key.kid, typ: options.typ ?? 'JWT' })
       .setIssuedAt()
       .setJti(randomUUID());
     if (claims.exp === undefined) jwt.setExpirationTime(`${options.expiresInSeconds ?? 300}s`);

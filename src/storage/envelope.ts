@@ -33,6 +33,18 @@ export interface Envelope {
   blobs: string[];
 }
 
+const REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Whether `value` is a request id as the ingress hands them out (crypto.randomUUID). The id keys
+ * the status row (its PartitionKey) and goes out as X-Request-Id: an envelope naming anything
+ * else, say a string with a `/` or a control character, would fail every status write,
+ * dead-lettering included, and come back after each visibility timeout instead of reaching the DLQ.
+ */
+export function isRequestId(value: unknown): value is string {
+  return typeof value === 'string' && REQUEST_ID.test(value);
+}
+
 /** Why a message could not be read as an envelope; it is poison. */
 export class EnvelopeError extends Error {
   override name = 'EnvelopeError';
@@ -69,7 +81,7 @@ export function decodeEnvelope(messageText: string): Envelope {
   const need = (key: string, ok: boolean): void => {
     if (!ok) problems.push(key);
   };
-  need('requestId', typeof e['requestId'] === 'string' && e['requestId'] !== '');
+  need('requestId', isRequestId(e['requestId']));
   need('flow', typeof e['flow'] === 'string' && e['flow'] !== '');
   need('step', Number.isInteger(e['step']) && (e['step'] as number) >= 0);
   need('attempt', Number.isInteger(e['attempt']) && (e['attempt'] as number) >= 1);

@@ -6,7 +6,7 @@ import type { Envelope } from '../../src/storage/envelope.js';
 function envelope(overrides: Partial<Envelope> = {}): Envelope {
   return {
     v: ENVELOPE_VERSION,
-    requestId: 'req-1',
+    requestId: '6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b',
     flow: 'orders',
     step: 1,
     attempt: 2,
@@ -154,6 +154,11 @@ describe('decodeEnvelope names each invalid field', () => {
     ['requestId', 'missing', REMOVE],
     ['requestId', 'empty', ''],
     ['requestId', 'a number', 7],
+    // Only ids the ingress hands out: anything else would fail every status write (see isRequestId).
+    ['requestId', 'not a UUID', 'req-1'],
+    ['requestId', 'a UUID in upper case', '6F1C2A3B-4D5E-4F60-8A7B-9C0D1E2F3A4B'],
+    ['requestId', 'a string with a slash, which no table key may hold', '6f1c2a3b/4d5e'],
+    ['requestId', 'a control character', '\u0085'],
     ['flow', 'missing', REMOVE],
     ['flow', 'empty', ''],
     ['step', 'missing', REMOVE],

@@ -1,17 +1,17 @@
 /**
  * Submitting to a flow, and reading a request's status and result.
  */
-import { Router } from '@koa/router';
 import type { Flows } from '../../engine/flows.js';
 import type { Logger } from '../../observability/log.js';
 import { submittedTotal } from '../../observability/metrics.js';
 import type { PayloadStore } from '../../storage/payloads.js';
+import { isRequestId } from '../../storage/envelope.js';
 import { REQUEST_STATES, type RequestState, type StatusRow, type StatusTable, toStatusJson } from '../../storage/status-table.js';
 import { isCallbackAllowed } from '../../engine/callbacks.js';
 import { readBody } from '../body.js';
 import { HttpProblem } from '../problem.js';
 import { cursorOf, flowOf, limitOf, queryOf } from '../query.js';
-import type { IngressContext, IngressRouter, IngressState } from '../state.js';
+import { createRouter, type IngressContext, type IngressRouter } from '../state.js';
 import { acceptSubmission, type SubmissionResult, type SubmitDeps } from '../submit.js';
 
 export interface RequestRoutesDeps extends SubmitDeps {
@@ -35,7 +35,7 @@ const SUBMIT_TIMEOUT_IN_MS = 10_000;
 const statusUrl = (id: string): string => `/api/requests/${encodeURIComponent(id)}`;
 
 export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
-  const router = new Router<IngressState>();
+  const router = createRouter();
 
   router.post('/api/flows/:flowName', async (ctx) => {
     const flowName = ctx.params['flowName'] ?? '';
@@ -138,11 +138,9 @@ function idempotencyKeyOf(ctx: IngressContext): string | null {
   return key;
 }
 
-const REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 /** The row of a request id; 404 for an id the engine never hands out, without asking storage. */
 async function getRow(statusTable: StatusTable, id: string): Promise<StatusRow> {
-  const row = REQUEST_ID.test(id) ? await statusTable.get(id, AbortSignal.timeout(30_000)) : null;
+  const row = isRequestId(id) ? await statusTable.get(id, AbortSignal.timeout(30_000)) : null;
   if (!row) throw new HttpProblem(404, 'unknown-request', 'Not Found', `there is no request with id "${id}"`);
   return row;
 }

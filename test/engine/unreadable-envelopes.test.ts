@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DlqTable } from '../../src/storage/dlq-table.js';
+import { encodeEnvelope, type Envelope } from '../../src/storage/envelope.js';
+import { engineSuite, flowDocument, submit, waitForStatus } from '../support/engine.js';
+import { eventually } from '../support/eventually.js';
+
+/** A well-formed envelope of the first step of "flow", as a forger (or a bug) could write it. */
+function envelope(overrides: Partial<Envelope>): Envelope {
+  return {
+    v: 1,
+    requestId: '00000000-0000-4000-8000-000000000001',
+    flow: 'flow',
+    step: 0,
+    attempt: 1,
+    contentType: 'application/json',
+    statusEtag: '*',
+    traceparent: null,
+    callbackUrl: null,
+    acceptedAt: new Date().toISOString(),
+    body: { kind: 'inline', encoding: 'utf8', data: '{}' },
+    blobs: [],
+    ...overrides,
+  };
+}
+
+describe('envelopes whose fields storage cannot use', () => {
+  const suite = engineSuite();
+
+  // Found by test/fuzz/queue-messages.test.ts: a request id holding U+0085 made every status write
+  // fail with 400, the dead-letter write included, so the message came back after each visibility
+  // timeout, had its endpoint called every time, and never reached the DLQ.
+  it('dead-letters a message whose request id no table key may hold as poison at once, without an endpoint call', async () => {
+    const server = await suite.endpoint();
+    const e = await suite.engine(flowDocument(suite.azurite, { steps: [{ url: server.url() }], queue: { visibilityTimeout: 1000, maxDequeueCount: 2 } }));
+    const queueName = e.runtime.flows.get('flow')?.steps[0]?.source.queue.name;
+    assert.ok(queueName);
+    const queue = e.runtime.storage.clients.queues.getQueueClient(queueName);
+    const texts = ['\u0085', 'a/b', 'a#b?c', 'req-1'].map((requestId) => encodeEnvelope(envelope({ requestId })));
+    for (const text of texts) await queue.sendMessage(text);
+
+    const dlq = new DlqTable(e.runtime.storage.clients.dlqTable);
+    const entries = await eventually(
+      async () => {
+        const { items } = await dlq.list('flow', 100, null, AbortSignal.timeout(10_000));
+        assert.equal(items.length, texts.length);
+        return items;
+      },
+      { timeoutInMs: 20_000 },
+    );
+    for (const entry of entries) {
+      assert.equal(entry.reason, 'poison');
+      assert.equal(entry.requestId, null);
+      assert.match(entry.error, /invalid fields: requestId$/);
+      assert.ok(entry.replay.kind === 'raw' && texts.includes(entry.replay.messageText), 'the raw text is kept');
+    }
+    await eventually(async () => assert.equal((await queue.getProperties()).approximateMessagesCount, 0), { timeoutInMs: 10_000 });
+    assert.equal(server.calls.length, 0, 'no endpoint saw a poison message');
+    const id = await submit(e, 'flow', '{"fine":true}');
+    await waitForStatus(e, id, 'completed');
+  });
+});

@@ -12,7 +12,7 @@ import type { Context } from 'koa';
 import { type BodyLimits, readBody } from '../ingress/body.js';
 
 export function createDemoRoutes(limits: BodyLimits): Router {
-  const router = new Router({ prefix: '/demo' });
+  const router = new Router({ prefix: '/demo', sensitive: true });
   const echo = async (ctx: Context): Promise<void> => {
     ctx.body = await readBody(ctx, limits);
     ctx.set('content-type', ctx.get('content-type') || 'application/octet-stream');

@@ -6,8 +6,7 @@
  * one the route can answer. Problem types are `urn:async-engine:problem:{slug}`, or `about:blank`
  * for Koa's own errors; the slugs are named in the responses' descriptions.
  */
-import { Router } from '@koa/router';
-import type { IngressRouter, IngressState } from './state.js';
+import { createRouter, type IngressRouter } from './state.js';
 import { VERSION } from '../version.js';
 
 type Json = Record<string, unknown>;
@@ -593,7 +592,7 @@ export const openApiDocument: Record<string, unknown> = {
 };
 
 export function createOpenApiRoutes(): IngressRouter {
-  const router = new Router<IngressState>();
+  const router = createRouter();
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument;
   });

@@ -1,7 +1,7 @@
 /**
  * What the ingress's middleware keeps on `ctx.state`, typed once for the app and every router.
  */
-import type { Router } from '@koa/router';
+import { Router } from '@koa/router';
 import type { ParameterizedContext } from 'koa';
 import type { Principal } from '../auth/token-verifier.js';
 import type { Client } from './client.js';
@@ -17,3 +17,12 @@ export interface IngressState {
 
 export type IngressRouter = Router<IngressState>;
 export type IngressContext = ParameterizedContext<IngressState>;
+
+/**
+ * A router of the API. Paths match exactly, letter case included (@koa/router matches without
+ * regard to case unless told): RBAC compares the path as the client wrote it, so `/API/DLQ` must
+ * not reach the handlers of `/api/dlq` past a rule written for `/api/dlq`.
+ */
+export function createRouter(options: { prefix?: string } = {}): IngressRouter {
+  return new Router<IngressState>({ ...options, sensitive: true });
+}

@@ -2,9 +2,8 @@
  * Operational routes: health for load balancers and orchestrators, Prometheus metrics, and
  * build and runtime information (never a secret).
  */
-import { Router } from '@koa/router';
 import { registry } from '../../observability/metrics.js';
-import type { IngressRouter, IngressState } from '../state.js';
+import { createRouter, type IngressRouter } from '../state.js';
 
 export interface ComponentHealth {
   status: 'UP' | 'DOWN';
@@ -24,7 +23,7 @@ export interface ActuatorDeps {
 }
 
 export function createActuatorRoutes(deps: ActuatorDeps): IngressRouter {
-  const router = new Router<IngressState>({ prefix: '/actuator' });
+  const router = createRouter({ prefix: '/actuator' });
   router.get('/health', async (ctx) => {
     const report = await deps.health();
     ctx.status = report.status === 'UP' ? 200 : 503;

@@ -3,7 +3,6 @@
  * done within the request; replaying a whole flow starts a background job (engine/replay-jobs.ts)
  * and answers at once with where to follow it.
  */
-import { Router } from '@koa/router';
 import { type ReplayDeps, replayEntry } from '../../engine/replay.js';
 import type { ReplayJobs } from '../../engine/replay-jobs.js';
 import type { Logger } from '../../observability/log.js';
@@ -12,7 +11,7 @@ import type { PayloadStore } from '../../storage/payloads.js';
 import { toReplayJobJson } from '../../storage/replay-jobs.js';
 import { HttpProblem } from '../problem.js';
 import { cursorOf, flowOf, limitOf } from '../query.js';
-import type { IngressContext, IngressRouter, IngressState } from '../state.js';
+import { createRouter, type IngressContext, type IngressRouter } from '../state.js';
 
 export interface DlqRoutesDeps extends ReplayDeps {
   dlqTable: DlqTable;
@@ -27,7 +26,7 @@ const SINGLE_REPLAY_CLAIMANT = 'api';
 const TIMEOUT_IN_MS = 30_000;
 
 export function createDlqRoutes(deps: DlqRoutesDeps): IngressRouter {
-  const router = new Router<IngressState>({ prefix: '/api/dlq' });
+  const router = createRouter({ prefix: '/api/dlq' });
   const deadline = (): AbortSignal => AbortSignal.timeout(TIMEOUT_IN_MS);
   const entryOf = async (ctx: IngressContext, dlqId: string): Promise<StoredDlqEntry> => {
     const entry = await deps.dlqTable.get(dlqId, deadline());

@@ -1,16 +1,15 @@
 /**
  * The configured flows and the live state of their steps.
  */
-import { Router } from '@koa/router';
 import { endpointLabel, type Flows } from '../../engine/flows.js';
-import type { IngressRouter, IngressState } from '../state.js';
+import { createRouter, type IngressRouter } from '../state.js';
 
 export interface FlowRoutesDeps {
   flows: Flows;
 }
 
 export function createFlowRoutes(deps: FlowRoutesDeps): IngressRouter {
-  const router = new Router<IngressState>();
+  const router = createRouter();
   router.get('/api/flows', async (ctx) => {
     const signal = AbortSignal.timeout(30_000);
     const items = await Promise.all(

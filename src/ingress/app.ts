@@ -37,6 +37,8 @@ export function createIngressApp(deps: IngressDeps): Koa<IngressState> {
   const clientOf = createClientResolver({ trustProxy: deps.trustProxy, trustedProxies: deps.trustedProxies });
 
   app.use(async (ctx, next) => {
+    // Answers are data, never for a browser to guess at: JSON stays JSON, a result stays its type.
+    ctx.set('x-content-type-options', 'nosniff');
     ctx.state.client = clientOf({
       remoteAddress: ctx.req.socket.remoteAddress ?? '',
       isEncrypted: 'encrypted' in ctx.req.socket && ctx.req.socket.encrypted === true,

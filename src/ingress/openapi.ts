@@ -120,7 +120,8 @@ const paths: Json = {
           '`callback-not-allowed`: `X-Callback-Url` is not an http(s) URL on an allowed host; `bad-idempotency-key`: the key is not 1 to 255 printable ASCII characters. Nothing is stored.',
         ),
         '404': problem('`unknown-flow`: there is no flow of that name.'),
-        '413': problem('`body-too-large`: the body is larger than `server.config.maxBodyBytes` (a larger Content-Length is refused before the body is read; the connection is closed).'),
+        '408': problem('`request-timeout`: the body did not arrive within `server.config.requestTimeoutMs`; nothing was stored and the connection is closed.'),
+        '413': problem('`body-too-large`: the body is larger than `server.config.maxBodyBytes` (a larger Content-Length, with `Expect: 100-continue` too, is refused before the body is read; the connection is closed).'),
         '422': problem('`idempotency-key-reused`: this Idempotency-Key was used on this flow for a different body.'),
         '429': problem('`too-many-requests`: admission control is full, or no place became free within 10 s (`Retry-After: 1`).', {
           'Retry-After': headerRef('Retry-After'),
@@ -165,8 +166,8 @@ const paths: Json = {
       parameters: [parameterRef('requestId')],
       responses: {
         '200': {
-          description: "Completed: the last endpoint's body, with its Content-Type verbatim.",
-          headers: { 'X-Request-Id': headerRef('X-Request-Id') },
+          description: "Completed: the last endpoint's body, with its Content-Type verbatim, streamed; `Content-Security-Policy: sandbox`, so a browser never runs it as a page of the engine.",
+          headers: { 'X-Request-Id': headerRef('X-Request-Id'), 'Content-Security-Policy': { description: '`sandbox`.', schema: { type: 'string' } } },
           content: { '*/*': { schema: { type: 'string', format: 'binary' } } },
         },
         '202': json('Not finished yet: the status JSON. Poll the `Location` again after `Retry-After` (1) seconds.', schemaRef('StatusJson'), {
@@ -175,6 +176,9 @@ const paths: Json = {
           'X-Request-Id': headerRef('X-Request-Id'),
         }),
         '404': problem('`unknown-request`: there is no request with this id.'),
+        '429': problem('`too-many-requests`: 32 large results (kept in blobs) are being streamed already; try again after `Retry-After` (1) seconds.', {
+          'Retry-After': headerRef('Retry-After'),
+        }),
         '502': problem('`dead-lettered`: the request was dead-lettered; the detail names the step and its last error.', { 'X-Request-Id': headerRef('X-Request-Id') }),
         '503': storageUnavailable(),
       },

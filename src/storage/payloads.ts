@@ -82,6 +82,19 @@ export class PayloadStore {
     }
   }
 
+  /**
+   * A blob's body as a stream, to be passed on without holding it in memory, with its length when
+   * storage said it; AE_NOT_FOUND when it is gone. Aborting `abortSignal` ends the stream.
+   */
+  async open(blobName: string, abortSignal: AbortSignal): Promise<{ stream: NodeJS.ReadableStream; byteLength: number | null }> {
+    try {
+      const response = await this.#container.getBlockBlobClient(blobName).download(0, undefined, { abortSignal });
+      return { stream: required(response.readableStreamBody, 'AE_STORAGE', `the body of blob ${blobName}`), byteLength: response.contentLength ?? null };
+    } catch (err) {
+      throw translateStorageError(err, `reading payload blob ${blobName}`);
+    }
+  }
+
   /** Deletes blobs; one already gone counts as deleted. */
   async delete(blobNames: readonly string[], abortSignal: AbortSignal): Promise<void> {
     await Promise.all(

@@ -120,4 +120,48 @@ describe('memory bounded by configuration', () => {
       await rm(path.dirname(file), { recursive: true, force: true });
     }
   });
+
+  it('stays under 400 MiB while 100 clients read one 8 MiB result at once', async () => {
+    const azurite = await startAzurite();
+    const result = Buffer.alloc(8 * 1024 * 1024, 'r');
+    const endpoint = await EndpointServer.start(() => ({ body: result, contentType: 'application/octet-stream' }));
+    const file = await writeConfigFile(flowDocument(azurite, { steps: [{ url: endpoint.url() }], extra: { 'server.config': { port: 0 } } }));
+    const cli = spawnCli(['start', '--config', file]);
+    try {
+      const url = await eventually(
+        () => {
+          const started = cli.logLines().find((l) => l['msg'] === 'engine.started');
+          assert.ok(started, `not started yet: ${cli.stderr}`);
+          return String(started['url']);
+        },
+        { timeoutInMs: 60_000 },
+      );
+      const id = await submit({ url }, 'flow', '{}');
+      await eventually(async () => assert.equal((await getStatus({ url }, id))['status'], 'completed'), { timeoutInMs: 60_000 });
+      const pid = cli.child.pid;
+      assert.ok(pid);
+      const before = peakRssInMiB(pid);
+      const answers = await Promise.all(
+        Array.from({ length: 100 }, async () => {
+          const response = await fetch(`${url}/api/requests/${id}/result`);
+          let size = 0;
+          // Read as it comes and keep nothing: the test process must not hold 800 MiB either.
+          for await (const chunk of response.body ?? []) size += (chunk as Uint8Array).length;
+          return { status: response.status, size, retryAfter: response.headers.get('retry-after') };
+        }),
+      );
+      const served = answers.filter((a) => a.status === 200);
+      assert.ok(served.length >= 32, `${served.length} clients got the result`);
+      assert.ok(served.every((a) => a.size === result.length), 'each got all of it');
+      assert.ok(answers.every((a) => a.status === 200 || (a.status === 429 && a.retryAfter === '1')), JSON.stringify(answers.map((a) => a.status)));
+      const peak = peakRssInMiB(pid);
+      assert.ok(peak < 400, `peak RSS ${Math.round(peak)} MiB (${Math.round(before)} MiB before the reads)`);
+    } finally {
+      cli.child.kill('SIGTERM');
+      await cli.exited;
+      await endpoint.close();
+      await azurite.close();
+      await rm(path.dirname(file), { recursive: true, force: true });
+    }
+  });
 });

@@ -61,10 +61,11 @@ describe('listing requests and flows', () => {
     assert.equal(e.storageCalls.snapshot()['table.query'] ?? 0, 0);
   });
 
-  it('lists the flows with each step\'s queues, endpoint, threads, backlog and work in flight', async () => {
+  it('lists the flows with each step\'s queues, endpoint, threads, call time-out, backlog and work in flight', async () => {
     const held = gate();
     const server = await suite.endpoint(echoWhen(held.opened));
     const doc = flowDocument(suite.azurite, { flowName: 'shown', steps: [{ url: server.url(), maxThreads: 1 }, { url: server.url(), maxThreads: 2 }] });
+    (doc['flow.config'] as Array<{ queueMappings: Array<Record<string, unknown>> }>)[0]!.queueMappings[1]!['callTimeout'] = 5000;
     const [first, second] = configOf(doc).flows[0]!.steps;
     const e = await suite.engine(doc);
     await Promise.all([0, 1, 2].map((i) => submit(e, 'shown', `{"i":${i}}`)));
@@ -83,8 +84,8 @@ describe('listing requests and flows', () => {
       {
         name: 'shown',
         steps: [
-          { step: 0, sourceQueueName: first!.sourceQueueName, endpoint: server.url(), targetQueueName: second!.sourceQueueName, maxThreads: 1, approximateMessageCount: 3, inFlight: 1 },
-          { step: 1, sourceQueueName: second!.sourceQueueName, endpoint: server.url(), targetQueueName: null, maxThreads: 2, approximateMessageCount: 0, inFlight: 0 },
+          { step: 0, sourceQueueName: first!.sourceQueueName, endpoint: server.url(), targetQueueName: second!.sourceQueueName, maxThreads: 1, callTimeout: 60_000, approximateMessageCount: 3, inFlight: 1 },
+          { step: 1, sourceQueueName: second!.sourceQueueName, endpoint: server.url(), targetQueueName: null, maxThreads: 2, callTimeout: 5000, approximateMessageCount: 0, inFlight: 0 },
         ],
       },
     ]);

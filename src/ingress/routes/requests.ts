@@ -9,6 +9,7 @@ import { isRequestId } from '../../storage/envelope.js';
 import { REQUEST_STATES, type RequestState, type StatusRow, type StatusTable, toStatusJson } from '../../storage/status-table.js';
 import { isCallbackAllowed } from '../../engine/callbacks.js';
 import { readBody } from '../body.js';
+import { validTraceparent } from '../trace-context.js';
 import { HttpProblem } from '../problem.js';
 import { cursorOf, flowOf, limitOf, queryOf } from '../query.js';
 import { createRouter, type IngressContext, type IngressRouter } from '../state.js';
@@ -27,6 +28,10 @@ export interface RequestRoutesDeps extends SubmitDeps {
 
 /** Seconds a client polling an unfinished result should wait. */
 const RESULT_RETRY_AFTER_IN_SECONDS = 1;
+/** Result blobs streamed to clients at once; each holds a storage connection while it flows. */
+const MAX_RESULT_STREAMS = 32;
+/** How long storage may take to start a result blob's download. */
+const RESULT_FIRST_BYTE_TIMEOUT_IN_MS = 30_000;
 /** Seconds a client refused by admission control should wait. */
 const ADMISSION_RETRY_AFTER_IN_SECONDS = 1;
 /** The longest a submission may wait for admission (then 429), and storage may take for it (then 503). */
@@ -50,7 +55,7 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
       readBody: () => readBody(ctx, { maxBytes: deps.maxBodyBytes, timeoutInMs: deps.requestTimeoutInMs }),
       idempotencyKey: idempotencyKeyOf(ctx),
       contentType: ctx.get('content-type') || 'application/octet-stream',
-      traceparent: ctx.get('traceparent') || null,
+      traceparent: validTraceparent(ctx.get('traceparent')),
       callbackUrl,
     };
     const result = await acceptSubmission(deps, submission, SUBMIT_TIMEOUT_IN_MS);
@@ -73,6 +78,42 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
     ctx.body = toStatusJson(row.status);
   });
 
+  /**
+   * A result blob streamed to the client, at most MAX_RESULT_STREAMS at once (429 beyond): memory
+   * stays flat however large the result and however many read it.
+   */
+  let streams = 0;
+  const streamBlob = async (ctx: IngressContext, blobName: string): Promise<void> => {
+    if (streams >= MAX_RESULT_STREAMS) {
+      throw new HttpProblem(429, 'too-many-requests', 'Too Many Requests', `${MAX_RESULT_STREAMS} results are being read already; try again shortly`, {
+        'retry-after': String(RESULT_RETRY_AFTER_IN_SECONDS),
+      });
+    }
+    streams++;
+    const reading = new AbortController();
+    let isDone = false;
+    const done = (): void => {
+      if (isDone) return;
+      isDone = true;
+      streams--;
+      reading.abort();
+    };
+    // The client gone or the answer sent: the download ends and the place is free.
+    ctx.res.once('close', done);
+    // A deadline for the download to start, not for the client to read it all.
+    const timer = setTimeout(() => reading.abort(), RESULT_FIRST_BYTE_TIMEOUT_IN_MS);
+    try {
+      const { stream, byteLength } = await deps.payloads.open(blobName, reading.signal);
+      ctx.body = stream;
+      if (byteLength !== null) ctx.length = byteLength;
+    } catch (err) {
+      done();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
   router.get('/api/requests/:id/result', async (ctx) => {
     const row = await getRow(deps.statusTable, ctx.params['id'] ?? '');
     const { status } = row;
@@ -80,9 +121,12 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
     if (status.status === 'completed' && status.result) {
       const { result } = status;
       ctx.status = 200;
-      ctx.body = 'bytes' in result ? result.bytes : await deps.payloads.get(result.blobName, AbortSignal.timeout(60_000));
-      // After the body, which would set its own type: the endpoint's header, verbatim.
+      if ('bytes' in result) ctx.body = result.bytes;
+      else await streamBlob(ctx, result.blobName);
+      // After the body, which would set its own type: the endpoint's header, verbatim. The result is
+      // the endpoint's, not the engine's: never sniffed, never run as a page of the engine's origin.
       ctx.set('content-type', result.contentType);
+      ctx.set('content-security-policy', 'sandbox');
       return;
     }
     if (status.status === 'dead-lettered') {

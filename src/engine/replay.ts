@@ -157,6 +157,8 @@ async function resetStatus(statusTable: StatusTable, requestId: string, entry: D
     lastHttpStatus: null,
     lastError: null,
     dlqId: null,
+    // The replayed message is new: no earlier message may build on this row.
+    lastMessageId: null,
   };
   for (let tries = 0; tries < STATUS_RESET_TRIES; tries++) {
     const row = await statusTable.get(requestId, abortSignal);

@@ -98,7 +98,7 @@ export class Settler {
       change = { status: 'completed', updatedAt: now, completedAt: now, lastHttpStatus: outcome.status, lastError: null, result };
     }
 
-    const etag = this.#etagToForwardWith(await this.#writeStatus(envelope, change, signal), envelope);
+    const etag = this.#etagToForwardWith(await this.#writeStatus(envelope, context.message, change, signal), context);
     if (etag === null) {
       if (result && 'blobName' in result) await this.#payloads.delete([result.blobName], signal);
       await this.deleteMessage(context);
@@ -129,10 +129,10 @@ export class Settler {
    * to the next step (this message's own run before a crash, or a duplicate), the row's, since the
    * next message may be missing. null: the message is stale.
    */
-  #etagToForwardWith(write: StatusWrite, envelope: Envelope): string | null {
+  #etagToForwardWith(write: StatusWrite, { envelope, message }: EnvelopeContext): string | null {
     if (write.kind === 'written') return write.etag;
     const { row } = write;
-    return row !== null && resolveConflict(row.status, envelope.step, this.#step.next === null) === 'forward' ? row.etag : null;
+    return row !== null && resolveConflict(row.status, envelope.step, this.#step.next === null, message.messageId) === 'forward' ? row.etag : null;
   }
 
   /**
@@ -146,6 +146,7 @@ export class Settler {
     const nextAttempt = envelope.attempt + 1;
     const write = await this.#writeStatus(
       envelope,
+      message,
       { status: 'retrying', attempt: nextAttempt, lastHttpStatus: failure.lastHttpStatus, lastError: failure.error, updatedAt: new Date() },
       signal,
     );
@@ -174,6 +175,7 @@ export class Settler {
     if (envelope) {
       const write = await this.#writeStatus(
         envelope,
+        message,
         { status: 'dead-lettered', lastHttpStatus: dead.lastHttpStatus, lastError: dead.error, dlqId, updatedAt: now, completedAt: now },
         signal,
       );
@@ -224,18 +226,19 @@ export class Settler {
   }
 
   /**
-   * The status write If-Match the message's ETag. When the row changed but is still at this step
-   * (a retry record, or this message's own run before a crash), writes again with the row's ETag;
-   * otherwise returns the row that moved on.
+   * The status write If-Match the message's ETag, signed with the message's id. When the row
+   * changed but is still at this step and this message wrote it (its retry record, or its own run
+   * before a crash), writes again with the row's ETag; otherwise returns the row that moved on.
    */
-  async #writeStatus(envelope: Envelope, change: StatusChange, signal: AbortSignal): Promise<StatusWrite> {
+  async #writeStatus(envelope: Envelope, message: ReceivedMessage, change: StatusChange, signal: AbortSignal): Promise<StatusWrite> {
     const isLastStep = this.#step.next === null;
+    const signed: StatusChange = { ...change, lastMessageId: message.messageId };
     let expected = envelope.statusEtag;
     for (let tries = 0; tries < MAX_STATUS_WRITE_TRIES; tries++) {
-      const etag = await this.#statusTable.update(envelope.requestId, change, expected, signal);
+      const etag = await this.#statusTable.update(envelope.requestId, signed, expected, signal);
       if (etag !== null) return { kind: 'written', etag };
       const row = await this.#statusTable.get(envelope.requestId, signal);
-      if (row === null || resolveConflict(row.status, envelope.step, isLastStep) !== 'retry') return { kind: 'moved-on', row };
+      if (row === null || resolveConflict(row.status, envelope.step, isLastStep, message.messageId) !== 'retry') return { kind: 'moved-on', row };
       expected = row.etag;
     }
     throw new EngineError('AE_STORAGE_CONFLICT', `the status of request ${envelope.requestId} kept changing under step ${envelope.step}`);

@@ -43,7 +43,7 @@ import type { Callbacks } from './callbacks.js';
 import type { Step } from './flows.js';
 import { Lease } from './lease.js';
 import { decideRedelivery, describeFailure, isPoisonByDequeueCount } from './redelivery.js';
-import { resolveConflict } from './routing.js';
+import { isPastStep } from './routing.js';
 import { type EnvelopeContext, type Settled, Settler } from './settle.js';
 
 export interface StepRunnerOptions {
@@ -235,7 +235,7 @@ export class StepRunner {
     } catch (err) {
       if (!isEngineError(err, 'AE_NOT_FOUND')) throw err;
       const row = await this.#statusTable.get(envelope.requestId, signal);
-      if (resolveConflict(row?.status ?? null, envelope.step, this.#step.next === null) === 'stale') return null;
+      if (isPastStep(row?.status ?? null, envelope.step)) return null;
       throw err;
     }
   }

@@ -117,6 +117,7 @@ async function enqueue(deps: SubmitDeps, requestId: string, submission: Submissi
     callbackStatus: submission.callbackUrl === null ? null : 'pending',
     result: null,
     dlqId: null,
+    lastMessageId: null,
   };
   const etag = await deps.statusTable.create(status, abortSignal);
   try {

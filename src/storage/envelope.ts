@@ -45,6 +45,25 @@ export function isRequestId(value: unknown): value is string {
   return typeof value === 'string' && REQUEST_ID.test(value);
 }
 
+/** `{requestId}/{step-N|result}-{uuid}`: the only payload blob names the engine writes (payloads.ts). */
+const PAYLOAD_BLOB = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/(?:step-\d{1,6}|result)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The name of a new payload blob of `requestId`; `label` is `step-N` or `result`. */
+export function payloadBlobName(requestId: string, label: string, uuid: string): string {
+  return `${requestId}/${label}-${uuid}`;
+}
+
+/**
+ * Whether `name` is a payload blob the engine could have written for `requestId` (any request when
+ * null): in the payload container, under the request's own prefix, with no `..` or other path. A
+ * queue message is not trusted to name any other: it could make the engine read, return or delete
+ * another request's blobs.
+ */
+export function isPayloadBlobOf(requestId: string | null, name: string): boolean {
+  const owner = PAYLOAD_BLOB.exec(name)?.[1];
+  return owner !== undefined && (requestId === null || owner === requestId);
+}
+
 /** Why a message could not be read as an envelope; it is poison. */
 export class EnvelopeError extends Error {
   override name = 'EnvelopeError';
@@ -90,8 +109,11 @@ export function decodeEnvelope(messageText: string): Envelope {
   need('traceparent', e['traceparent'] === null || typeof e['traceparent'] === 'string');
   need('callbackUrl', e['callbackUrl'] === null || typeof e['callbackUrl'] === 'string');
   need('acceptedAt', typeof e['acceptedAt'] === 'string' && !Number.isNaN(Date.parse(e['acceptedAt'] as string)));
-  need('body', isBody(e['body']));
-  need('blobs', Array.isArray(e['blobs']) && (e['blobs'] as unknown[]).every((b) => typeof b === 'string'));
+  const requestId = isRequestId(e['requestId']) ? e['requestId'] : null;
+  // With a bad requestId (reported above) the names are checked for their form only.
+  const isOwnBlob = (name: unknown): boolean => typeof name === 'string' && isPayloadBlobOf(requestId, name);
+  need('body', isBody(e['body']) && (e['body'].kind === 'inline' || isOwnBlob(e['body'].blobName)));
+  need('blobs', Array.isArray(e['blobs']) && (e['blobs'] as unknown[]).every(isOwnBlob));
   if (problems.length > 0) throw new EnvelopeError(`the envelope has invalid fields: ${problems.join(', ')}`);
   return value as Envelope;
 }

@@ -14,8 +14,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
-import { encodeEnvelope, inlineBody, inlineBytes, type Envelope, type EnvelopeBody } from './envelope.js';
-import { isEngineError } from '../errors.js';
+import { type Envelope, type EnvelopeBody, encodeEnvelope, inlineBody, inlineBytes, isPayloadBlobOf, payloadBlobName } from './envelope.js';
+import { EngineError, isEngineError } from '../errors.js';
 import { required } from '../common/required.js';
 import { translateStorageError } from './storage-error.js';
 
@@ -55,7 +55,7 @@ export class PayloadStore {
 
   /** Writes `bytes` to a new blob of the request. */
   async put(requestId: string, label: string, bytes: Buffer, abortSignal: AbortSignal): Promise<Extract<EnvelopeBody, { kind: 'blob' }>> {
-    const blobName = `${requestId}/${label}-${randomUUID()}`;
+    const blobName = payloadBlobName(requestId, label, randomUUID());
     try {
       await this.#container.getBlockBlobClient(blobName).uploadData(bytes, { abortSignal });
     } catch (err) {
@@ -71,6 +71,7 @@ export class PayloadStore {
   }
 
   async get(blobName: string, abortSignal: AbortSignal): Promise<Buffer> {
+    checkName(blobName);
     try {
       // One call: downloadToBuffer would first ask for the blob's properties.
       const response = await this.#container.getBlockBlobClient(blobName).download(0, undefined, { abortSignal });
@@ -87,6 +88,7 @@ export class PayloadStore {
    * storage said it; AE_NOT_FOUND when it is gone. Aborting `abortSignal` ends the stream.
    */
   async open(blobName: string, abortSignal: AbortSignal): Promise<{ stream: NodeJS.ReadableStream; byteLength: number | null }> {
+    checkName(blobName);
     try {
       const response = await this.#container.getBlockBlobClient(blobName).download(0, undefined, { abortSignal });
       return { stream: required(response.readableStreamBody, 'AE_STORAGE', `the body of blob ${blobName}`), byteLength: response.contentLength ?? null };
@@ -97,6 +99,7 @@ export class PayloadStore {
 
   /** Deletes blobs; one already gone counts as deleted. */
   async delete(blobNames: readonly string[], abortSignal: AbortSignal): Promise<void> {
+    for (const blobName of blobNames) checkName(blobName);
     await Promise.all(
       blobNames.map(async (blobName) => {
         try {
@@ -108,4 +111,12 @@ export class PayloadStore {
       }),
     );
   }
+}
+
+/**
+ * Refuses a name the engine never writes (another prefix, `..`): names come from queue messages and
+ * table rows, which someone with write access to them could have made up.
+ */
+function checkName(blobName: string): void {
+  if (!isPayloadBlobOf(null, blobName)) throw new EngineError('AE_STORAGE', `refusing payload blob name ${JSON.stringify(blobName.slice(0, 200))}: the engine writes no such name`);
 }

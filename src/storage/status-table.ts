@@ -34,6 +34,12 @@ export interface RequestStatus {
   result: StoredResult | null;
   /** The DLQ entry of a dead-lettered request. */
   dlqId: string | null;
+  /**
+   * The queue message whose settle wrote the row last; null when the ingress, a replay or the
+   * expiry sweep did. A message may build on a row it did not expect only when it wrote it itself
+   * (a crash between its writes): see engine/routing.ts. Not part of the status JSON.
+   */
+  lastMessageId: string | null;
 }
 
 export interface StatusRow {
@@ -45,6 +51,8 @@ export interface StatusRow {
 export type StatusChange = Partial<Omit<RequestStatus, 'id' | 'flow' | 'createdAt'>> & { updatedAt: Date };
 
 const ROW_KEY = 'status';
+/** How often a callback's outcome is tried again after losing to another write of its row. */
+const CALLBACK_STATUS_TRIES = 3;
 
 interface StatusEntity {
   partitionKey: string;
@@ -56,15 +64,17 @@ interface StatusEntity {
   Attempt: number;
   CreatedAt: Date;
   UpdatedAt: Date;
-  CompletedAt?: Date | null;
-  LastHttpStatus?: number | null;
-  LastError?: string | null;
-  CallbackUrl?: string | null;
-  CallbackStatus?: string | null;
-  ResultContentType?: string | null;
-  Result?: Uint8Array | null;
-  ResultBlob?: string | null;
-  DlqId?: string | null;
+  // A merge cannot remove a property: a cleared field is written as '' (see changeToProperties).
+  CompletedAt?: Date | '';
+  LastHttpStatus?: number | '';
+  LastError?: string;
+  CallbackUrl?: string;
+  CallbackStatus?: string;
+  ResultContentType?: string;
+  Result?: Uint8Array | '';
+  ResultBlob?: string;
+  DlqId?: string;
+  LastMessageId?: string;
 }
 
 export class StatusTable {
@@ -99,12 +109,22 @@ export class StatusTable {
     }
   }
 
-  /** Records a callback's outcome; the rest of the row is left as it is, whatever its ETag. */
+  /**
+   * Records a callback's outcome on a row that is still final, If-Match its ETag: a row that moved
+   * on meanwhile (a replay reset it) is left alone, since changing its ETag would make the
+   * replayed message find the row changed under it.
+   */
   async setCallbackStatus(id: string, callbackStatus: 'delivered' | 'failed', abortSignal: AbortSignal): Promise<void> {
-    try {
-      await this.#table.updateEntity({ partitionKey: id, rowKey: ROW_KEY, CallbackStatus: callbackStatus }, 'Merge', { etag: '*', abortSignal });
-    } catch (err) {
-      throw translateStorageError(err, `recording the callback of request ${id}`);
+    for (let tries = 0; tries < CALLBACK_STATUS_TRIES; tries++) {
+      const row = await this.get(id, abortSignal);
+      if (row === null || !FINAL_STATES.has(row.status.status)) return;
+      try {
+        await this.#table.updateEntity({ partitionKey: id, rowKey: ROW_KEY, CallbackStatus: callbackStatus }, 'Merge', { etag: row.etag, abortSignal });
+        return;
+      } catch (err) {
+        const translated = translateStorageError(err, `recording the callback of request ${id}`);
+        if (!isEngineError(translated, 'AE_STORAGE_CONFLICT')) throw translated;
+      }
     }
   }
 
@@ -165,40 +185,51 @@ export class StatusTable {
   }
 }
 
+/** A new row's entity: the fields that are set (a new row has nothing to clear). */
 function toEntity(s: RequestStatus): StatusEntity {
-  return { partitionKey: s.id, rowKey: ROW_KEY, Flow: s.flow, ...(changeToProperties(s) as Omit<StatusEntity, 'partitionKey' | 'rowKey' | 'Flow'>), CreatedAt: s.createdAt };
+  const set = Object.fromEntries(Object.entries(changeToProperties(s)).filter(([, value]) => value !== ''));
+  return { partitionKey: s.id, rowKey: ROW_KEY, Flow: s.flow, ...(set as Omit<StatusEntity, 'partitionKey' | 'rowKey' | 'Flow'>), CreatedAt: s.createdAt };
 }
 
-/** Maps the set fields of a change to entity properties; null clears a property. */
+/**
+ * Maps the set fields of a change to entity properties. A merge write ignores a null property, so
+ * a field set to null is written as '' (read back as null): otherwise a replayed request would keep
+ * the completedAt and error of its dead-lettering, and a step that succeeded after a retry the
+ * error of its failed attempt.
+ */
 function changeToProperties(change: Partial<RequestStatus>): Partial<StatusEntity> {
   const p: Partial<StatusEntity> = {};
+  const cleared = <T>(value: T | null): T | '' => value ?? '';
   if (change.status !== undefined) p.Status = change.status;
   if (change.step !== undefined) p.Step = change.step;
   if (change.stepQueue !== undefined) p.StepQueue = change.stepQueue;
   if (change.attempt !== undefined) p.Attempt = change.attempt;
   if (change.updatedAt !== undefined) p.UpdatedAt = change.updatedAt;
-  if (change.completedAt !== undefined) p.CompletedAt = change.completedAt;
-  if (change.lastHttpStatus !== undefined) p.LastHttpStatus = change.lastHttpStatus;
-  if (change.lastError !== undefined) p.LastError = change.lastError;
-  if (change.callbackUrl !== undefined) p.CallbackUrl = change.callbackUrl;
-  if (change.callbackStatus !== undefined) p.CallbackStatus = change.callbackStatus;
-  if (change.dlqId !== undefined) p.DlqId = change.dlqId;
+  if (change.completedAt !== undefined) p.CompletedAt = cleared(change.completedAt);
+  if (change.lastHttpStatus !== undefined) p.LastHttpStatus = cleared(change.lastHttpStatus);
+  if (change.lastError !== undefined) p.LastError = cleared(change.lastError);
+  if (change.callbackUrl !== undefined) p.CallbackUrl = cleared(change.callbackUrl);
+  if (change.callbackStatus !== undefined) p.CallbackStatus = cleared(change.callbackStatus);
+  if (change.dlqId !== undefined) p.DlqId = cleared(change.dlqId);
+  if (change.lastMessageId !== undefined) p.LastMessageId = cleared(change.lastMessageId);
   if (change.result !== undefined) {
     const r = change.result;
-    p.ResultContentType = r?.contentType ?? null;
-    p.Result = r && 'bytes' in r ? new Uint8Array(r.bytes) : null;
-    p.ResultBlob = r && 'blobName' in r ? r.blobName : null;
+    p.ResultContentType = r?.contentType ?? '';
+    p.Result = r && 'bytes' in r ? new Uint8Array(r.bytes) : '';
+    p.ResultBlob = r && 'blobName' in r ? r.blobName : '';
   }
   return p;
 }
 
 const asDate = (value: unknown): Date => (value instanceof Date ? value : new Date(String(value)));
-const orNull = <T>(value: T | null | undefined): T | null => (value === undefined ? null : value);
+/** A property never written, or cleared (''), is null. */
+const orNull = <T>(value: T | '' | null | undefined): T | null => (value === undefined || value === '' ? null : value);
 
 function fromEntity(e: TableEntityResult<StatusEntity>): RequestStatus {
   let result: StoredResult | null = null;
-  if (e.ResultBlob) result = { contentType: e.ResultContentType ?? 'application/octet-stream', blobName: e.ResultBlob };
-  else if (e.Result) result = { contentType: e.ResultContentType ?? 'application/octet-stream', bytes: Buffer.from(e.Result) };
+  const contentType = orNull(e.ResultContentType) ?? 'application/octet-stream';
+  if (e.ResultBlob) result = { contentType, blobName: e.ResultBlob };
+  else if (e.Result) result = { contentType, bytes: Buffer.from(e.Result) };
   return {
     id: required(e.partitionKey, 'AE_STORAGE', 'the PartitionKey of a status entity'),
     flow: e.Flow,
@@ -215,6 +246,7 @@ function fromEntity(e: TableEntityResult<StatusEntity>): RequestStatus {
     callbackStatus: orNull(e.CallbackStatus),
     result,
     dlqId: orNull(e.DlqId),
+    lastMessageId: orNull(e.LastMessageId),
   };
 }
 

@@ -117,6 +117,7 @@ async function seed(e: TestEngine, count: number, { step = 0, kind = 'request', 
             callbackStatus: null,
             result: null,
             dlqId,
+            lastMessageId: null,
           },
           AbortSignal.timeout(10_000),
         );

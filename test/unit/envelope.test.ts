@@ -3,10 +3,14 @@ import { describe, it } from 'node:test';
 import { ENVELOPE_VERSION, EnvelopeError, decodeEnvelope, encodeEnvelope, inlineBody, inlineBytes } from '../../src/storage/envelope.js';
 import type { Envelope } from '../../src/storage/envelope.js';
 
+const REQUEST_ID = '6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b';
+/** A payload blob of REQUEST_ID, as payloads.ts names them. */
+const blobOf = (label: string, requestId = REQUEST_ID): string => `${requestId}/${label}-0b9d7e4c-1a2b-4c3d-8e5f-6a7b8c9d0e1f`;
+
 function envelope(overrides: Partial<Envelope> = {}): Envelope {
   return {
     v: ENVELOPE_VERSION,
-    requestId: '6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b',
+    requestId: REQUEST_ID,
     flow: 'orders',
     step: 1,
     attempt: 2,
@@ -16,7 +20,7 @@ function envelope(overrides: Partial<Envelope> = {}): Envelope {
     callbackUrl: 'https://callback.example/done',
     acceptedAt: '2024-01-01T00:00:00.000Z',
     body: { kind: 'inline', encoding: 'utf8', data: '{"a":1}' },
-    blobs: ['payload-1'],
+    blobs: [blobOf('step-0')],
     ...overrides,
   };
 }
@@ -48,7 +52,7 @@ describe('encodeEnvelope and decodeEnvelope', () => {
   const roundTrips: Array<[string, Envelope]> = [
     ['an inline utf8 body with trace and callback', envelope()],
     ['an inline base64 body', envelope({ body: { kind: 'inline', encoding: 'base64', data: Buffer.from([0xff, 0xfe, 0x00]).toString('base64') } })],
-    ['a blob body without trace or callback', envelope({ body: { kind: 'blob', blobName: 'b-1', byteLength: 70_000 }, traceparent: null, callbackUrl: null, blobs: [] })],
+    ['a blob body without trace or callback', envelope({ body: { kind: 'blob', blobName: blobOf('step-1'), byteLength: 70_000 }, traceparent: null, callbackUrl: null, blobs: [] })],
     ['the first step of a first attempt with an empty etag and content type', envelope({ step: 0, attempt: 1, statusEtag: '', contentType: '' })],
     ['non-ASCII text in its fields', envelope({ flow: 'flüsse', body: { kind: 'inline', encoding: 'utf8', data: 'grüße 👋 日本' } })],
   ];
@@ -187,7 +191,13 @@ describe('decodeEnvelope names each invalid field', () => {
     ['body', 'a blob with a fractional length', { kind: 'blob', blobName: 'b', byteLength: 1.5 }],
     ['blobs', 'missing', REMOVE],
     ['blobs', 'not an array', 'payload-1'],
-    ['blobs', 'holding a non-string', ['payload-1', 2]],
+    ['blobs', 'holding a non-string', [blobOf('step-0'), 2]],
+    ['blobs', 'naming a blob of another request', [blobOf('step-0', '00000000-0000-4000-8000-000000000001')]],
+    ['blobs', 'naming a blob outside the payload naming', ['../other-container/secret']],
+    ['blobs', 'naming a blob with a parent segment', [`${REQUEST_ID}/../00000000-0000-4000-8000-000000000001/result-0b9d7e4c-1a2b-4c3d-8e5f-6a7b8c9d0e1f`]],
+    ['body', 'a blob of another request', { kind: 'blob', blobName: blobOf('result', '00000000-0000-4000-8000-000000000001'), byteLength: 10 }],
+    ['body', 'a blob in another container', { kind: 'blob', blobName: '../other/blob', byteLength: 10 }],
+    ['body', 'a blob named like a URL', { kind: 'blob', blobName: `https://evil.example/${blobOf('step-1')}`, byteLength: 10 }],
   ];
   for (const [field, label, value] of fieldCases) {
     it(`throws an EnvelopeError naming ${field} when it is ${label}`, () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createFlows } from '../../src/engine/flows.js';
-import { resolveConflict } from '../../src/engine/routing.js';
+import { isPastStep, resolveConflict } from '../../src/engine/routing.js';
 import type { ConflictResolution } from '../../src/engine/routing.js';
 import type { FlowDefinition, QueueOptions } from '../../src/config/types.js';
 import type { StepQueue } from '../../src/storage/queues.js';
@@ -33,7 +33,10 @@ function namedQueue(name: string): StepQueue {
   return { name, send: unused, receive: unused, updateVisibility: unused, update: unused, delete: unused, approximateMessageCount: unused };
 }
 
-function row(status: RequestState, stepIndex: number): RequestStatus {
+/** The message whose conflicts are resolved; the rows below were written by it unless a case says otherwise. */
+const OWN = 'message-own';
+
+function row(status: RequestState, stepIndex: number, lastMessageId: string | null = OWN): RequestStatus {
   const at = new Date('2024-01-01T00:00:00Z');
   return {
     id: 'req-1',
@@ -51,6 +54,7 @@ function row(status: RequestState, stepIndex: number): RequestStatus {
     callbackStatus: null,
     result: null,
     dlqId: null,
+    lastMessageId,
   };
 }
 
@@ -98,7 +102,13 @@ describe('resolveConflict', () => {
   for (const { where, rowStep, messageStep, isLastStep, expected } of relations) {
     for (const status of REQUEST_STATES) {
       it(`answers ${expected[status]} when the row is ${status} ${where}`, () => {
-        assert.equal(resolveConflict(row(status, rowStep), messageStep, isLastStep), expected[status]);
+        assert.equal(resolveConflict(row(status, rowStep), messageStep, isLastStep, OWN), expected[status]);
+      });
+      it(`answers stale when the row is ${status} ${where} but another message wrote it`, () => {
+        assert.equal(resolveConflict(row(status, rowStep, 'message-other'), messageStep, isLastStep, OWN), 'stale');
+      });
+      it(`answers stale when the row is ${status} ${where} and no message wrote it (the ingress, a replay)`, () => {
+        assert.equal(resolveConflict(row(status, rowStep, null), messageStep, isLastStep, OWN), 'stale');
       });
     }
   }
@@ -110,7 +120,24 @@ describe('resolveConflict', () => {
   ];
   for (const { where, messageStep, isLastStep } of gone) {
     it(`answers stale when the row is gone, for a message ${where}`, () => {
-      assert.equal(resolveConflict(null, messageStep, isLastStep), 'stale');
+      assert.equal(resolveConflict(null, messageStep, isLastStep, OWN), 'stale');
+    });
+  }
+});
+
+describe('isPastStep', () => {
+  const cases: Array<[name: string, statusRow: RequestStatus | null, step: number, expected: boolean]> = [
+    ['the row is gone', null, 1, true],
+    ['the request completed, even at this step', row('completed', 1), 1, true],
+    ['the request was dead-lettered at this step', row('dead-lettered', 1), 1, true],
+    ['the row is at the next step', row('queued', 2), 1, true],
+    ['the row is at this step', row('processing', 1), 1, false],
+    ['the row is retrying this step', row('retrying', 1), 1, false],
+    ['the row is behind this step', row('processing', 0), 1, false],
+  ];
+  for (const [name, statusRow, step, expected] of cases) {
+    it(`${expected ? 'is' : 'is not'} past the step when ${name}`, () => {
+      assert.equal(isPastStep(statusRow, step), expected);
     });
   }
 });

@@ -13,6 +13,10 @@ const LONG_DELAY_IN_MS = 60_000;
  * so it is made far longer than a busy machine's scheduling stalls (a few hundred ms at worst).
  */
 const RECEIVE_LATENCY_IN_MS = 1000;
+/** The coalescing test's slots, and so its batch: few, so that a batch's work is little CPU. */
+const SLOTS = 4;
+/** How many whole batches wait in the coalescing test's queue. */
+const BATCHES = 4;
 /** How far apart the slots of one batch free in the coalescing test. */
 const SLOT_SPACING_IN_MS = 20;
 
@@ -63,32 +67,35 @@ describe('polling', () => {
   });
 
   it('with a backlog, gathers slots that free one by one into whole batches instead of a receive per slot', async () => {
-    // Message i answers after (i % 8) * SLOT_SPACING_IN_MS, so the 8 slots of a batch free one by
-    // one over 140 ms, and a receive takes over RECEIVE_LATENCY_IN_MS. After a full receive the
-    // poller waits up to that receive's duration for all 8 slots, so a batch splits only if the
-    // machine stalls for over 850 ms. delay 0 caps that wait at 0 (the poller without coalescing):
-    // the same scenario run beside it takes a receive at the first free slot and splits batches,
-    // which shows the bound below tells coalescing from its absence. (On 2 cores kept busy by two
-    // spinning processes and the rest of the suite: 4 receives with coalescing, 8 without.)
-    const [coalesced, uncoalesced] = await Promise.all([receivesFor32Messages(5000), receivesFor32Messages(0)]);
-    assert.ok(coalesced <= 5, `32 messages took ${coalesced} receives with coalescing, where 4 whole batches of 8 would do`);
-    assert.ok(uncoalesced > 5, `32 messages took only ${uncoalesced} receives without coalescing: this scenario cannot show coalescing`);
+    // Message i answers after (i % SLOTS) * SLOT_SPACING_IN_MS, so the slots of a batch free one by
+    // one over 60 ms, and a receive takes over RECEIVE_LATENCY_IN_MS. After a full receive the
+    // poller waits up to that receive's duration for all the slots, so a batch splits only if its
+    // few messages take over 900 ms longer than planned. delay 0 caps that wait at 0 (the poller
+    // without coalescing): the same scenario run beside it takes a receive at the first free slot
+    // and splits batches, which shows the bound below tells coalescing from its absence. (On 2 cores
+    // kept busy by two spinning processes and the rest of the suite: 4 receives with coalescing,
+    // 8 without, in 8 runs of 8.)
+    const [coalesced, uncoalesced] = await Promise.all([receivesForBacklog(5000), receivesForBacklog(0)]);
+    const messages = SLOTS * BATCHES;
+    assert.ok(coalesced <= BATCHES + 1, `${messages} messages took ${coalesced} receives with coalescing, where ${BATCHES} whole batches would do`);
+    assert.ok(uncoalesced > BATCHES + 1, `${messages} messages took only ${uncoalesced} receives without coalescing: this scenario cannot show coalescing`);
   });
 
-  /** The receives an engine with 8 slots and `delay` has made when the last of 32 waiting messages reaches the endpoint. */
-  async function receivesFor32Messages(delay: number): Promise<number> {
+  /** The receives an engine with SLOTS slots and `delay` has made when the last of BATCHES batches of waiting messages reaches the endpoint. */
+  async function receivesForBacklog(delay: number): Promise<number> {
+    const messages = SLOTS * BATCHES;
     let started: TestEngine | undefined;
     let receives: number | undefined;
     const server = await suite.endpoint((call, index) => {
       // Counted at the last message's call: any receive after it can only find the queue empty.
-      if (index === 31) receives = started?.storageCalls.snapshot()['queue.receive'];
-      return { ...echo(call, index), delayInMs: (index % 8) * SLOT_SPACING_IN_MS };
+      if (index === messages - 1) receives = started?.storageCalls.snapshot()['queue.receive'];
+      return { ...echo(call, index), delayInMs: (index % SLOTS) * SLOT_SPACING_IN_MS };
     });
-    const doc = flowDocument(suite.azurite, { steps: [{ url: server.url(), maxThreads: 8 }], queue: { maxMessages: 8, delay, greedy: true } });
-    await backlog(doc, 32);
+    const doc = flowDocument(suite.azurite, { steps: [{ url: server.url(), maxThreads: SLOTS }], queue: { maxMessages: SLOTS, delay, greedy: true } });
+    await backlog(doc, messages);
     started = await engine(await withSlowReceives(doc));
-    await eventually(() => assert.equal(server.calls.length, 32), { timeoutInMs: 60_000 });
-    assert.ok(server.maxConcurrent <= 8, `${server.maxConcurrent} calls at once with 8 slots`);
+    await eventually(() => assert.equal(server.calls.length, messages), { timeoutInMs: 60_000 });
+    assert.ok(server.maxConcurrent <= SLOTS, `${server.maxConcurrent} calls at once with ${SLOTS} slots`);
     assert.notEqual(receives, undefined, 'the last call came while the engine ran');
     return receives!;
   }

@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isLoopbackAddress } from './common/addresses.js';
+import { type OwnAddress, ownAddressOf } from './common/own-address.js';
 import { whenSettledOrAborted } from './common/pause.js';
 import { OidcIssuer } from './auth/oidc-issuer.js';
 import { TokenVerifier } from './auth/token-verifier.js';
@@ -143,6 +144,8 @@ export class Runtime {
       const { platformToken: credentials } = config;
       const platformToken = issuer && credentials ? new PlatformToken({ issuer, username: credentials.username, password: credentials.password, retryDelayInMs: platformTokenRetryDelayInMs, log }) : null;
 
+      // Where the ingress listens, once it does: no callback may point there.
+      let ownAddress: OwnAddress | null = null;
       const engine = new Engine({
         flows,
         statusTable,
@@ -151,7 +154,7 @@ export class Runtime {
         http,
         platformToken,
         redelivery: config.redelivery,
-        callback: { timeoutInMs: config.callback.timeoutInMs, retries: config.callback.retries },
+        callback: { timeoutInMs: config.callback.timeoutInMs, retries: config.callback.retries, allowedHosts: config.callback.allowedHosts, ownAddress: () => ownAddress },
         inlineLimitBytes: config.payload.inlineLimitBytes,
         expirySweepInMs: config.server.expirySweepInMs,
         shutdownGraceInMs: config.server.shutdownGraceInMs,
@@ -170,6 +173,7 @@ export class Runtime {
         admission,
         idempotency: new IdempotencyKeys(clients.statusTable, IDEMPOTENCY_RETENTION_IN_MS),
         allowedCallbackHosts: config.callback.allowedHosts,
+        ownAddress: () => ownAddress,
         // The demo service stands in for external endpoints, which the engine calls without a token.
         publicRouters: config.server.demoEndpoints ? [createDemoRoutes({ maxBytes: config.server.maxBodyBytes, timeoutInMs: config.server.requestTimeoutInMs })] : [],
         trustProxy: config.server.trustProxy,
@@ -191,6 +195,7 @@ export class Runtime {
       server.listen(config.server.port, config.server.host);
       undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
+      ownAddress = ownAddressOf(config.server.host, server.address() as AddressInfo);
       engine.start();
       const runtime = new Runtime({ flows, admission, engine, replayJobs, storage, server, http, issuer, closing, shutdownGraceInMs: config.server.shutdownGraceInMs, log });
       log.info({ url: runtime.url }, 'ingress.listening');

@@ -3,8 +3,13 @@
  * engine POSTs its status JSON (with the result of a completed request) to that URL, with
  * callback.config's time-out and retries, following no redirect, and records the outcome in the
  * status row (`pending`, then `delivered` or `failed`).
+ *
+ * The URL is judged twice by the same rules ({@link callbackRefusal}): at submission, and again
+ * before delivery, because the configuration may have changed since (a host removed from
+ * allowedHosts) and a replayed request carries the URL it was submitted with.
  */
 import { request } from 'undici';
+import { isOwnAddress, type OwnAddress } from '../common/own-address.js';
 import type { Logger } from '../observability/log.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import { toStatusJson, type StatusTable } from '../storage/status-table.js';
@@ -14,7 +19,15 @@ import { EngineError } from '../errors.js';
 import type { OutboundHttp } from '../http/agent.js';
 import { withConnection } from '../http/endpoint-call.js';
 
-export interface CallbacksOptions {
+/** Which URLs may be called back. */
+export interface CallbackTargets {
+  /** callback.config.allowedHosts */
+  allowedHosts: readonly string[];
+  /** Where this engine's own ingress listens; null while it does not listen. */
+  ownAddress: () => OwnAddress | null;
+}
+
+export interface CallbacksOptions extends CallbackTargets {
   /** The engine's outbound Agent and connection permits, shared with the endpoint calls. */
   http: OutboundHttp;
   statusTable: StatusTable;
@@ -38,18 +51,39 @@ export function isCallbackAllowed(url: string, allowedHosts: readonly string[]):
   return allowedHosts.some((allowed) => allowed === host || allowed === `${host}:${port}`);
 }
 
+/**
+ * Why `url` may not be called back, or null when it may: it must be an http(s) URL on an allowed
+ * host, carry no credentials (undici would not send them, and the status JSON shows the URL), and
+ * not point at this engine's own ingress, whose API a callback could otherwise drive in a loop.
+ */
+export function callbackRefusal(url: string, { allowedHosts, ownAddress }: CallbackTargets): string | null {
+  if (!isCallbackAllowed(url, allowedHosts)) return 'X-Callback-Url must be an http(s) URL on a host of callback.config.allowedHosts';
+  const { username, password } = new URL(url);
+  if (username !== '' || password !== '') return 'X-Callback-Url must not carry credentials (user:password@)';
+  const own = ownAddress();
+  if (own !== null && isOwnAddress(url, own)) return "X-Callback-Url must not point at the engine's own address";
+  return null;
+}
+
+/** What a log line may show of a callback URL: its origin, never its credentials, path or query. */
+function originOf(url: string): string {
+  return URL.canParse(url) ? new URL(url).origin : '(not a URL)';
+}
+
 export class Callbacks {
   readonly #http: OutboundHttp;
   readonly #statusTable: StatusTable;
   readonly #payloads: PayloadStore;
   readonly #timeoutInMs: number;
   readonly #retries: number;
+  readonly #targets: CallbackTargets;
   readonly #log: Logger;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #stop = new AbortController();
 
-  constructor({ http, statusTable, payloads, timeoutInMs, retries, log }: CallbacksOptions) {
+  constructor({ http, statusTable, payloads, timeoutInMs, retries, allowedHosts, ownAddress, log }: CallbacksOptions) {
     this.#http = http;
+    this.#targets = { allowedHosts, ownAddress };
     this.#statusTable = statusTable;
     this.#payloads = payloads;
     this.#timeoutInMs = timeoutInMs;
@@ -59,6 +93,8 @@ export class Callbacks {
 
   /** Delivers the callback of request `requestId` in the background. */
   notify(requestId: string): void {
+    // After close() nothing starts: a loop of callbacks that submit again ends with the engine.
+    if (this.#stop.signal.aborted) return;
     const delivery = this.#deliver(requestId).catch((err: unknown) => this.#log.error({ err, requestId }, 'callback.error'));
     this.#inFlight.add(delivery);
     void delivery.finally(() => this.#inFlight.delete(delivery));
@@ -80,13 +116,19 @@ export class Callbacks {
     const url = row?.status.callbackUrl;
     if (!row || !url) return;
     const { status } = row;
+    const log = this.#log.child({ requestId, flow: status.flow });
+    const refusal = callbackRefusal(url, this.#targets);
+    if (refusal !== null) {
+      await this.#statusTable.setCallbackStatus(requestId, 'failed', signal);
+      log.warn({ target: originOf(url), reason: refusal }, 'callback.refused');
+      return;
+    }
     let body: Record<string, unknown> = toStatusJson(status);
     if (status.status === 'completed' && status.result) {
       const bytes = 'bytes' in status.result ? status.result.bytes : await this.#payloads.get(status.result.blobName, signal);
       body = { ...body, result: { contentType: status.result.contentType, encoding: 'base64', data: bytes.toString('base64') } };
     }
     const payload = JSON.stringify(body);
-    const log = this.#log.child({ requestId, flow: status.flow });
     for (let attempt = 1; attempt <= this.#retries + 1 && !signal.aborted; attempt++) {
       const outcome = await this.#post(url, payload, requestId, signal);
       if (outcome === null) {

@@ -13,7 +13,7 @@ import type { Logger } from '../observability/log.js';
 import type { DlqTable } from '../storage/dlq-table.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import type { StatusTable } from '../storage/status-table.js';
-import { Callbacks } from './callbacks.js';
+import { Callbacks, type CallbackTargets } from './callbacks.js';
 import { ExpirySweep } from './expiry-sweep.js';
 import { allSteps, type Flows, type Step } from './flows.js';
 import { Poller } from './poller.js';
@@ -33,7 +33,7 @@ export interface EngineOptions {
   /** The engine's token for endpointName steps; null when no step needs one. */
   platformToken: PlatformToken | null;
   redelivery: RedeliveryOptions;
-  callback: { timeoutInMs: number; retries: number };
+  callback: CallbackTargets & { timeoutInMs: number; retries: number };
   inlineLimitBytes: number;
   expirySweepInMs: number;
   /** How long close() lets in-flight work finish when it is given no deadline of its own. */
@@ -56,7 +56,7 @@ export class Engine {
     this.#log = log;
     this.#shutdownGraceInMs = shutdownGraceInMs;
     this.#steps = allSteps(flows);
-    this.#callbacks = new Callbacks({ http, statusTable, payloads, timeoutInMs: callback.timeoutInMs, retries: callback.retries, log });
+    this.#callbacks = new Callbacks({ http, statusTable, payloads, ...callback, log });
     this.#pollers = this.#steps.map((step) => {
       const runner = new StepRunner({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks: this.#callbacks, platformToken, inlineLimitBytes, log });
       return new Poller({

@@ -226,7 +226,7 @@ describe('redelivery and dead-lettering', () => {
       payloads,
       http,
       redelivery: config.redelivery,
-      callbacks: new Callbacks({ http, statusTable, payloads, timeoutInMs: 1000, retries: 0, log }),
+      callbacks: new Callbacks({ http, statusTable, payloads, timeoutInMs: 1000, retries: 0, allowedHosts: [], ownAddress: () => null, log }),
       platformToken: null,
       inlineLimitBytes: config.payload.inlineLimitBytes,
       log,

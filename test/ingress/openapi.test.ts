@@ -89,6 +89,7 @@ function idleDeps(): IngressDeps {
     admission: new Admission({ maxPoolSize: 1, maxQueueSize: 0 }),
     idempotency: new IdempotencyKeys(table, 1000),
     allowedCallbackHosts: [],
+    ownAddress: () => null,
     publicRouters: [],
     trustProxy: false,
     trustedProxies: [],

@@ -7,7 +7,8 @@ import { submittedTotal } from '../../observability/metrics.js';
 import type { PayloadStore } from '../../storage/payloads.js';
 import { isRequestId } from '../../storage/envelope.js';
 import { REQUEST_STATES, type RequestState, type StatusRow, type StatusTable, toStatusJson } from '../../storage/status-table.js';
-import { isCallbackAllowed } from '../../engine/callbacks.js';
+import { callbackRefusal } from '../../engine/callbacks.js';
+import type { OwnAddress } from '../../common/own-address.js';
 import { readBody } from '../body.js';
 import { validTraceparent } from '../trace-context.js';
 import { HttpProblem } from '../problem.js';
@@ -24,6 +25,8 @@ export interface RequestRoutesDeps extends SubmitDeps {
   /** server.config.requestTimeoutMs: a body that has not arrived by then is answered 408. */
   requestTimeoutInMs: number;
   allowedCallbackHosts: readonly string[];
+  /** Where the ingress listens (null until it does): X-Callback-Url may not point there. */
+  ownAddress: () => OwnAddress | null;
 }
 
 /** Seconds a client polling an unfinished result should wait. */
@@ -47,9 +50,8 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
     const flow = deps.flows.get(flowName);
     if (!flow) throw new HttpProblem(404, 'unknown-flow', 'Not Found', `there is no flow named "${flowName}"`);
     const callbackUrl = ctx.get('x-callback-url') || null;
-    if (callbackUrl !== null && !isCallbackAllowed(callbackUrl, deps.allowedCallbackHosts)) {
-      throw new HttpProblem(400, 'callback-not-allowed', 'Bad Request', 'X-Callback-Url must be an http(s) URL on a host of callback.config.allowedHosts');
-    }
+    const callbackRefused = callbackUrl === null ? null : callbackRefusal(callbackUrl, { allowedHosts: deps.allowedCallbackHosts, ownAddress: deps.ownAddress });
+    if (callbackRefused !== null) throw new HttpProblem(400, 'callback-not-allowed', 'Bad Request', callbackRefused);
     const submission = {
       flow,
       readBody: () => readBody(ctx, { maxBytes: deps.maxBodyBytes, timeoutInMs: deps.requestTimeoutInMs }),

@@ -3,6 +3,7 @@
  * JSON-encoded strings. Turns it into convict assignments (schema path -> value) and back into a
  * normalised, redacted document for printing.
  */
+import { redactUrlsIn } from '../common/redact-url.js';
 import { applyDefaults, decodeJsonString, isPlainObject, REDACTED, reportReservedKeys, reportUnknownKeys } from './checks.js';
 import type { ConfigIssue } from './issues.js';
 import { isLeaf, leaves, nodeAt, SECTION_KEYS, type Group, type Leaf } from './schema.js';
@@ -71,11 +72,12 @@ function containsSecret(group: Group): boolean {
 }
 
 /**
- * The document with every key present, its defaults filled in and secrets replaced by
- * "[redacted]", keyed by the top-level keys users write.
+ * The document with every key present, its defaults filled in, secrets replaced by "[redacted]"
+ * and credentials in URLs by `***` (`https://***@host/path`), keyed by the top-level keys users
+ * write.
  */
 export function renderDocument(properties: Record<string, unknown>): Record<string, unknown> {
-  const redacted = structuredClone(properties);
+  const redacted = redactUrlsIn(structuredClone(properties));
   for (const [path, leaf] of leaves()) {
     if (!leaf.sensitive) continue;
     const keys = path.split('.');

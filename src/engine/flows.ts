@@ -3,6 +3,7 @@
  * its endpoint, the step after it and its worker pool, so that nothing later looks a queue up by
  * name. The engine runs the steps; the ingress submits to a flow's first step and reports on them.
  */
+import { redactUrl } from '../common/redact-url.js';
 import type { Endpoint, FlowDefinition, QueueOptions } from '../config/types.js';
 import { EngineError } from '../errors.js';
 import type { StepQueue } from '../storage/queues.js';
@@ -74,7 +75,10 @@ export function allSteps(flows: Flows): Step[] {
   return [...flows.values()].flatMap((flow) => flow.steps);
 }
 
-/** What a status row and a DLQ entry name as the endpoint: the endpointName, else the URL. */
+/**
+ * What GET /api/flows and a DLQ entry name as the endpoint: the endpointName, else the URL with
+ * any credentials in it redacted (`https://***@host/path`).
+ */
 export function endpointLabel(endpoint: Endpoint): string {
-  return endpoint.kind === 'platform' ? endpoint.name : endpoint.url;
+  return endpoint.kind === 'platform' ? endpoint.name : redactUrl(endpoint.url);
 }

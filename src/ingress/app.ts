@@ -8,7 +8,7 @@ import type { Logger } from '../observability/log.js';
 import { type AuthDeps, createAuthMiddleware } from './auth.js';
 import { createClientResolver } from './client.js';
 import { createOpenApiRoutes } from './openapi.js';
-import { sendProblem } from './problem.js';
+import { problemType, sendProblem } from './problem.js';
 import { type ActuatorDeps, createActuatorRoutes } from './routes/actuator.js';
 import { createDlqRoutes, type DlqRoutesDeps } from './routes/dlq.js';
 import { createFlowRoutes, type FlowRoutesDeps } from './routes/flows.js';
@@ -52,6 +52,7 @@ export function createIngressApp(deps: IngressDeps): Koa<IngressState> {
       if (ctx.status >= 400 && ctx.body == null) ctx.throw(ctx.status);
     } catch (err) {
       const problem = sendProblem(ctx, err);
+      if (problem.type === problemType('incomplete-body')) log.info({ method: ctx.method, path: ctx.path, requestId: ctx.state.requestId }, 'ingress.client_closed');
       if (problem.status >= 500) log.error({ err, method: ctx.method, path: ctx.path, status: problem.status }, 'ingress.request_failed');
     } finally {
       const { requestId } = ctx.state;

@@ -92,6 +92,29 @@ describe('slow and lying clients', () => {
     assert.equal(e.logged('ingress.request_failed').length, 0, 'a client going away is no engine failure');
   });
 
+  it('logs a client that disconnects mid-body as ingress.client_closed at info, without its body, and stores nothing', async () => {
+    const e = await engine();
+    const c = await rawConnection(e);
+    c.socket.write(`${submitHead(e, { 'Content-Length': '100' })}{"half-a-body":`);
+    await eventually(() => assert.equal(e.runtime.admission.running, 1, 'the body is being read'), { timeoutInMs: 10_000 });
+    c.socket.destroy();
+    const [line, ...more] = await eventually(
+      () => {
+        const lines = e.logged('ingress.client_closed');
+        assert.ok(lines.length > 0);
+        return lines;
+      },
+      { timeoutInMs: 10_000 },
+    );
+    assert.equal(more.length, 0);
+    assert.equal(line!['level'], 30, 'info');
+    assert.equal(line!['method'], 'POST');
+    assert.equal(line!['path'], '/api/flows/flow');
+    assert.doesNotMatch(JSON.stringify(e.logs), /half-a-body/);
+    assert.equal(e.logged('ingress.request_failed').length, 0, 'not blamed on storage or the engine');
+    assert.deepEqual(await requestIds(e), []);
+  });
+
   it('closes a connection whose headers never finish (slow loris)', async () => {
     const e = await engine();
     const c = await rawConnection(e);

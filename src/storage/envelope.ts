@@ -64,6 +64,20 @@ export function isPayloadBlobOf(requestId: string | null, name: string): boolean
   return owner !== undefined && (requestId === null || owner === requestId);
 }
 
+/** A flow name as configuration allows them (config/schema.ts): at most 100 characters. */
+const FLOW_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+/**
+ * The status row's ETag as a header value can carry it (If-Match): Table Storage's are about 40
+ * visible ASCII characters. Anything else fails every status write, dead-lettering included.
+ */
+const STATUS_ETAG = /^[\x20-\x7e]{0,256}$/;
+
+/** A value quoted in an error: short, since the error goes into a DLQ entry (64 KiB per property). */
+function preview(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
+}
+
 /** Why a message could not be read as an envelope; it is poison. */
 export class EnvelopeError extends Error {
   override name = 'EnvelopeError';
@@ -95,17 +109,18 @@ export function decodeEnvelope(messageText: string): Envelope {
   }
   if (typeof value !== 'object' || value === null) throw new EnvelopeError('the message is not a JSON object');
   const e = value as Record<string, unknown>;
-  if (e['v'] !== ENVELOPE_VERSION) throw new EnvelopeError(`unsupported envelope version ${JSON.stringify(e['v'])}`);
+  if (e['v'] !== ENVELOPE_VERSION) throw new EnvelopeError(`unsupported envelope version ${preview(e['v'])}`);
   const problems: string[] = [];
   const need = (key: string, ok: boolean): void => {
     if (!ok) problems.push(key);
   };
   need('requestId', isRequestId(e['requestId']));
-  need('flow', typeof e['flow'] === 'string' && e['flow'] !== '');
+  // A name no flow can have is not an envelope of another flow: the error quoting it would not fit the DLQ entry.
+  need('flow', typeof e['flow'] === 'string' && FLOW_NAME.test(e['flow']));
   need('step', Number.isInteger(e['step']) && (e['step'] as number) >= 0);
   need('attempt', Number.isInteger(e['attempt']) && (e['attempt'] as number) >= 1);
   need('contentType', typeof e['contentType'] === 'string');
-  need('statusEtag', typeof e['statusEtag'] === 'string');
+  need('statusEtag', typeof e['statusEtag'] === 'string' && STATUS_ETAG.test(e['statusEtag']));
   need('traceparent', e['traceparent'] === null || typeof e['traceparent'] === 'string');
   need('callbackUrl', e['callbackUrl'] === null || typeof e['callbackUrl'] === 'string');
   need('acceptedAt', typeof e['acceptedAt'] === 'string' && !Number.isNaN(Date.parse(e['acceptedAt'] as string)));

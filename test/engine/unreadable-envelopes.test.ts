@@ -59,4 +59,35 @@ describe('envelopes whose fields storage cannot use', () => {
     const id = await submit(e, 'flow', '{"fine":true}');
     await waitForStatus(e, id, 'completed');
   });
+
+  // Found by test/fuzz/queue-messages.test.ts: an ETag no header can carry (a "☃", 20 000
+  // characters) failed every status write before it left the client or with HTTP 431; a version or
+  // flow of 40 000 characters made the poison error too large for its DLQ entry (64 KiB a
+  // property). Each message came back after every visibility timeout and never reached the DLQ.
+  it('dead-letters envelopes whose ETag no header can carry, or whose version or flow would not fit a DLQ entry, as poison at once', async () => {
+    const server = await suite.endpoint();
+    const e = await suite.engine(flowDocument(suite.azurite, { steps: [{ url: server.url() }], queue: { visibilityTimeout: 1000, maxDequeueCount: 2 } }));
+    const queueName = e.runtime.flows.get('flow')?.steps[0]?.source.queue.name;
+    assert.ok(queueName);
+    const queue = e.runtime.storage.clients.queues.getQueueClient(queueName);
+    const asText = (fields: Record<string, unknown>): string => Buffer.from(JSON.stringify({ ...envelope({}), ...fields }), 'utf8').toString('base64');
+    const texts = [asText({ statusEtag: '☃' }), asText({ statusEtag: 'x'.repeat(20_000) }), asText({ v: 'v'.repeat(40_000) }), asText({ flow: 'f'.repeat(40_000) })];
+    for (const text of texts) await queue.sendMessage(text);
+
+    const dlq = new DlqTable(e.runtime.storage.clients.dlqTable);
+    const entries = await eventually(
+      async () => {
+        const { items } = await dlq.list('flow', 100, null, AbortSignal.timeout(10_000));
+        assert.equal(items.length, texts.length);
+        return items;
+      },
+      { timeoutInMs: 20_000 },
+    );
+    for (const entry of entries) {
+      assert.equal(entry.reason, 'poison');
+      assert.ok(entry.error.length < 200, `a short error: ${entry.error.slice(0, 300)}`);
+    }
+    await eventually(async () => assert.equal((await queue.getProperties()).approximateMessagesCount, 0), { timeoutInMs: 10_000 });
+    assert.equal(server.calls.length, 0, 'no endpoint saw a poison message');
+  });
 });

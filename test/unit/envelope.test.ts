@@ -54,7 +54,7 @@ describe('encodeEnvelope and decodeEnvelope', () => {
     ['an inline base64 body', envelope({ body: { kind: 'inline', encoding: 'base64', data: Buffer.from([0xff, 0xfe, 0x00]).toString('base64') } })],
     ['a blob body without trace or callback', envelope({ body: { kind: 'blob', blobName: blobOf('step-1'), byteLength: 70_000 }, traceparent: null, callbackUrl: null, blobs: [] })],
     ['the first step of a first attempt with an empty etag and content type', envelope({ step: 0, attempt: 1, statusEtag: '', contentType: '' })],
-    ['non-ASCII text in its fields', envelope({ flow: 'flüsse', body: { kind: 'inline', encoding: 'utf8', data: 'grüße 👋 日本' } })],
+    ['non-ASCII text in its fields', envelope({ contentType: 'text/plain; name="flüsse"', body: { kind: 'inline', encoding: 'utf8', data: 'grüße 👋 日本' } })],
   ];
   for (const [name, e] of roundTrips) {
     it(`decodes what it encoded: ${name}`, () => {
@@ -165,6 +165,9 @@ describe('decodeEnvelope names each invalid field', () => {
     ['requestId', 'a control character', '\u0085'],
     ['flow', 'missing', REMOVE],
     ['flow', 'empty', ''],
+    // Only names a flow can have (1-100 of A-Z a-z 0-9 _ . -): the poison error quotes the flow.
+    ['flow', 'not a flow name', 'flüsse'],
+    ['flow', 'longer than any flow name', 'f'.repeat(101)],
     ['step', 'missing', REMOVE],
     ['step', 'negative', -1],
     ['step', 'fractional', 1.5],
@@ -176,6 +179,10 @@ describe('decodeEnvelope names each invalid field', () => {
     ['contentType', 'null', null],
     ['statusEtag', 'missing', REMOVE],
     ['statusEtag', 'null', null],
+    // It goes out as If-Match: what no header can carry would fail every status write.
+    ['statusEtag', 'holding a character no header may carry', '☃'],
+    ['statusEtag', 'holding a line break', 'W/"x"\r\nX-Injected: 1'],
+    ['statusEtag', 'longer than any ETag', 'x'.repeat(257)],
     ['traceparent', 'missing', REMOVE],
     ['traceparent', 'a number', 1],
     ['callbackUrl', 'missing', REMOVE],
@@ -207,6 +214,12 @@ describe('decodeEnvelope names each invalid field', () => {
       assertEnvelopeError(asMessage(record), new RegExp(`invalid fields: ${field}$`));
     });
   }
+
+  it('quotes at most 40 characters of an unsupported version', () => {
+    const record = asRecord(envelope());
+    record['v'] = 'v'.repeat(40_000);
+    assertEnvelopeError(asMessage(record), /^unsupported envelope version "v{39}\.\.\.$/);
+  });
 
   it('names every invalid field at once', () => {
     const record = asRecord(envelope());

@@ -170,6 +170,7 @@ export class Runtime {
         payloads,
         maxBodyBytes: config.server.maxBodyBytes,
         requestTimeoutInMs: config.server.requestTimeoutInMs,
+        ownership: { ownRequestsOnly: config.rbac.ownRequestsOnly, adminRoles: config.rbac.adminRoles },
         admission,
         idempotency: new IdempotencyKeys(clients.statusTable, IDEMPOTENCY_RETENTION_IN_MS),
         allowedCallbackHosts: config.callback.allowedHosts,

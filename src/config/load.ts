@@ -94,7 +94,7 @@ interface RawConfig {
   };
   threadpool: { config: { poolSize: number; maxPoolSize: number; maxQueueSize: number } };
   openid: { config: Record<'realm' | 'auth-server-url' | 'resource', string | null> & RawOpenIdFlags };
-  rbac: { config: { apiMappings: RawMapping[]; applicationMappings: RawMapping[] } };
+  rbac: { config: { apiMappings: RawMapping[]; applicationMappings: RawMapping[]; ownRequestsOnly: boolean; adminRoles: string[] } };
   openapi: { url: string | null; username: string | null; password: string | null };
   server: {
     config: {
@@ -197,7 +197,12 @@ function resolve(raw: RawConfig): EngineConfig {
     },
     admission: { poolSize: pool.poolSize, maxPoolSize: pool.maxPoolSize, maxQueueSize: pool.maxQueueSize },
     auth: server.auth === 'oidc' ? { mode: 'oidc', openid: validated(openIdOptions, 'openid.config') } : { mode: 'none', openid: openIdOptions },
-    rbac: { apiMappings: raw.rbac.config.apiMappings.map(toRoleMapping), applicationMappings: raw.rbac.config.applicationMappings.map(toRoleMapping) },
+    rbac: {
+      apiMappings: raw.rbac.config.apiMappings.map(toRoleMapping),
+      applicationMappings: raw.rbac.config.applicationMappings.map(toRoleMapping),
+      ownRequestsOnly: raw.rbac.config.ownRequestsOnly,
+      adminRoles: [...raw.rbac.config.adminRoles],
+    },
     platform: { url: raw.openapi.url, username: raw.openapi.username, password: raw.openapi.password },
     platformToken: flows.some((f) => f.steps.some((step) => step.endpoint.kind === 'platform'))
       ? {

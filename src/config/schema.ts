@@ -246,6 +246,12 @@ export const schema = {
     config: {
       apiMappings: { doc: 'URL prefixes under /api and the roles they need.', format: listOfObjects(roleMapping), default: [] },
       applicationMappings: { doc: 'Other URL prefixes (/actuator, /openapi.json) and their roles.', format: listOfObjects(roleMapping), default: [] },
+      ownRequestsOnly: {
+        doc: 'Under oidc: a token reads only the requests its principal submitted, unless it holds one of adminRoles.',
+        format: boolean,
+        default: false,
+      },
+      adminRoles: { doc: 'Roles that read every request while ownRequestsOnly is on.', format: listOf(nonEmptyString), default: [] },
     },
   },
   openapi: {

@@ -122,7 +122,13 @@ export interface EngineConfig {
   http: HttpConnectionOptions;
   admission: AdmissionOptions;
   auth: AuthOptions;
-  rbac: { apiMappings: readonly RoleMapping[]; applicationMappings: readonly RoleMapping[] };
+  rbac: {
+    apiMappings: readonly RoleMapping[];
+    applicationMappings: readonly RoleMapping[];
+    /** Under oidc: a token reads only its principal's requests unless it holds one of adminRoles. */
+    ownRequestsOnly: boolean;
+    adminRoles: readonly string[];
+  };
   platform: PlatformOptions;
   /** null when no step names an endpointName. */
   platformToken: PlatformTokenOptions | null;

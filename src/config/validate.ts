@@ -258,6 +258,14 @@ function checkAuth(props: Props): ConfigIssue[] {
 }
 
 function checkRbac(props: Props): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (at(props, 'rbac.config.ownRequestsOnly') === true && at(props, 'server.config.auth') !== 'oidc') {
+    issues.push({ path: 'rbac.config.ownRequestsOnly', message: 'needs server.config.auth "oidc": without tokens no request has an owner' });
+  }
+  return [...issues, ...checkRoleLists(props)];
+}
+
+function checkRoleLists(props: Props): ConfigIssue[] {
   return ['apiMappings', 'applicationMappings'].flatMap((list) =>
     objects(at(props, `rbac.config.${list}`)).flatMap(([mapping, k]) =>
       Array.isArray(mapping['roles']) && mapping['roles'].length === 0

@@ -368,6 +368,7 @@ const schemas: Json = {
         additionalProperties: false,
         properties: { url: { type: 'string', format: 'uri' }, status: { type: 'string', enum: ['pending', 'delivered', 'failed'] } },
       },
+      submittedBy: { type: 'string', description: 'Under auth "oidc": the principal (`principal-attribute`) that submitted the request.' },
     },
   },
   SubmitAccepted: {

@@ -31,6 +31,8 @@ export interface Submission {
   contentType: string;
   traceparent: string | null;
   callbackUrl: string | null;
+  /** The submitting principal under oidc, else null: recorded on the row, and scopes the Idempotency-Key. */
+  principal: string | null;
 }
 
 export type SubmissionResult =
@@ -76,10 +78,11 @@ async function submit(deps: SubmitDeps, submission: Submission, timeoutInMs: num
 
 async function store(deps: SubmitDeps, submission: Submission, body: Buffer, signal: AbortSignal): Promise<SubmissionResult> {
   const { flow, idempotencyKey: key } = submission;
+  const scope = { flow: flow.name, principal: submission.principal };
   const requestId = randomUUID();
   if (key !== null) {
     const bodyHash = hashBody(body);
-    const claim = await deps.idempotency.claim(flow.name, key, requestId, bodyHash, signal);
+    const claim = await deps.idempotency.claim(scope, key, requestId, bodyHash, signal);
     if (claim.kind === 'existing') {
       if (claim.bodyHash !== bodyHash) return { kind: 'key-reused' };
       const row = await deps.statusTable.get(claim.requestId, signal);
@@ -89,7 +92,7 @@ async function store(deps: SubmitDeps, submission: Submission, body: Buffer, sig
   try {
     await enqueue(deps, requestId, submission, body, signal);
   } catch (err) {
-    if (key !== null) await deps.idempotency.release(flow.name, key, AbortSignal.timeout(5000)).catch(() => undefined);
+    if (key !== null) await deps.idempotency.release(scope, key, AbortSignal.timeout(5000)).catch(() => undefined);
     throw err;
   }
   return { kind: 'accepted', requestId };
@@ -118,6 +121,7 @@ async function enqueue(deps: SubmitDeps, requestId: string, submission: Submissi
     result: null,
     dlqId: null,
     lastMessageId: null,
+    submittedBy: submission.principal,
   };
   const etag = await deps.statusTable.create(status, abortSignal);
   try {

@@ -40,6 +40,8 @@ export interface RequestStatus {
    * (a crash between its writes): see engine/routing.ts. Not part of the status JSON.
    */
   lastMessageId: string | null;
+  /** The principal that submitted the request (principal-attribute), under oidc; else null. */
+  submittedBy: string | null;
 }
 
 export interface StatusRow {
@@ -48,7 +50,7 @@ export interface StatusRow {
 }
 
 /** Fields a transition sets; the rest of the row stays as it is (merge). */
-export type StatusChange = Partial<Omit<RequestStatus, 'id' | 'flow' | 'createdAt'>> & { updatedAt: Date };
+export type StatusChange = Partial<Omit<RequestStatus, 'id' | 'flow' | 'createdAt' | 'submittedBy'>> & { updatedAt: Date };
 
 const ROW_KEY = 'status';
 /** How often a callback's outcome is tried again after losing to another write of its row. */
@@ -75,6 +77,7 @@ interface StatusEntity {
   ResultBlob?: string;
   DlqId?: string;
   LastMessageId?: string;
+  SubmittedBy?: string;
 }
 
 export class StatusTable {
@@ -138,12 +141,18 @@ export class StatusTable {
     }
   }
 
-  /** One page of requests, by request id; `flow` and `status` narrow it when given. */
-  async list(filters: { flow: string | null; status: RequestState | null }, limit: number, cursor: string | null, abortSignal: AbortSignal): Promise<Page<RequestStatus>> {
+  /** One page of requests, by request id; `flow`, `status` and `submittedBy` narrow it when given. */
+  async list(
+    filters: { flow: string | null; status: RequestState | null; submittedBy: string | null },
+    limit: number,
+    cursor: string | null,
+    abortSignal: AbortSignal,
+  ): Promise<Page<RequestStatus>> {
     // Every condition through the SDK's odata template, which quotes and escapes the values.
     let filter = odata`RowKey eq ${ROW_KEY}`;
     if (filters.flow !== null) filter += ` and ${odata`Flow eq ${filters.flow}`}`;
     if (filters.status !== null) filter += ` and ${odata`Status eq ${filters.status}`}`;
+    if (filters.submittedBy !== null) filter += ` and ${odata`SubmittedBy eq ${filters.submittedBy}`}`;
     try {
       const page = await queryPage<StatusEntity>(this.#table, { filter }, limit, cursor, abortSignal);
       return { items: page.items.map(fromEntity), nextCursor: page.nextCursor };
@@ -188,7 +197,14 @@ export class StatusTable {
 /** A new row's entity: the fields that are set (a new row has nothing to clear). */
 function toEntity(s: RequestStatus): StatusEntity {
   const set = Object.fromEntries(Object.entries(changeToProperties(s)).filter(([, value]) => value !== ''));
-  return { partitionKey: s.id, rowKey: ROW_KEY, Flow: s.flow, ...(set as Omit<StatusEntity, 'partitionKey' | 'rowKey' | 'Flow'>), CreatedAt: s.createdAt };
+  return {
+    partitionKey: s.id,
+    rowKey: ROW_KEY,
+    Flow: s.flow,
+    ...(set as Omit<StatusEntity, 'partitionKey' | 'rowKey' | 'Flow'>),
+    CreatedAt: s.createdAt,
+    ...(s.submittedBy === null ? {} : { SubmittedBy: s.submittedBy }),
+  };
 }
 
 /**
@@ -247,6 +263,7 @@ function fromEntity(e: TableEntityResult<StatusEntity>): RequestStatus {
     result,
     dlqId: orNull(e.DlqId),
     lastMessageId: orNull(e.LastMessageId),
+    submittedBy: orNull(e.SubmittedBy),
   };
 }
 
@@ -265,5 +282,6 @@ export function toStatusJson(s: RequestStatus): Record<string, unknown> {
     ...(s.lastHttpStatus !== null ? { lastHttpStatus: s.lastHttpStatus } : {}),
     ...(s.lastError !== null ? { error: s.lastError } : {}),
     ...(s.callbackUrl !== null ? { callback: { url: s.callbackUrl, status: s.callbackStatus ?? 'pending' } } : {}),
+    ...(s.submittedBy !== null ? { submittedBy: s.submittedBy } : {}),
   };
 }

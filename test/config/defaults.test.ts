@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEMO_FLOW, DEMO_QUEUES, openIdSection, queuesOf, sectionOf, stepsOf, validDocument } from '../support/config-docs.js';
-import { parse } from './issues-helpers.js';
+import { onlyIssue, parse } from './issues-helpers.js';
 
 /** The top-level keys of the contract, in the order the document prints them. */
 const CONTRACT_KEYS = [
@@ -317,13 +317,23 @@ describe('defaults', () => {
     assert.deepEqual(parse(validDocument()).config.auth, { mode: 'none', openid: null });
   });
 
-  it('maps no URLs to roles by default, and resolves the mappings that are given', () => {
+  it('maps no URLs to roles by default, lets every token read every request, and resolves what is given', () => {
     const { config, document } = parse(validDocument());
-    assert.deepEqual(config.rbac, { apiMappings: [], applicationMappings: [] });
-    assert.deepEqual(document['rbac.config'], { apiMappings: [], applicationMappings: [] });
+    assert.deepEqual(config.rbac, { apiMappings: [], applicationMappings: [], ownRequestsOnly: false, adminRoles: [] });
+    assert.deepEqual(document['rbac.config'], { apiMappings: [], applicationMappings: [], ownRequestsOnly: false, adminRoles: [] });
 
-    const withRoles = parse(validDocument({ 'rbac.config': { apiMappings: [{ url: '/api', roles: ['async-engine'] }] } }));
-    assert.deepEqual(withRoles.config.rbac, { apiMappings: [{ urlPrefix: '/api', roles: ['async-engine'] }], applicationMappings: [] });
+    const withRoles = parse(
+      validDocument({
+        'server.config': undefined,
+        'openid.config': openIdSection(),
+        'rbac.config': { apiMappings: [{ url: '/api', roles: ['async-engine'] }], ownRequestsOnly: true, adminRoles: ['auditor'] },
+      }),
+    );
+    assert.deepEqual(withRoles.config.rbac, { apiMappings: [{ urlPrefix: '/api', roles: ['async-engine'] }], applicationMappings: [], ownRequestsOnly: true, adminRoles: ['auditor'] });
+  });
+
+  it('refuses ownRequestsOnly under auth "none", where no request has an owner', () => {
+    onlyIssue(validDocument({ 'rbac.config': { ownRequestsOnly: true } }), 'rbac.config.ownRequestsOnly', { message: /needs server\.config\.auth "oidc"/ });
   });
 
   it('has no platform url or credentials unless given', () => {

@@ -118,6 +118,7 @@ async function seed(e: TestEngine, count: number, { step = 0, kind = 'request', 
             result: null,
             dlqId,
             lastMessageId: null,
+            submittedBy: null,
           },
           AbortSignal.timeout(10_000),
         );

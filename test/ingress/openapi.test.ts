@@ -86,6 +86,7 @@ function idleDeps(): IngressDeps {
     payloads,
     maxBodyBytes: 1024,
     requestTimeoutInMs: 30_000,
+    ownership: { ownRequestsOnly: false, adminRoles: [] },
     admission: new Admission({ maxPoolSize: 1, maxQueueSize: 0 }),
     idempotency: new IdempotencyKeys(table, 1000),
     allowedCallbackHosts: [],

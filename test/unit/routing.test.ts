@@ -55,6 +55,7 @@ function row(status: RequestState, stepIndex: number, lastMessageId: string | nu
     result: null,
     dlqId: null,
     lastMessageId,
+    submittedBy: null,
   };
 }
 

@@ -45,6 +45,7 @@ export function createDlqRoutes(deps: DlqRoutesDeps): IngressRouter {
   router.post('/replay', async (ctx) => {
     const flow = flowOf(ctx, deps.flows, true);
     const { jobId } = await deps.replayJobs.start(flow, deadline());
+    deps.log.info({ jobId, flow, principal: principalOf(ctx) }, 'dlq.replay_job_requested');
     ctx.status = 202;
     ctx.set('location', `/api/dlq/replays/${jobId}`);
     ctx.body = { jobId };
@@ -70,7 +71,7 @@ export function createDlqRoutes(deps: DlqRoutesDeps): IngressRouter {
     }
     const id = outcome.requestId;
     if (id !== null) ctx.state.requestId = id;
-    deps.log.info({ dlqId: entry.dlqId, requestId: id, flow: entry.flow, step: entry.step }, 'dlq.replayed');
+    deps.log.info({ dlqId: entry.dlqId, requestId: id, flow: entry.flow, step: entry.step, principal: principalOf(ctx) }, 'dlq.replayed');
     ctx.status = 202;
     ctx.body = { id };
   });
@@ -82,9 +83,14 @@ export function createDlqRoutes(deps: DlqRoutesDeps): IngressRouter {
     }
     // Discarded for good: its payload blobs were kept only for a replay (see storage/payloads.ts).
     if (entry.replay.kind === 'request') await deps.payloads.delete(entry.replay.blobs, deadline());
-    deps.log.info({ dlqId: entry.dlqId, requestId: entry.requestId }, 'dlq.deleted');
+    deps.log.info({ dlqId: entry.dlqId, requestId: entry.requestId, principal: principalOf(ctx) }, 'dlq.deleted');
     ctx.status = 204;
   });
 
   return router;
+}
+
+/** Who asked, for the log: the token's principal under oidc, null under auth none. */
+function principalOf(ctx: IngressContext): string | null {
+  return ctx.state.principal?.name ?? null;
 }

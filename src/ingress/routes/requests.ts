@@ -24,6 +24,8 @@ export interface RequestRoutesDeps extends SubmitDeps {
   maxBodyBytes: number;
   /** server.config.requestTimeoutMs: a body that has not arrived by then is answered 408. */
   requestTimeoutInMs: number;
+  /** rbac.config.ownRequestsOnly and adminRoles: who may read which requests. */
+  ownership: { ownRequestsOnly: boolean; adminRoles: readonly string[] };
   allowedCallbackHosts: readonly string[];
   /** Where the ingress listens (null until it does): X-Callback-Url may not point there. */
   ownAddress: () => OwnAddress | null;
@@ -59,6 +61,7 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
       contentType: ctx.get('content-type') || 'application/octet-stream',
       traceparent: validTraceparent(ctx.get('traceparent')),
       callbackUrl,
+      principal: ctx.state.principal?.name ?? null,
     };
     const result = await acceptSubmission(deps, submission, SUBMIT_TIMEOUT_IN_MS);
     answerSubmission(ctx, result, flow.name, deps.log);
@@ -70,12 +73,13 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
     if (status !== null && !(REQUEST_STATES as readonly string[]).includes(status)) {
       throw new HttpProblem(400, 'bad-query', 'Bad Request', `status must be one of ${REQUEST_STATES.join(', ')}`);
     }
-    const page = await deps.statusTable.list({ flow, status: status as RequestState | null }, limitOf(ctx), cursorOf(ctx), AbortSignal.timeout(30_000));
+    const filters = { flow, status: status as RequestState | null, submittedBy: ownerOf(ctx, deps.ownership) };
+    const page = await deps.statusTable.list(filters, limitOf(ctx), cursorOf(ctx), AbortSignal.timeout(30_000));
     ctx.body = { items: page.items.map(toStatusJson), nextCursor: page.nextCursor };
   });
 
   router.get('/api/requests/:id', async (ctx) => {
-    const row = await getRow(deps.statusTable, ctx.params['id'] ?? '');
+    const row = await getRow(deps.statusTable, ctx.params['id'] ?? '', ownerOf(ctx, deps.ownership));
     ctx.state.requestId = row.status.id;
     ctx.body = toStatusJson(row.status);
   });
@@ -117,7 +121,7 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
   };
 
   router.get('/api/requests/:id/result', async (ctx) => {
-    const row = await getRow(deps.statusTable, ctx.params['id'] ?? '');
+    const row = await getRow(deps.statusTable, ctx.params['id'] ?? '', ownerOf(ctx, deps.ownership));
     const { status } = row;
     ctx.state.requestId = status.id;
     if (status.status === 'completed' && status.result) {
@@ -184,9 +188,23 @@ function idempotencyKeyOf(ctx: IngressContext): string | null {
   return key;
 }
 
-/** The row of a request id; 404 for an id the engine never hands out, without asking storage. */
-async function getRow(statusTable: StatusTable, id: string): Promise<StatusRow> {
+/**
+ * The row of a request id; 404 for an id the engine never hands out, without asking storage, and
+ * for another principal's request when the caller may read only its own (404, not 403: the caller
+ * learns nothing of requests that are not its own).
+ */
+async function getRow(statusTable: StatusTable, id: string, owner: string | null): Promise<StatusRow> {
   const row = isRequestId(id) ? await statusTable.get(id, AbortSignal.timeout(30_000)) : null;
-  if (!row) throw new HttpProblem(404, 'unknown-request', 'Not Found', `there is no request with id "${id}"`);
+  if (!row || (owner !== null && row.status.submittedBy !== owner)) throw new HttpProblem(404, 'unknown-request', 'Not Found', `there is no request with id "${id}"`);
   return row;
+}
+
+/**
+ * Whose requests the caller may read: null for all (ownRequestsOnly off, or a token with an admin
+ * role), else its principal's name.
+ */
+function ownerOf(ctx: IngressContext, { ownRequestsOnly, adminRoles }: RequestRoutesDeps['ownership']): string | null {
+  const { principal } = ctx.state;
+  if (!ownRequestsOnly || !principal || principal.roles.some((role) => adminRoles.includes(role))) return null;
+  return principal.name;
 }

@@ -130,6 +130,7 @@ interface RawQueue {
   name: string;
   maxMessages: number;
   delay: number;
+  maxIdleDelay: number;
   greedy: boolean;
   timeToLive: number;
   visibilityTimeout: number;
@@ -242,6 +243,7 @@ function resolveQueue(q: RawQueue): QueueOptions {
     name: q.name,
     maxMessages: q.maxMessages,
     pollDelayInMs: q.delay,
+    maxIdleDelayInMs: Math.max(q.maxIdleDelay, q.delay),
     greedy: q.greedy,
     // timeToLive is in hours, visibilityTimeout in seconds (as the seed defines them).
     timeToLiveInMs: q.timeToLive === -1 ? null : Math.max(1000, Math.round(q.timeToLive * 3600) * 1000),

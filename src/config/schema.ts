@@ -51,6 +51,11 @@ export const queueFields: Fields = {
   name: { doc: 'Queue name (Azure rules: 3-63 lowercase letters, digits, single hyphens).', format: queueName },
   maxMessages: { doc: 'Most messages fetched by one poll (1..32).', format: integer(1, 32), default: 1 },
   delay: { doc: 'Milliseconds between polls.', format: integer(0), default: 500 },
+  maxIdleDelay: {
+    doc: 'Most milliseconds between polls of an idle queue: the wait doubles from delay after each empty poll up to this (never below delay; equal to delay = fixed polling).',
+    format: integer(0),
+    default: 5000,
+  },
   greedy: { doc: 'Poll again at once, ignoring delay, when the last poll returned messages.', format: boolean, default: false },
   timeToLive: {
     doc: 'Hours a message stays in the queue; -1 = never expires. Fractions allowed (0.5 = 30 minutes).',

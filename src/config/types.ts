@@ -18,6 +18,8 @@ export interface QueueOptions {
   name: string;
   maxMessages: number;
   pollDelayInMs: number;
+  /** The idle back-off's ceiling; never below pollDelayInMs. */
+  maxIdleDelayInMs: number;
   greedy: boolean;
   /** null = messages never expire. */
   timeToLiveInMs: number | null;

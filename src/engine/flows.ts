@@ -7,6 +7,7 @@ import { redactUrl } from '../common/redact-url.js';
 import type { Endpoint, FlowDefinition, QueueOptions } from '../config/types.js';
 import { EngineError } from '../errors.js';
 import type { StepQueue } from '../storage/queues.js';
+import { PollState } from './poll-state.js';
 import { WorkerPool } from './worker-pool.js';
 
 /** A queue with the options it was configured with. */
@@ -27,6 +28,8 @@ export interface Step {
   readonly next: Step | null;
   /** maxThreads slots for this step's messages. */
   readonly pool: WorkerPool;
+  /** The poll loop's idle wait, and the bell that cuts it short when work is coming. */
+  readonly polling: PollState;
 }
 
 export interface Flow {
@@ -62,6 +65,7 @@ export function createFlows(definitions: readonly FlowDefinition[], queues: Read
           callTimeoutInMs: step.callTimeoutInMs,
           next,
           pool: new WorkerPool({ size: step.maxThreads }),
+          polling: new PollState(),
         };
         steps.unshift(next);
       }

@@ -2,6 +2,8 @@
  * One loop per source queue: waits for a free slot in the step's pool, receives no more messages
  * than there are free slots (and no more than maxMessages), hands each to the pool, and waits
  * `delay` between polls, or polls again at once when `greedy` and the last poll returned messages.
+ * While the queue is empty the wait backs off up to `maxIdleDelay`, and work known to be coming
+ * wakes the loop at once (poll-state.ts).
  *
  * Receive coalescing: a receive is one billed storage call whether it returns 1 message or 32. When
  * the last receive returned all it asked for (a backlog) and the pool is full, taking each slot as
@@ -15,6 +17,7 @@ import { pause } from '../common/pause.js';
 import type { Logger } from '../observability/log.js';
 import type { ReceivedMessage } from '../storage/queues.js';
 import type { Step } from './flows.js';
+import { idleDelayInMs } from './poll-state.js';
 
 export interface PollerOptions {
   /** The step whose source queue this poller receives from, into the step's pool. */
@@ -62,7 +65,9 @@ export class Poller {
     const { pool, source } = this.#step;
     const { queue, options: queueOptions } = source;
     const batch = Math.min(queueOptions.maxMessages, pool.size);
+    const { polling } = this.#step;
     let failures = 0;
+    let emptyPolls = 0;
     /** How long to wait for a whole batch of free slots before the next receive; 0 when the queue ran dry. */
     let coalesceInMs = 0;
     while (!signal.aborted) {
@@ -87,7 +92,9 @@ export class Poller {
             (err) => this.#log.error({ err, messageId: message.messageId }, 'poller.handler_bug'),
           );
         }
-        if (messages.length === 0 || !queueOptions.greedy) await pause(queueOptions.pollDelayInMs, signal);
+        emptyPolls = messages.length === 0 ? emptyPolls + 1 : 0;
+        if (messages.length === 0) await polling.sleep(idleDelayInMs(emptyPolls, queueOptions.pollDelayInMs, queueOptions.maxIdleDelayInMs), signal);
+        else if (!queueOptions.greedy) await polling.sleep(queueOptions.pollDelayInMs, signal);
       } catch (err) {
         if (signal.aborted || this.#workSignal.aborted) break;
         failures++;

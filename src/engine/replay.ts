@@ -82,9 +82,10 @@ export async function replayEntry(deps: ReplayDeps, entry: StoredDlqEntry, claim
   let isSending = false;
   try {
     const target = step.source;
-    const send = (text: string): Promise<void> => {
+    const send = async (text: string): Promise<void> => {
       isSending = true;
-      return target.queue.send(text, { timeToLiveInMs: target.options.timeToLiveInMs, abortSignal: signal });
+      await target.queue.send(text, { timeToLiveInMs: target.options.timeToLiveInMs, abortSignal: signal });
+      step.polling.wake();
     };
     if (plan.kind === 'raw') {
       await send(plan.messageText);

@@ -16,7 +16,7 @@ import { completedTotal, deadLettersTotal, requestDuration, retriesTotal } from 
 import { type DeadLetterReason, type DlqReplay, type DlqTable, isDlqIdOf, makeDlqId } from '../storage/dlq-table.js';
 import { encodeEnvelope, type Envelope } from '../storage/envelope.js';
 import type { PayloadStore } from '../storage/payloads.js';
-import type { ReceivedMessage } from '../storage/queues.js';
+import { type ReceivedMessage, toVisibilitySeconds } from '../storage/queues.js';
 import type { StatusChange, StatusRow, StatusTable, StoredResult } from '../storage/status-table.js';
 import { endpointLabel, type Step } from './flows.js';
 import type { Lease } from './lease.js';
@@ -60,6 +60,9 @@ export interface Failure {
   lastHttpStatus: number | null;
   error: string;
 }
+
+/** A retry's wake-up comes this long after its message is due, so that the receive finds it. */
+const RETRY_WAKE_MARGIN_IN_MS = 100;
 
 /** How often a write that lost to a change at the same step is tried again with the newer ETag. */
 const MAX_STATUS_WRITE_TRIES = 3;
@@ -112,6 +115,7 @@ export class Settler {
         signal,
       );
       await next.source.queue.send(packed.text, { timeToLiveInMs: next.source.options.timeToLiveInMs, abortSignal: signal });
+      next.polling.wake();
     }
     await this.deleteMessage(context);
     if (next !== null) return 'forwarded';
@@ -157,6 +161,9 @@ export class Settler {
     await lease.close();
     const text = encodeEnvelope({ ...envelope, attempt: nextAttempt, statusEtag: write.etag });
     lease.popReceipt = await this.#step.source.queue.update(message.messageId, lease.popReceipt, text, delayInMs, signal);
+    // The message comes due then (Azure counts visibility in whole seconds): the poller of this
+    // process need not be backing off past it.
+    setTimeout(() => this.#step.polling.wake(), toVisibilitySeconds(delayInMs) * 1000 + RETRY_WAKE_MARGIN_IN_MS).unref();
     retriesTotal.inc({ flow: this.#step.flowName, step: String(this.#step.index), status: String(failure.lastHttpStatus ?? 0) });
     return 'retry_scheduled';
   }

@@ -448,7 +448,7 @@ const schemas: Json = {
   },
   FlowStep: {
     type: 'object',
-    required: ['step', 'sourceQueueName', 'endpoint', 'targetQueueName', 'maxThreads', 'callTimeout', 'approximateMessageCount', 'inFlight'],
+    required: ['step', 'sourceQueueName', 'endpoint', 'targetQueueName', 'maxThreads', 'callTimeout', 'approximateMessageCount', 'inFlight', 'pollDelay'],
     additionalProperties: false,
     properties: {
       step: { type: 'integer', minimum: 0 },
@@ -459,6 +459,11 @@ const schemas: Json = {
       callTimeout: { type: 'integer', minimum: 0, description: "Milliseconds the step's whole endpoint call may take, its own callTimeout or http.connection.config's; 0 = no limit." },
       approximateMessageCount: { type: 'integer', minimum: 0, description: "Azure's estimate, messages hidden while being worked on included." },
       inFlight: { type: 'integer', minimum: 0, description: "This engine's messages of the step at work." },
+      pollDelay: {
+        type: 'integer',
+        minimum: 0,
+        description: "Milliseconds this engine's poller of the step waits before its next receive: `delay` while messages come, backing off up to `maxIdleDelay` while the queue is empty; 0 while it receives.",
+      },
     },
   },
   Health: {

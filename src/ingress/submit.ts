@@ -144,6 +144,8 @@ async function enqueue(deps: SubmitDeps, requestId: string, submission: Submissi
       abortSignal,
     );
     await first.source.queue.send(text, { timeToLiveInMs: first.source.options.timeToLiveInMs, abortSignal });
+    // This process's poller of the step may be backing off: the request need not wait for it.
+    first.polling.wake();
   } catch (err) {
     await deps.statusTable.delete(requestId, AbortSignal.timeout(10_000)).catch(() => undefined);
     throw err;

@@ -37,6 +37,7 @@ describe('defaults', () => {
       name: DEMO_QUEUES[0],
       maxMessages: 1,
       pollDelayInMs: 500,
+      maxIdleDelayInMs: 5000,
       greedy: false,
       timeToLiveInMs: 3_600_000,
       visibilityTimeoutInMs: 30_000,
@@ -46,6 +47,7 @@ describe('defaults', () => {
       name: DEMO_QUEUES[0],
       maxMessages: 1,
       delay: 500,
+      maxIdleDelay: 5000,
       greedy: false,
       timeToLive: 1,
       visibilityTimeout: 30,
@@ -55,12 +57,13 @@ describe('defaults', () => {
 
   it('applies queue defaults to every queue, keeping the values that are given', () => {
     const doc = validDocument();
-    Object.assign(queuesOf(doc)[1]!, { maxMessages: 32, delay: 0, greedy: true, timeToLive: 48, visibilityTimeout: 120, maxDequeueCount: 9 });
+    Object.assign(queuesOf(doc)[1]!, { maxMessages: 32, delay: 0, maxIdleDelay: 2000, greedy: true, timeToLive: 48, visibilityTimeout: 120, maxDequeueCount: 9 });
     const { config, document } = parse(doc);
     assert.deepEqual(config.queues.get(DEMO_QUEUES[1]), {
       name: DEMO_QUEUES[1],
       maxMessages: 32,
       pollDelayInMs: 0,
+      maxIdleDelayInMs: 2000,
       greedy: true,
       timeToLiveInMs: 48 * 3_600_000,
       visibilityTimeoutInMs: 120_000,
@@ -71,6 +74,7 @@ describe('defaults', () => {
       name: DEMO_QUEUES[1],
       maxMessages: 32,
       delay: 0,
+      maxIdleDelay: 2000,
       greedy: true,
       timeToLive: 48,
       visibilityTimeout: 120,

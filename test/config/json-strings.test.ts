@@ -78,6 +78,7 @@ describe('JSON-encoded strings', () => {
       name: DEMO_QUEUES[0],
       maxMessages: 10,
       pollDelayInMs: 250,
+      maxIdleDelayInMs: 5000,
       greedy: true,
       timeToLiveInMs: null,
       visibilityTimeoutInMs: 30_000,

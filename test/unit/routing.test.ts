@@ -22,7 +22,7 @@ function definition(stepCount: number): FlowDefinition {
 }
 
 function queueOptions(name: string): QueueOptions {
-  return { name, maxMessages: 1, pollDelayInMs: 500, greedy: false, timeToLiveInMs: null, visibilityTimeoutInMs: 30_000, maxDequeueCount: 5 };
+  return { name, maxMessages: 1, pollDelayInMs: 500, maxIdleDelayInMs: 5000, greedy: false, timeToLiveInMs: null, visibilityTimeoutInMs: 30_000, maxDequeueCount: 5 };
 }
 
 /** A queue that only has a name: resolving flows calls nothing on it. */

@@ -25,6 +25,7 @@ export function createFlowRoutes(deps: FlowRoutesDeps): IngressRouter {
             callTimeout: step.callTimeoutInMs,
             approximateMessageCount: await step.source.queue.approximateMessageCount(signal),
             inFlight: step.pool.inFlight,
+            pollDelay: step.polling.waitInMs,
           })),
         ),
       })),

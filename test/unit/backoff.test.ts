@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pause } from '../../src/common/pause.js';
-import { backoffCeilingInMs, backoffDelayInMs } from '../../src/common/backoff.js';
+import { backoffCeilingInMs, backoffDelayInMs, doublingDelayInMs, fullJitterInMs } from '../../src/common/backoff.js';
 
 /** Milliseconds `action` took to settle. */
 async function timed(action: () => Promise<void>): Promise<number> {
@@ -36,6 +36,37 @@ describe('pause', () => {
     });
     assert.ok(tookInMs < 100, `took ${tookInMs} ms`);
   });
+});
+
+describe('doublingDelayInMs', () => {
+  const cases: Array<[name: string, attempt: number, baseInMs: number, maxInMs: number, expected: number]> = [
+    ['the first attempt waits the base', 1, 1000, 60_000, 1000],
+    ['attempt n waits the base times 2^(n-1)', 4, 1000, 60_000, 8000],
+    ['the cap stops the doubling', 7, 1000, 60_000, 60_000],
+    ['a base under 100 ms is kept as it is', 3, 10, 60_000, 40],
+    ['a base of 0 stays 0 at any attempt', 5000, 0, Number.POSITIVE_INFINITY, 0],
+    ['a thousand attempts wait the cap, not Infinity', 1000, 1, 604_800_000, 604_800_000],
+    ['attempt 0 counts as the first', 0, 1000, 60_000, 1000],
+  ];
+  for (const [name, attempt, baseInMs, maxInMs, expected] of cases) {
+    it(name, () => {
+      assert.equal(doublingDelayInMs(attempt, baseInMs, maxInMs), expected);
+    });
+  }
+});
+
+describe('fullJitterInMs', () => {
+  const cases: Array<[name: string, random: number, ceilingInMs: number, expected: number]> = [
+    ['the lowest draw waits nothing', 0, 4000, 0],
+    ['half a draw waits half the ceiling', 0.5, 4000, 2000],
+    ['the highest draw stays below the ceiling, in whole milliseconds', 0.999, 4000, 3996],
+    ['a ceiling of 0 waits nothing', 0.7, 0, 0],
+  ];
+  for (const [name, random, ceilingInMs, expected] of cases) {
+    it(name, () => {
+      assert.equal(fullJitterInMs(ceilingInMs, () => random), expected);
+    });
+  }
 });
 
 describe('backoffCeilingInMs', () => {

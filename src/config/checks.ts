@@ -6,6 +6,7 @@
  */
 import { isAddressOrCidr } from '../common/addresses.js';
 import { suggest } from './did-you-mean.js';
+import { readHttpStatus } from './http-status.js';
 
 export type Report = (subPath: string, message: string, value?: unknown) => void;
 
@@ -100,6 +101,15 @@ export const httpUrl: Check = check('string', (value, report) => {
   }
   const { protocol } = new URL(value);
   if (protocol !== 'http:' && protocol !== 'https:') report('', 'must be an http or https URL', value);
+});
+
+/**
+ * A redelivery rule's HTTP status (503), range ("500-599") or class ("5xx"). Its JSON type is
+ * number, so "503" from a key-value store reads as 503 while "5xx" stays the string it is.
+ */
+export const httpStatusOrRange: Check = check('number', (value, report) => {
+  const read = readHttpStatus(value);
+  if (read.kind === 'invalid') report('', read.message, value);
 });
 
 export const urlPath: Check = check('string', (value, report) => {

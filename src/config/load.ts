@@ -10,8 +10,9 @@ import { EngineError } from '../errors.js';
 import { REDACTED } from './checks.js';
 import { defaultAssignments, placeDocument, renderDocument } from './document.js';
 import { ConfigError, type ConfigIssue } from './issues.js';
-import { leaves, schema } from './schema.js';
-import type { EngineConfig, FlowDefinition, FlowStep, OpenIdOptions, QueueOptions, RoleMapping, StorageTarget } from './types.js';
+import { readHttpStatus } from './http-status.js';
+import { leaves, SEVEN_DAYS_IN_MS, schema } from './schema.js';
+import type { EngineConfig, FlowDefinition, FlowStep, OpenIdOptions, QueueOptions, RedeliveryRule, RoleMapping, StatusRule, StorageTarget } from './types.js';
 import { configWarnings, crossCheck } from './validate.js';
 
 export interface ConfigSource {
@@ -88,7 +89,7 @@ interface RawConfig {
   queue: { config: RawQueue[] };
   flow: { config: Array<{ flowName: string; queueMappings: RawStep[] }> };
   table: { config: { statusTable: string; dlqTable: string } };
-  redelivery: { config: { default: RawRule; additional: Array<RawRule & { httpStatus: number }> } };
+  redelivery: { config: { default: RawRule; additional: Array<RawRule & { httpStatus: number | string }> } };
   http: {
     connection: { config: Record<'routeConnections' | 'totalConnections' | 'requestTimeout' | 'connectionTimeout' | 'socketTimeout' | 'callTimeout', number> & { connectionTimeToLive: number | null } };
   };
@@ -148,6 +149,9 @@ interface RawStep {
 interface RawRule {
   count: number;
   delay: number;
+  backoff: 'fixed' | 'exponential';
+  maxDelay: number | null;
+  jitter: boolean | null;
 }
 interface RawMapping {
   url: string;
@@ -184,8 +188,8 @@ function resolve(raw: RawConfig): EngineConfig {
     flows,
     tables: { ...raw.table.config },
     redelivery: {
-      default: { count: raw.redelivery.config.default.count, delayInMs: raw.redelivery.config.default.delay },
-      byHttpStatus: new Map(raw.redelivery.config.additional.map((r) => [r.httpStatus, { count: r.count, delayInMs: r.delay }])),
+      default: resolveRule(raw.redelivery.config.default),
+      statusRules: raw.redelivery.config.additional.map(resolveStatusRule),
     },
     http: {
       routeConnections: http.routeConnections,
@@ -250,6 +254,22 @@ function resolveQueue(q: RawQueue): QueueOptions {
     visibilityTimeoutInMs: q.visibilityTimeout * 1000,
     maxDequeueCount: q.maxDequeueCount,
   };
+}
+
+function resolveRule(r: RawRule): RedeliveryRule {
+  return {
+    count: r.count,
+    delayInMs: r.delay,
+    backoff: r.backoff,
+    maxDelayInMs: r.maxDelay ?? SEVEN_DAYS_IN_MS,
+    hasJitter: r.jitter ?? r.backoff === 'exponential',
+  };
+}
+
+function resolveStatusRule(r: RawRule & { httpStatus: number | string }): StatusRule {
+  const read = readHttpStatus(r.httpStatus);
+  if (read.kind === 'invalid') throw new EngineError('AE_INVALID_OPTION', `redelivery.config httpStatus ${JSON.stringify(r.httpStatus)}, which validation checks, ${read.message}`);
+  return { fromStatus: read.fromStatus, toStatus: read.toStatus, rule: resolveRule(r) };
 }
 
 /** Orders the steps along the chain from the initial step (validation guaranteed it is one chain). */

@@ -9,6 +9,7 @@
 import {
   boolean,
   containerName,
+  httpStatusOrRange,
   httpUrl,
   integer,
   ipOrCidr,
@@ -44,7 +45,8 @@ export function isLeaf(node: Leaf | Group): node is Leaf {
   return 'default' in node;
 }
 
-const SEVEN_DAYS_IN_MS = 7 * 24 * 3600 * 1000;
+/** Azure's longest visibility timeout, and so the longest wait before a redelivery. */
+export const SEVEN_DAYS_IN_MS = 7 * 24 * 3600 * 1000;
 const SEVEN_DAYS_IN_SECONDS = 7 * 24 * 3600;
 
 export const queueFields: Fields = {
@@ -107,15 +109,41 @@ export const flowFields: Fields = {
   queueMappings: { doc: 'The steps of the flow.', format: listOfObjects(stepFields) },
 };
 
+/** How a rule's waits grow; the same keys in `default` and in every `additional` rule. */
+const backoffFields: Fields = {
+  backoff: {
+    doc: '"fixed": every redelivery waits delay; "exponential": redelivery n waits delay * 2^(n-1).',
+    format: oneOf(['fixed', 'exponential']),
+    default: 'fixed',
+  },
+  maxDelay: {
+    doc: 'Most milliseconds a computed wait may reach (at least delay, at most 7 days); unset = 7 days.',
+    format: integer(0, SEVEN_DAYS_IN_MS),
+    default: null,
+    nullable: true,
+  },
+  jitter: {
+    doc: 'Full jitter: wait a random time between 0 and the computed wait; unset = true for exponential, false for fixed.',
+    format: boolean,
+    default: null,
+    nullable: true,
+  },
+};
+
 const redeliveryRule: Fields = {
   count: { doc: 'Redeliveries after the first attempt.', format: integer(0, 1000), default: 3 },
-  delay: { doc: 'Milliseconds before each redelivery (at most 7 days).', format: integer(0, SEVEN_DAYS_IN_MS), default: 1000 },
+  delay: { doc: 'Milliseconds before each redelivery, or before the first with exponential backoff (at most 7 days).', format: integer(0, SEVEN_DAYS_IN_MS), default: 1000 },
+  ...backoffFields,
 };
 
 const statusRule: Fields = {
-  httpStatus: { doc: 'HTTP status the rule applies to.', format: integer(100, 599) },
+  httpStatus: {
+    doc: 'HTTP status the rule applies to (503), or a range ("500-599") or class ("5xx") of them; the most specific rule wins.',
+    format: httpStatusOrRange,
+  },
   count: { doc: 'Redeliveries after the first attempt.', format: integer(0, 1000) },
-  delay: { doc: 'Milliseconds before each redelivery (at most 7 days).', format: integer(0, SEVEN_DAYS_IN_MS) },
+  delay: { doc: 'Milliseconds before each redelivery, or before the first with exponential backoff (at most 7 days).', format: integer(0, SEVEN_DAYS_IN_MS) },
+  ...backoffFields,
 };
 
 const redeliveryFields: Fields = {

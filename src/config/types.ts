@@ -52,12 +52,29 @@ export interface FlowDefinition {
 
 export interface RedeliveryRule {
   count: number;
+  /** The wait before every redelivery ("fixed"), or before the first, doubling after ("exponential"). */
   delayInMs: number;
+  backoff: 'fixed' | 'exponential';
+  /** The longest computed wait: maxDelay, else 7 days (Azure's longest visibility timeout). */
+  maxDelayInMs: number;
+  /** Full jitter: a random wait between 0 and the computed one. */
+  hasJitter: boolean;
+}
+
+/** A rule of redelivery.config.additional: the statuses from `fromStatus` to `toStatus`, inclusive (one for an exact status). */
+export interface StatusRule {
+  fromStatus: number;
+  toStatus: number;
+  rule: RedeliveryRule;
 }
 
 export interface RedeliveryOptions {
   default: RedeliveryRule;
-  byHttpStatus: ReadonlyMap<number, RedeliveryRule>;
+  /**
+   * In the order of redelivery.config.additional. The narrowest range that holds a status is its
+   * rule (an exact status is a range of one); validation leaves no two overlapping ranges of one width.
+   */
+  statusRules: readonly StatusRule[];
 }
 
 export interface HttpConnectionOptions {

@@ -5,6 +5,7 @@
  */
 import { isPrivateAddress } from '../common/addresses.js';
 import { isPlainObject } from './checks.js';
+import { readHttpStatus } from './http-status.js';
 import type { ConfigIssue } from './issues.js';
 
 type Props = Record<string, unknown>;
@@ -192,18 +193,43 @@ function checkChain(flowPath: string, flowName: string, steps: unknown[]): Confi
   return issues;
 }
 
+/**
+ * One rule per status range: the most specific rule wins (an exact status is a range of one, a
+ * class a range of 100), so two overlapping ranges of one width, duplicates included, would leave
+ * the winner to the order of the list. No rule may cover only successes, and no maxDelay may cap a
+ * rule below its own delay.
+ */
 function checkRedelivery(props: Props): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  const seen = new Map<number, number>();
-  objects(at(props, 'redelivery.config.additional')).forEach(([rule, k]) => {
+  const list = 'redelivery.config.additional';
+  const earlier: Array<{ k: number; fromStatus: number; toStatus: number }> = [];
+  objects(at(props, list)).forEach(([rule, k]) => {
     const status = rule['httpStatus'];
-    if (typeof status !== 'number') return;
-    const path = `redelivery.config.additional[${k}].httpStatus`;
-    if (status >= 200 && status < 300) issues.push({ path, message: 'is a success, which is never redelivered', value: status });
-    const first = seen.get(status);
-    if (first !== undefined) issues.push({ path, message: `has a second rule (the first is redelivery.config.additional[${first}])`, value: status });
-    else seen.set(status, k);
+    const read = readHttpStatus(status);
+    if (read.kind === 'invalid') return;
+    const { fromStatus, toStatus } = read;
+    const path = `${list}[${k}].httpStatus`;
+    if (fromStatus >= 200 && toStatus < 300) issues.push({ path, message: 'is a success, which is never redelivered', value: status });
+    const width = toStatus - fromStatus;
+    const clash = earlier.find((e) => e.toStatus - e.fromStatus === width && e.fromStatus <= toStatus && fromStatus <= e.toStatus);
+    if (clash?.fromStatus === fromStatus) {
+      issues.push({ path, message: `has a second rule (the first is ${list}[${clash.k}])`, value: status });
+    } else if (clash !== undefined) {
+      issues.push({ path, message: `overlaps ${list}[${clash.k}], a range as wide: neither is more specific`, value: status });
+    }
+    earlier.push({ k, fromStatus, toStatus });
   });
+  const rules: Array<[rule: unknown, path: string]> = [
+    [at(props, 'redelivery.config.default'), 'redelivery.config.default'],
+    ...objects(at(props, list)).map(([rule, k]): [unknown, string] => [rule, `${list}[${k}]`]),
+  ];
+  for (const [rule, path] of rules) {
+    const delay = at(rule, 'delay');
+    const maxDelay = at(rule, 'maxDelay');
+    if (typeof delay === 'number' && typeof maxDelay === 'number' && maxDelay < delay) {
+      issues.push({ path: `${path}.maxDelay`, message: `must be at least delay (${delay})`, value: maxDelay });
+    }
+  }
   return issues;
 }
 

@@ -148,7 +148,7 @@ export class StepRunner {
       return settled;
     }
     const failure = { lastHttpStatus: outcome.kind === 'http-error' ? outcome.status : null, error: describeFailure(outcome) };
-    const decision = decideRedelivery({ outcome, attempt: envelope.attempt, rules: this.#redelivery, expiresOn: message.expiresOn, now: new Date() });
+    const decision = decideRedelivery({ outcome, attempt: envelope.attempt, rules: this.#redelivery, expiresOn: message.expiresOn, now: new Date(), random: Math.random });
     const settled =
       decision.kind === 'retry'
         ? await this.#settler.retry(context, failure, decision.delayInMs)

@@ -186,32 +186,6 @@ describe('the platform token and the OpenID provider', () => {
   });
 });
 
-describe('redelivery rules', () => {
-  it('rejects a rule for a 2xx status, which is never redelivered', () => {
-    const doc = validDocument({ 'redelivery.config': { additional: [{ httpStatus: 204, count: 1, delay: 10 }] } });
-    onlyIssue(doc, 'redelivery.config.additional[0].httpStatus', { value: 204, message: /success/ });
-  });
-
-  it('accepts rules for 199 and 300, around the 2xx range', () => {
-    const doc = validDocument({
-      'redelivery.config': { additional: [{ httpStatus: 199, count: 1, delay: 10 }, { httpStatus: 300, count: 1, delay: 10 }] },
-    });
-    assert.deepEqual([...parse(doc).config.redelivery.byHttpStatus.keys()], [199, 300]);
-  });
-
-  it('rejects a second rule for the same status', () => {
-    const doc = validDocument({
-      'redelivery.config': { additional: [{ httpStatus: 503, count: 1, delay: 10 }, { httpStatus: 429, count: 5, delay: 100 }, { httpStatus: 503, count: 2, delay: 20 }] },
-    });
-    onlyIssue(doc, 'redelivery.config.additional[2].httpStatus', { value: 503, message: /second rule \(the first is redelivery\.config\.additional\[0\]\)/ });
-  });
-
-  it('requires all three fields of a per-status rule', () => {
-    const doc = validDocument({ 'redelivery.config': { additional: [{ httpStatus: 500 }] } });
-    issuePaths(doc, ['redelivery.config.additional[0].count', 'redelivery.config.additional[0].delay']);
-  });
-});
-
 describe('limits between keys', () => {
   it('rejects routeConnections above totalConnections and accepts them equal', () => {
     const doc = validDocument({ 'http.connection.config': { routeConnections: 300 } });

@@ -277,20 +277,48 @@ describe('defaults', () => {
     });
   });
 
-  it('redelivers 3 times after 1000 ms by default, with no per-status rules', () => {
+  it('redelivers 3 times after a fixed 1000 ms by default, without jitter, capped at 7 days, with no per-status rules', () => {
     const { config, document } = parse(validDocument());
-    assert.deepEqual(config.redelivery.default, { count: 3, delayInMs: 1000 });
-    assert.equal(config.redelivery.byHttpStatus.size, 0);
-    assert.deepEqual(document['redelivery.config'], { default: { count: 3, delay: 1000 }, additional: [] });
+    assert.deepEqual(config.redelivery.default, { count: 3, delayInMs: 1000, backoff: 'fixed', maxDelayInMs: 7 * 24 * 3_600_000, hasJitter: false });
+    assert.deepEqual(config.redelivery.statusRules, []);
+    assert.deepEqual(document['redelivery.config'], { default: { count: 3, delay: 1000, backoff: 'fixed', maxDelay: null, jitter: null }, additional: [] });
   });
 
   it('fills the missing half of a redelivery default and resolves per-status rules', () => {
     const { config, document } = parse(
       validDocument({ 'redelivery.config': { default: { count: 2 }, additional: [{ httpStatus: 502, count: 5, delay: 250 }] } }),
     );
-    assert.deepEqual(config.redelivery.default, { count: 2, delayInMs: 1000 });
-    assert.deepEqual([...config.redelivery.byHttpStatus], [[502, { count: 5, delayInMs: 250 }]]);
-    assert.deepEqual(document['redelivery.config'], { default: { count: 2, delay: 1000 }, additional: [{ httpStatus: 502, count: 5, delay: 250 }] });
+    const fixed = { backoff: 'fixed', maxDelayInMs: 7 * 24 * 3_600_000, hasJitter: false };
+    assert.deepEqual(config.redelivery.default, { count: 2, delayInMs: 1000, ...fixed });
+    assert.deepEqual(config.redelivery.statusRules, [{ fromStatus: 502, toStatus: 502, rule: { count: 5, delayInMs: 250, ...fixed } }]);
+    const unset = { backoff: 'fixed', maxDelay: null, jitter: null };
+    assert.deepEqual(document['redelivery.config'], { default: { count: 2, delay: 1000, ...unset }, additional: [{ httpStatus: 502, count: 5, delay: 250, ...unset }] });
+  });
+
+  it('turns jitter on for exponential rules and off for fixed ones, unless a rule says otherwise', () => {
+    const { config } = parse(
+      validDocument({
+        'redelivery.config': {
+          default: { backoff: 'exponential' },
+          additional: [
+            { httpStatus: 500, count: 1, delay: 10 },
+            { httpStatus: 501, count: 1, delay: 10, jitter: true },
+            { httpStatus: 502, count: 1, delay: 10, backoff: 'exponential', maxDelay: 60_000 },
+            { httpStatus: 503, count: 1, delay: 10, backoff: 'exponential', jitter: false },
+          ],
+        },
+      }),
+    );
+    assert.deepEqual(config.redelivery.default, { count: 3, delayInMs: 1000, backoff: 'exponential', maxDelayInMs: 7 * 24 * 3_600_000, hasJitter: true });
+    assert.deepEqual(
+      config.redelivery.statusRules.map((r) => [r.fromStatus, r.rule.backoff, r.rule.hasJitter, r.rule.maxDelayInMs]),
+      [
+        [500, 'fixed', false, 7 * 24 * 3_600_000],
+        [501, 'fixed', true, 7 * 24 * 3_600_000],
+        [502, 'exponential', true, 60_000],
+        [503, 'exponential', false, 7 * 24 * 3_600_000],
+      ],
+    );
   });
 
   it('fills the Keycloak adapter flags: external ssl, sub as principal, realm roles, no bearer-only detection', () => {

@@ -46,7 +46,10 @@ describe('config/example.json', () => {
     assert.deepEqual(config.admission, { poolSize: 5, maxPoolSize: 5, maxQueueSize: 10 });
     assert.equal(config.auth.mode, 'oidc');
     assert.equal(config.auth.openid?.realm, 'fintechOSrealm');
-    assert.deepEqual([...config.redelivery.byHttpStatus], [[502, { count: 2, delayInMs: 1000 }]]);
+    assert.deepEqual(
+      config.redelivery.statusRules.map((r) => [r.fromStatus, r.toStatus, r.rule.count, r.rule.delayInMs, r.rule.backoff]),
+      [[502, 502, 2, 1000, 'fixed']],
+    );
   });
 });
 

@@ -37,7 +37,7 @@ describe('the resolved config', () => {
     assert.throws(() => Object.assign(step.endpoint, { url: 'http://evil.example/' }), TypeError);
     assert.throws(() => (config.callback.allowedHosts as string[]).push('evil.example'), TypeError);
     assert.throws(() => Object.assign(config.queues.get(DEMO_QUEUES[0])!, { maxMessages: 32 }), TypeError);
-    assert.throws(() => Object.assign(config.redelivery.byHttpStatus.get(503)!, { count: 99 }), TypeError);
+    assert.throws(() => Object.assign(config.redelivery.statusRules[0]!.rule, { count: 99 }), TypeError);
     assert.throws(() => (config.rbac.apiMappings[0]!.roles as string[]).push('admin'), TypeError);
     assert.equal(step.maxThreads, 10);
   });

@@ -29,8 +29,11 @@ describe('JSON-encoded strings', () => {
     const doc = validDocument({ 'redelivery.config': { default: '{"count":7,"delay":70}', additional: '[{"httpStatus":503,"count":1,"delay":5}]' } });
     flowsOf(doc)[0]!.queueMappings = JSON.stringify(stepsOf(doc));
     const { config } = parse(doc);
-    assert.deepEqual(config.redelivery.default, { count: 7, delayInMs: 70 });
-    assert.deepEqual([...config.redelivery.byHttpStatus], [[503, { count: 1, delayInMs: 5 }]]);
+    assert.deepEqual([config.redelivery.default.count, config.redelivery.default.delayInMs], [7, 70]);
+    assert.deepEqual(
+      config.redelivery.statusRules.map((r) => [r.fromStatus, r.toStatus, r.rule.count, r.rule.delayInMs]),
+      [[503, 503, 1, 5]],
+    );
     assert.equal(config.flows[0]!.steps.length, 3);
   });
 

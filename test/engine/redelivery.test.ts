@@ -47,6 +47,35 @@ describe('redelivery and dead-lettering', () => {
     assert.equal(e.logged('step.retry_scheduled').length, 2);
   });
 
+  it('a "5xx" exponential rule without jitter: a 503 twice, then success, the second wait twice the first', async () => {
+    const server = await suite.endpoint((call, i) => (i < 2 ? { status: 503, body: 'unavailable' } : echo(call, i)));
+    const e = await suite.engine(
+      flowDocument(suite.azurite, {
+        steps: [{ url: server.url() }],
+        extra: redelivery({ default: { count: 0, delay: 0 }, additional: [{ httpStatus: '5xx', count: 3, delay: 1000, backoff: 'exponential', jitter: false }] }),
+      }),
+    );
+    const id = await submit(e, 'flow', '{"ok":true}');
+    const done = await waitForStatus(e, id, 'completed', 60_000);
+    assert.equal(done['attempt'], 3);
+    assert.equal(server.calls.length, 3);
+    assert.deepEqual(e.logged('step.retry_scheduled').map((line) => line['retryInMs']), [1000, 2000], 'delay, then twice delay');
+    // Lower bounds only: a busy machine makes waits longer, never shorter.
+    const gaps = [1, 2].map((i) => server.calls[i]!.startedAt - server.calls[i - 1]!.endedAt!);
+    assert.ok(gaps[0]! >= 950, `the first redelivery came ${gaps[0]} ms after the first call ended`);
+    assert.ok(gaps[1]! >= 1950, `the second redelivery came ${gaps[1]} ms after the second call ended`);
+  });
+
+  it('an exact status rule wins over its class: a 503 under "5xx" count 3 and 503 count 0 is dead-lettered after one call', async () => {
+    const server = await suite.endpoint(() => ({ status: 503 }));
+    const rules = { default: { count: 3, delay: 0 }, additional: [{ httpStatus: '5xx', count: 3, delay: 0 }, { httpStatus: 503, count: 0, delay: 0 }] };
+    const e = await suite.engine(flowDocument(suite.azurite, { steps: [{ url: server.url() }], extra: redelivery(rules) }));
+    const id = await submit(e, 'flow', '{}');
+    await waitForStatus(e, id, 'dead-lettered');
+    assert.equal(server.calls.length, 1);
+    assert.equal((await dlqEntries(e))[0]!.reason, 'exhausted');
+  });
+
   it('a 500 under a default of count 1: two calls, then the DLQ with attempts 2 and lastHttpStatus 500, and the result answers 502', async () => {
     const server = await suite.endpoint(() => ({ status: 500, body: 'boom' }));
     const e = await suite.engine(flowDocument(suite.azurite, { steps: [{ url: server.url() }], extra: redelivery({ default: { count: 1, delay: 0 } }) }));

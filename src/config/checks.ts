@@ -58,6 +58,13 @@ export function integerOrSpecial(specials: readonly number[], min: number, meani
   });
 }
 
+/** A finite number greater than 0, fractions allowed. */
+export function positiveNumber(meaning: string): Check {
+  return check('number', (value, report) => {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) report('', `must be ${meaning}`, value);
+  });
+}
+
 export function positiveNumberOr(special: number, meaning: string): Check {
   return check('number', (value, report) => {
     if (typeof value !== 'number' || !Number.isFinite(value) || (value !== special && value <= 0)) {

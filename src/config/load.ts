@@ -145,6 +145,7 @@ interface RawStep {
   targetQueueName: string | null;
   maxThreads: number;
   callTimeout: number | null;
+  maxRatePerSecond: number | null;
 }
 interface RawRule {
   count: number;
@@ -287,6 +288,7 @@ function resolveFlow(name: string, mappings: RawStep[], platformUrl: string | nu
           : { kind: 'url', url: validated(m.endpointUrl, 'endpointUrl') },
       maxThreads: m.maxThreads,
       callTimeoutInMs: m.callTimeout ?? callTimeoutInMs,
+      maxRatePerSecond: m.maxRatePerSecond,
     });
   }
   return { name, steps };

@@ -19,6 +19,7 @@ import {
   nonEmptyString,
   objectOf,
   oneOf,
+  positiveNumber,
   positiveNumberOr,
   queueName,
   tableName,
@@ -93,6 +94,12 @@ export const stepFields: Fields = {
     nullable: true,
   },
   maxThreads: { doc: 'Concurrent endpoint calls of this step (1..1000).', format: integer(1, 1000), default: 10 },
+  maxRatePerSecond: {
+    doc: 'Most endpoint calls of this step a second, per replica (fractions allowed); unset = no limit.',
+    format: positiveNumber('a number of calls a second greater than 0'),
+    default: null,
+    nullable: true,
+  },
   callTimeout: {
     doc: 'Milliseconds the whole endpoint call of this step may take (0 = no limit); unset = http.connection.config.callTimeout.',
     format: integer(0),

@@ -42,6 +42,8 @@ export interface FlowStep {
   maxThreads: number;
   /** The whole endpoint call's limit: the step's callTimeout, else http.connection.config's; 0 = none. */
   callTimeoutInMs: number;
+  /** Endpoint calls a second per replica; null = no limit. */
+  maxRatePerSecond: number | null;
 }
 
 export interface FlowDefinition {

@@ -8,6 +8,7 @@ import type { Endpoint, FlowDefinition, QueueOptions } from '../config/types.js'
 import { EngineError } from '../errors.js';
 import type { StepQueue } from '../storage/queues.js';
 import { PollState } from './poll-state.js';
+import { RateGate } from './rate-gate.js';
 import { WorkerPool } from './worker-pool.js';
 
 /** A queue with the options it was configured with. */
@@ -30,6 +31,8 @@ export interface Step {
   readonly pool: WorkerPool;
   /** The poll loop's idle wait, and the bell that cuts it short when work is coming. */
   readonly polling: PollState;
+  /** When the next endpoint call may start: maxRatePerSecond, and the endpoint's own Retry-After. */
+  readonly gate: RateGate;
 }
 
 export interface Flow {
@@ -66,6 +69,7 @@ export function createFlows(definitions: readonly FlowDefinition[], queues: Read
           next,
           pool: new WorkerPool({ size: step.maxThreads }),
           polling: new PollState(),
+          gate: new RateGate({ maxRatePerSecond: step.maxRatePerSecond, now: () => performance.now() }),
         };
         steps.unshift(next);
       }

@@ -74,6 +74,8 @@ export class Poller {
       try {
         await pool.whenSlotFree(signal);
         await pool.whenFreeSlots(batch, signal, coalesceInMs);
+        // Paused by the endpoint's Retry-After, or out of rate tokens: the messages wait in the queue.
+        await pause(this.#step.gate.waitInMs, signal);
         if (signal.aborted) break;
         const count = Math.min(pool.freeSlots, queueOptions.maxMessages);
         const startedAt = performance.now();

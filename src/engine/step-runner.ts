@@ -63,6 +63,13 @@ export interface StepRunnerOptions {
 /** A message as read: its envelope, or why it is poison (with the envelope when it could be decoded). */
 type Reading = { kind: 'ok'; envelope: Envelope } | { kind: 'poison'; error: string; envelope: Envelope | null };
 
+/**
+ * The longest an endpoint's Retry-After pauses its whole step: the calls waiting meanwhile hold
+ * their messages leased, which suits seconds or minutes, not hours (the message that got the answer
+ * still waits its whole Retry-After, by its redelivery rule).
+ */
+const MAX_STEP_PAUSE_IN_MS = 5 * 60_000;
+
 /** How long releasing a message the engine gave up on may take at most. */
 const RELEASE_TIMEOUT_IN_MS = 1000;
 
@@ -139,7 +146,13 @@ export class StepRunner {
       await this.#settler.deleteMessage(context);
       return 'stale';
     }
+    // maxRatePerSecond and the endpoint's last Retry-After: the message waits for its turn, leased.
+    await this.#step.gate.take(lease.signal);
     const outcome = await this.#call(envelope, input, lease.signal);
+    if (outcome.kind === 'http-error' && (outcome.status === 429 || outcome.status === 503) && outcome.retryAfterInMs !== null) {
+      // The endpoint asked to be left alone: no call of this step starts here before then.
+      this.#step.gate.pauseUntil(performance.now() + Math.min(outcome.retryAfterInMs, MAX_STEP_PAUSE_IN_MS));
+    }
     endpointDuration.observe({ ...this.#labels, status_class: statusClass(outcome.kind === 'transport-error' ? null : outcome.status) }, outcome.durationInMs / 1000);
     if (outcome.kind === 'ok') {
       // The lease keeps renewing through the settle writes; the delete stops it for its final receipt.

@@ -111,6 +111,7 @@ describe('defaults', () => {
       endpointUrl: 'http://127.0.0.1:9/third',
       targetQueueName: null,
       maxThreads: 10,
+      maxRatePerSecond: null,
       callTimeout: null,
     });
     assert.deepEqual(

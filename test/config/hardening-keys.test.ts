@@ -5,16 +5,20 @@ import { stepsOf, validDocument } from '../support/config-docs.js';
 import { issuePaths, onlyIssue, parse } from './issues-helpers.js';
 
 describe('limits on endpoints and clients (callTimeout, maxResponseBytes, request time-outs, trusted proxies)', () => {
-  const withStepTimeout = (value: unknown): Record<string, unknown> => {
+  const withStep = (key: string, value: unknown): Record<string, unknown> => {
     const doc = validDocument();
-    stepsOf(doc)[1]!.callTimeout = value;
+    stepsOf(doc)[1]![key] = value;
     return doc;
   };
+  const withStepTimeout = (value: unknown): Record<string, unknown> => withStep('callTimeout', value);
   const server = (settings: Record<string, unknown>): Record<string, unknown> => validDocument({ 'server.config': { auth: 'none', ...settings } });
   const rejected: Array<[name: string, doc: Record<string, unknown>, path: string, value: unknown, message: RegExp]> = [
     ['a negative http callTimeout', validDocument({ 'http.connection.config': { callTimeout: -1 } }), 'http.connection.config.callTimeout', -1, /integer of at least 0/],
     ['a fractional http callTimeout', validDocument({ 'http.connection.config': { callTimeout: 1.5 } }), 'http.connection.config.callTimeout', 1.5, /integer/],
     ['a step callTimeout that is no number', withStepTimeout('soon'), 'flow.config[0].queueMappings[1].callTimeout', 'soon', /integer/],
+    ['a maxRatePerSecond of 0', withStep('maxRatePerSecond', 0), 'flow.config[0].queueMappings[1].maxRatePerSecond', 0, /greater than 0/],
+    ['a negative maxRatePerSecond', withStep('maxRatePerSecond', -2), 'flow.config[0].queueMappings[1].maxRatePerSecond', -2, /greater than 0/],
+    ['a maxRatePerSecond that is no number', withStep('maxRatePerSecond', 'fast'), 'flow.config[0].queueMappings[1].maxRatePerSecond', 'fast', /greater than 0/],
     ['a maxResponseBytes of 0', validDocument({ 'payload.config': { maxResponseBytes: 0 } }), 'payload.config.maxResponseBytes', 0, /at least 1/],
     ['a headersTimeoutMs of 0', server({ headersTimeoutMs: 0 }), 'server.config.headersTimeoutMs', 0, /at least 1/],
     ['a negative requestTimeoutMs', server({ requestTimeoutMs: -5 }), 'server.config.requestTimeoutMs', -5, /at least 1/],
@@ -29,6 +33,14 @@ describe('limits on endpoints and clients (callTimeout, maxResponseBytes, reques
       onlyIssue(doc, path, { value, message });
     });
   }
+
+  it('takes a fractional maxRatePerSecond, and none by default', () => {
+    const { config } = parse(withStep('maxRatePerSecond', 0.5));
+    assert.deepEqual(
+      config.flows[0]!.steps.map((s) => s.maxRatePerSecond),
+      [null, 0.5, null],
+    );
+  });
 
   it('accepts IPv4 and IPv6 addresses and ranges as trusted proxies', () => {
     const proxies = ['10.0.0.7', '10.0.0.0/8', '::1', 'fd00::/8', '[fd00::1]'];

@@ -17,6 +17,7 @@ function definition(stepCount: number): FlowDefinition {
       endpoint: { kind: 'url', url: `http://127.0.0.1/step-${index}` },
       maxThreads: index + 1,
       callTimeoutInMs: 1000 * index,
+      maxRatePerSecond: null,
     })),
   };
 }

@@ -87,7 +87,7 @@ export function parseConfig(document: unknown, { source, env }: { source: string
 interface RawConfig {
   azure: { storage: { config: RawStorage } };
   queue: { config: RawQueue[] };
-  flow: { config: Array<{ flowName: string; queueMappings: RawStep[] }> };
+  flow: { config: Array<{ flowName: string; queueMappings: RawStep[]; maxBacklog: number | null }> };
   table: { config: { statusTable: string; dlqTable: string } };
   redelivery: { config: { default: RawRule; additional: Array<RawRule & { httpStatus: number | string }> } };
   http: {
@@ -182,7 +182,7 @@ function resolve(raw: RawConfig): EngineConfig {
           principalAttribute: openid['principal-attribute'],
         }
       : null;
-  const flows = raw.flow.config.map((f) => resolveFlow(f.flowName, f.queueMappings, raw.openapi.url, http.callTimeout));
+  const flows = raw.flow.config.map((f) => ({ ...resolveFlow(f.flowName, f.queueMappings, raw.openapi.url, http.callTimeout), maxBacklog: f.maxBacklog }));
   return {
     storage: resolveStorage(raw.azure.storage.config),
     queues: new Map(raw.queue.config.map((q) => [q.name, resolveQueue(q)])),
@@ -274,7 +274,7 @@ function resolveStatusRule(r: RawRule & { httpStatus: number | string }): Status
 }
 
 /** Orders the steps along the chain from the initial step (validation guaranteed it is one chain). */
-function resolveFlow(name: string, mappings: RawStep[], platformUrl: string | null, callTimeoutInMs: number): FlowDefinition {
+function resolveFlow(name: string, mappings: RawStep[], platformUrl: string | null, callTimeoutInMs: number): Omit<FlowDefinition, 'maxBacklog'> {
   const bySource = new Map(mappings.map((m) => [m.sourceQueueName, m]));
   const steps: FlowStep[] = [];
   for (let m = mappings.find((s) => s.initial); m; m = m.targetQueueName === null ? undefined : bySource.get(m.targetQueueName)) {

@@ -114,6 +114,12 @@ export const flowFields: Fields = {
     format: matching(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, 'a flow name has 1-100 letters, digits, "_", "." or "-", starting with a letter or digit'),
   },
   queueMappings: { doc: 'The steps of the flow.', format: listOfObjects(stepFields) },
+  maxBacklog: {
+    doc: "Most messages the initial step's queue may hold before submissions are refused with 429; unset = no limit.",
+    format: integer(1),
+    default: null,
+    nullable: true,
+  },
 };
 
 /** How a rule's waits grow; the same keys in `default` and in every `additional` rule. */

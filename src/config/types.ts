@@ -50,6 +50,8 @@ export interface FlowDefinition {
   name: string;
   /** In chain order: steps[0] is the initial step. */
   steps: readonly FlowStep[];
+  /** Submissions are refused while the initial queue holds this many messages; null = no limit. */
+  maxBacklog: number | null;
 }
 
 export interface RedeliveryRule {

@@ -39,6 +39,8 @@ export interface Flow {
   readonly name: string;
   /** In chain order: steps[0] is the initial step. */
   readonly steps: readonly Step[];
+  /** Submissions are refused while the initial queue holds this many messages; null = no limit. */
+  readonly maxBacklog: number | null;
 }
 
 /** Flows by name. */
@@ -73,7 +75,7 @@ export function createFlows(definitions: readonly FlowDefinition[], queues: Read
         };
         steps.unshift(next);
       }
-      return [definition.name, { name: definition.name, steps }];
+      return [definition.name, { name: definition.name, steps, maxBacklog: definition.maxBacklog }];
     }),
   );
 }

@@ -123,7 +123,7 @@ const paths: Json = {
         '408': problem('`request-timeout`: the body did not arrive within `server.config.requestTimeoutMs`; nothing was stored and the connection is closed.'),
         '413': problem('`body-too-large`: the body is larger than `server.config.maxBodyBytes` (a larger Content-Length, with `Expect: 100-continue` too, is refused before the body is read; the connection is closed).'),
         '422': problem('`idempotency-key-reused`: this Idempotency-Key was used on this flow for a different body.'),
-        '429': problem('`too-many-requests`: admission control is full, or no place became free within 10 s (`Retry-After: 1`).', {
+        '429': problem('`too-many-requests`: admission control is full, or no place became free within 10 s (`Retry-After: 1`); `backlog-full`: the flow\'s initial queue holds `maxBacklog` messages (`Retry-After: 5`), nothing was stored.', {
           'Retry-After': headerRef('Retry-After'),
         }),
         '503': storageUnavailable(),

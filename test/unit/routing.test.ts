@@ -19,6 +19,7 @@ function definition(stepCount: number): FlowDefinition {
       callTimeoutInMs: 1000 * index,
       maxRatePerSecond: null,
     })),
+    maxBacklog: null,
   };
 }
 

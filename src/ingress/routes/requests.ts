@@ -9,6 +9,7 @@ import { isRequestId } from '../../storage/envelope.js';
 import { REQUEST_STATES, type RequestState, type StatusRow, type StatusTable, toStatusJson } from '../../storage/status-table.js';
 import { callbackRefusal } from '../../engine/callbacks.js';
 import type { OwnAddress } from '../../common/own-address.js';
+import { Backlog } from '../backlog.js';
 import { readBody } from '../body.js';
 import { validTraceparent } from '../trace-context.js';
 import { HttpProblem } from '../problem.js';
@@ -37,6 +38,8 @@ const RESULT_RETRY_AFTER_IN_SECONDS = 1;
 const MAX_RESULT_STREAMS = 32;
 /** How long storage may take to start a result blob's download. */
 const RESULT_FIRST_BYTE_TIMEOUT_IN_MS = 30_000;
+/** Seconds a client refused for a flow's backlog should wait. */
+const BACKLOG_RETRY_AFTER_IN_SECONDS = 5;
 /** Seconds a client refused by admission control should wait. */
 const ADMISSION_RETRY_AFTER_IN_SECONDS = 1;
 /** The longest a submission may wait for admission (then 429), and storage may take for it (then 503). */
@@ -46,6 +49,7 @@ const statusUrl = (id: string): string => `/api/requests/${encodeURIComponent(id
 
 export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
   const router = createRouter();
+  const backlog = new Backlog();
 
   router.post('/api/flows/:flowName', async (ctx) => {
     const flowName = ctx.params['flowName'] ?? '';
@@ -54,6 +58,11 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
     const callbackUrl = ctx.get('x-callback-url') || null;
     const callbackRefused = callbackUrl === null ? null : callbackRefusal(callbackUrl, { allowedHosts: deps.allowedCallbackHosts, ownAddress: deps.ownAddress });
     if (callbackRefused !== null) throw new HttpProblem(400, 'callback-not-allowed', 'Bad Request', callbackRefused);
+    if (await backlog.isFull(flow)) {
+      throw new HttpProblem(429, 'backlog-full', 'Too Many Requests', `flow "${flow.name}" has ${flow.maxBacklog} or more requests waiting (maxBacklog); try again later`, {
+        'retry-after': String(BACKLOG_RETRY_AFTER_IN_SECONDS),
+      });
+    }
     const submission = {
       flow,
       readBody: () => readBody(ctx, { maxBytes: deps.maxBodyBytes, timeoutInMs: deps.requestTimeoutInMs }),

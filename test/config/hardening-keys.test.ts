@@ -19,6 +19,17 @@ describe('limits on endpoints and clients (callTimeout, maxResponseBytes, reques
     ['a maxRatePerSecond of 0', withStep('maxRatePerSecond', 0), 'flow.config[0].queueMappings[1].maxRatePerSecond', 0, /greater than 0/],
     ['a negative maxRatePerSecond', withStep('maxRatePerSecond', -2), 'flow.config[0].queueMappings[1].maxRatePerSecond', -2, /greater than 0/],
     ['a maxRatePerSecond that is no number', withStep('maxRatePerSecond', 'fast'), 'flow.config[0].queueMappings[1].maxRatePerSecond', 'fast', /greater than 0/],
+    [
+      'a maxBacklog of 0',
+      (() => {
+        const doc = validDocument();
+        (doc['flow.config'] as Array<Record<string, unknown>>)[0]!['maxBacklog'] = 0;
+        return doc;
+      })(),
+      'flow.config[0].maxBacklog',
+      0,
+      /at least 1/,
+    ],
     ['a maxResponseBytes of 0', validDocument({ 'payload.config': { maxResponseBytes: 0 } }), 'payload.config.maxResponseBytes', 0, /at least 1/],
     ['a headersTimeoutMs of 0', server({ headersTimeoutMs: 0 }), 'server.config.headersTimeoutMs', 0, /at least 1/],
     ['a negative requestTimeoutMs', server({ requestTimeoutMs: -5 }), 'server.config.requestTimeoutMs', -5, /at least 1/],

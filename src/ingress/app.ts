@@ -8,7 +8,7 @@ import type { Logger } from '../observability/log.js';
 import { type AuthDeps, createAuthMiddleware } from './auth.js';
 import { createClientResolver } from './client.js';
 import { createOpenApiRoutes } from './openapi.js';
-import { problemType, sendProblem } from './problem.js';
+import { HttpProblem, problemType, sendProblem } from './problem.js';
 import { type ActuatorDeps, createActuatorRoutes } from './routes/actuator.js';
 import { createDlqRoutes, type DlqRoutesDeps } from './routes/dlq.js';
 import { createFlowRoutes, type FlowRoutesDeps } from './routes/flows.js';
@@ -46,6 +46,10 @@ export function createIngressApp(deps: IngressDeps): Koa<IngressState> {
       forwardedProto: ctx.get('x-forwarded-proto') || undefined,
     });
     try {
+      // HTTP/1.1 requires Host (RFC 9112 section 3.2); Node's own refusal would not be problem+json.
+      if (ctx.req.httpVersionMajor === 1 && ctx.req.httpVersionMinor === 1 && ctx.get('host') === '') {
+        throw new HttpProblem(400, 'missing-host', 'Bad Request', 'an HTTP/1.1 request needs a Host header');
+      }
       await next();
       // No route answered, or the router answered 405/501 with Allow but without a body.
       if (ctx.status === 404 && ctx.body == null) ctx.throw(404, `no route for ${ctx.method} ${ctx.path}`);

@@ -1,6 +1,7 @@
 /**
  * What the ingress's middleware keeps on `ctx.state`, typed once for the app and every router.
  */
+import { METHODS } from 'node:http';
 import { Router } from '@koa/router';
 import type { ParameterizedContext } from 'koa';
 import type { Principal } from '../auth/token-verifier.js';
@@ -24,5 +25,7 @@ export type IngressContext = ParameterizedContext<IngressState>;
  * not reach the handlers of `/api/dlq` past a rule written for `/api/dlq`.
  */
 export function createRouter(options: { prefix?: string } = {}): IngressRouter {
-  return new Router<IngressState>({ ...options, sensitive: true });
+  // Every method Node parses is one the router knows: a route without it answers 405 with Allow,
+  // not 501.
+  return new Router<IngressState>({ ...options, sensitive: true, methods: [...METHODS] });
 }

@@ -141,4 +141,32 @@ describe('slow and lying clients', () => {
     await eventually(async () => assert.equal((await fetch(`${e.url}/api/flows`, { headers: { connection: 'close' } })).status, 200), { timeoutInMs: 10_000 });
     for (const c of held.slice(1)) c.socket.destroy();
   });
+
+  it('answers what never reaches a route as problem+json too: malformed requests, huge headers, odd Expect, CONNECT, unknown methods', async () => {
+    const e = await engine();
+    const cases: Array<[name: string, bytes: string, status: number]> = [
+      ['a malformed request line', 'GET /api/flows HTTP/1.1 extra\r\nHost: x\r\n\r\n', 400],
+      ['a header block over 16 KiB', `GET /api/flows HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+      ['a Content-Length that is no number', 'POST /api/flows/flow HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 400],
+      ['an Expect the ingress cannot meet', 'POST /api/flows/flow HTTP/1.1\r\nHost: x\r\nExpect: the-unexpected\r\nContent-Length: 2\r\n\r\n', 417],
+      ['CONNECT, as to a proxy', 'CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n', 501],
+      ['PROPFIND on a route', 'PROPFIND /api/flows HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 405],
+      ['PROPFIND where no route is', 'PROPFIND /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 404],
+    ];
+    for (const [name, bytes, status] of cases) {
+      const c = await rawConnection(e);
+      c.socket.write(bytes);
+      await c.closed;
+      const answer = c.received();
+      assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), `${name}: ${answer.slice(0, 80)}`);
+      assert.match(answer, /content-type: application\/problem\+json/i, name);
+      // Koa's answers come chunked, the server's own in one piece: the problem's status either way.
+      assert.match(answer, new RegExp(`"status":${status}[,}]`), name);
+    }
+    const propfind = await rawConnection(e);
+    propfind.socket.write('PROPFIND /api/flows HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await propfind.closed;
+    assert.match(propfind.received(), /\r\nallow: HEAD, GET\r\n/i);
+    assert.deepEqual(await requestIds(e), [], 'none of them stored anything');
+  });
 });

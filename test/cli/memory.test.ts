@@ -9,7 +9,7 @@ import { startAzurite } from '../support/azurite.js';
 import { spawnCli } from '../support/cli.js';
 import { writeConfigFile } from '../support/config-docs.js';
 import { EndpointServer, echo } from '../support/endpoints.js';
-import { flowDocument, getStatus, submit } from '../support/engine.js';
+import { flowDocument, getStatus, submit, withFlowsOf } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
 
 const HUGE_BYTES = 256 * 1024 * 1024;
@@ -74,22 +74,11 @@ describe('memory bounded by configuration', () => {
       },
     });
     const healthyDoc = flowDocument(azurite, { flowName: 'healthy', steps: [{ url: healthy.url() }] });
-    const doc = {
-      ...bigDoc,
-      'queue.config': [...(bigDoc['queue.config'] as unknown[]), ...(healthyDoc['queue.config'] as unknown[])],
-      'flow.config': [...(bigDoc['flow.config'] as unknown[]), ...(healthyDoc['flow.config'] as unknown[])],
-    };
+    const doc = withFlowsOf(bigDoc, healthyDoc);
     const file = await writeConfigFile(doc);
     const cli = spawnCli(['start', '--config', file]);
     try {
-      const url = await eventually(
-        () => {
-          const started = cli.logLines().find((l) => l['msg'] === 'engine.started');
-          assert.ok(started, `not started yet: ${cli.stderr}`);
-          return String(started['url']);
-        },
-        { timeoutInMs: 60_000 },
-      );
+      const url = await cli.startedUrl();
       const engine = { url };
       const big = await Promise.all(Array.from({ length: 8 }, (_, i) => submit(engine, 'big', `{"n":${i}}`)));
       const small = await Promise.all(Array.from({ length: 8 }, (_, i) => submit(engine, 'healthy', `{"n":${i}}`)));
@@ -128,14 +117,7 @@ describe('memory bounded by configuration', () => {
     const file = await writeConfigFile(flowDocument(azurite, { steps: [{ url: endpoint.url() }], extra: { 'server.config': { port: 0 } } }));
     const cli = spawnCli(['start', '--config', file]);
     try {
-      const url = await eventually(
-        () => {
-          const started = cli.logLines().find((l) => l['msg'] === 'engine.started');
-          assert.ok(started, `not started yet: ${cli.stderr}`);
-          return String(started['url']);
-        },
-        { timeoutInMs: 60_000 },
-      );
+      const url = await cli.startedUrl();
       const id = await submit({ url }, 'flow', '{}');
       await eventually(async () => assert.equal((await getStatus({ url }, id))['status'], 'completed'), { timeoutInMs: 60_000 });
       const pid = cli.child.pid;

@@ -7,7 +7,7 @@ import { startAzurite } from '../support/azurite.js';
 import { spawnCli } from '../support/cli.js';
 import { writeConfigFile } from '../support/config-docs.js';
 import { EndpointServer, echo, echoWhen, gate } from '../support/endpoints.js';
-import { flowDocument, submit } from '../support/engine.js';
+import { flowDocument, submit, withFlowsOf } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
 
 const GRACE_IN_MS = 3000;
@@ -37,23 +37,12 @@ describe('async-engine start, stopped by SIGTERM', () => {
       },
     });
     const fastDoc = flowDocument(azurite, { flowName: 'fast', steps: [{ url: fast.url() }] });
-    const doc = {
-      ...slowDoc,
-      'queue.config': [...(slowDoc['queue.config'] as unknown[]), ...(fastDoc['queue.config'] as unknown[])],
-      'flow.config': [...(slowDoc['flow.config'] as unknown[]), ...(fastDoc['flow.config'] as unknown[])],
-    };
+    const doc = withFlowsOf(slowDoc, fastDoc);
     const file = await writeConfigFile(doc);
     const cli = spawnCli(['start', '--config', file]);
     let cancelUpload = (): void => undefined;
     try {
-      const url = await eventually(
-        () => {
-          const started = cli.logLines().find((l) => l['msg'] === 'engine.started');
-          assert.ok(started, `not started yet: ${cli.stderr}`);
-          return String(started['url']);
-        },
-        { timeoutInMs: 60_000 },
-      );
+      const url = await cli.startedUrl();
       const engine = { url };
       for (let i = 0; i < 4; i++) await submit(engine, 'slow', `{"n":${i}}`);
       await submit(engine, 'fast', '{}', { 'x-callback-url': receiver.url('/done') });

@@ -51,6 +51,17 @@ export class RunningCli {
     this.exited = once(child, 'close').then(([code]) => ({ code: code as number | null, stdout: this.stdout, stderr: this.stderr }));
   }
 
+  /** The ingress's URL, once the engine has logged `engine.started` (within `timeoutInMs`). */
+  async startedUrl(timeoutInMs = 60_000): Promise<string> {
+    const deadline = Date.now() + timeoutInMs;
+    for (;;) {
+      const started = this.logLines().find((l) => l['msg'] === 'engine.started');
+      if (started) return String(started['url']);
+      if (this.child.exitCode !== null || Date.now() > deadline) throw new Error(`the engine did not start: ${this.stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** The JSON log lines written so far. */
   logLines(): Array<Record<string, unknown>> {
     return this.stdout

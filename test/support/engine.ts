@@ -67,6 +67,12 @@ export function flowDocument(azurite: TestAzurite, { steps, queue = {}, perQueue
   };
 }
 
+/** One document holding the flows and queues of all `documents`, the rest as the first has it. */
+export function withFlowsOf(...documents: Array<Record<string, unknown>>): Record<string, unknown> {
+  const all = (key: string): unknown[] => documents.flatMap((d) => d[key] as unknown[]);
+  return { ...documents[0], 'queue.config': all('queue.config'), 'flow.config': all('flow.config') };
+}
+
 export function configOf(document: Record<string, unknown>): EngineConfig {
   return parseConfig(document, { source: 'test', env: {} }).config;
 }

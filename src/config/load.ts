@@ -111,6 +111,7 @@ interface RawConfig {
       requestTimeoutMs: number;
       demoEndpoints: boolean;
       expirySweepMs: number;
+      maxWaitSeconds: number;
     };
   };
   callback: { config: { allowedHosts: string[]; timeout: number; retries: number } };
@@ -229,6 +230,7 @@ function resolve(raw: RawConfig): EngineConfig {
       requestTimeoutInMs: server.requestTimeoutMs,
       demoEndpoints: server.demoEndpoints,
       expirySweepInMs: server.expirySweepMs,
+      maxWaitInSeconds: server.maxWaitSeconds,
     },
     callback: { allowedHosts: raw.callback.config.allowedHosts, timeoutInMs: raw.callback.config.timeout, retries: raw.callback.config.retries },
     payload: { ...raw.payload.config },

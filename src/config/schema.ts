@@ -334,6 +334,7 @@ export const schema = {
         default: 300_000,
       },
       demoEndpoints: { doc: 'Serve the built-in demo endpoints under /demo (for config/local.json).', format: boolean, default: false },
+      maxWaitSeconds: { doc: 'Most seconds a submission with "Prefer: wait=N" is held for its result (larger N are capped to it).', format: integer(1, 3600), default: 30 },
     },
   },
   callback: {

@@ -168,6 +168,8 @@ export interface EngineConfig {
     requestTimeoutInMs: number;
     demoEndpoints: boolean;
     expirySweepInMs: number;
+    /** The cap on a submission's "Prefer: wait=N". */
+    maxWaitInSeconds: number;
   };
   callback: { allowedHosts: readonly string[]; timeoutInMs: number; retries: number };
   payload: { inlineLimitBytes: number; container: string; maxResponseBytes: number };

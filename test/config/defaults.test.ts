@@ -204,6 +204,7 @@ describe('defaults', () => {
       requestTimeoutInMs: 30_000,
       expirySweepInMs: 300000,
       demoEndpoints: false,
+      maxWaitInSeconds: 30,
     });
     assert.equal(config.auth.mode, 'oidc');
     assert.deepEqual(document['server.config'], {
@@ -219,6 +220,7 @@ describe('defaults', () => {
       requestTimeoutMs: 30_000,
       expirySweepMs: 300000,
       demoEndpoints: false,
+      maxWaitSeconds: 30,
     });
   });
 
@@ -236,6 +238,7 @@ describe('defaults', () => {
       requestTimeoutInMs: 30_000,
       expirySweepInMs: 300000,
       demoEndpoints: false,
+      maxWaitInSeconds: 30,
     });
     assert.equal(config.auth.mode, 'none');
   });

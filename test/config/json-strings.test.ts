@@ -61,6 +61,7 @@ describe('JSON-encoded strings', () => {
       requestTimeoutMs: 30_000,
       expirySweepMs: 300000,
       demoEndpoints: false,
+      maxWaitSeconds: 30,
     });
   });
 

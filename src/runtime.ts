@@ -14,6 +14,7 @@ import { OidcIssuer } from './auth/oidc-issuer.js';
 import { TokenVerifier } from './auth/token-verifier.js';
 import type { EngineConfig, OpenIdOptions } from './config/types.js';
 import { createDemoRoutes } from './demo/endpoints.js';
+import { Completions } from './engine/completions.js';
 import { Engine } from './engine/engine.js';
 import { ReplayJobs } from './engine/replay-jobs.js';
 import { allSteps, createFlows, type Flows } from './engine/flows.js';
@@ -146,6 +147,7 @@ export class Runtime {
 
       // Where the ingress listens, once it does: no callback may point there.
       let ownAddress: OwnAddress | null = null;
+      const completions = new Completions();
       const engine = new Engine({
         flows,
         statusTable,
@@ -155,6 +157,7 @@ export class Runtime {
         platformToken,
         redelivery: config.redelivery,
         callback: { timeoutInMs: config.callback.timeoutInMs, retries: config.callback.retries, allowedHosts: config.callback.allowedHosts, ownAddress: () => ownAddress },
+        completions,
         inlineLimitBytes: config.payload.inlineLimitBytes,
         expirySweepInMs: config.server.expirySweepInMs,
         shutdownGraceInMs: config.server.shutdownGraceInMs,

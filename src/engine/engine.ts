@@ -14,6 +14,7 @@ import type { DlqTable } from '../storage/dlq-table.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import type { StatusTable } from '../storage/status-table.js';
 import { Callbacks, type CallbackTargets } from './callbacks.js';
+import type { Completions } from './completions.js';
 import { ExpirySweep } from './expiry-sweep.js';
 import { allSteps, type Flows, type Step } from './flows.js';
 import { Poller } from './poller.js';
@@ -34,6 +35,8 @@ export interface EngineOptions {
   platformToken: PlatformToken | null;
   redelivery: RedeliveryOptions;
   callback: CallbackTargets & { timeoutInMs: number; retries: number };
+  /** Told of every request this engine brings to a final state (Prefer: wait at the ingress). */
+  completions: Completions;
   inlineLimitBytes: number;
   expirySweepInMs: number;
   /** How long close() lets in-flight work finish when it is given no deadline of its own. */
@@ -52,13 +55,13 @@ export class Engine {
   #closing: Promise<void> | undefined;
   #isRunning = false;
 
-  constructor({ flows, statusTable, dlqTable, payloads, http, platformToken, redelivery, callback, inlineLimitBytes, expirySweepInMs, shutdownGraceInMs, log }: EngineOptions) {
+  constructor({ flows, statusTable, dlqTable, payloads, http, platformToken, redelivery, callback, completions, inlineLimitBytes, expirySweepInMs, shutdownGraceInMs, log }: EngineOptions) {
     this.#log = log;
     this.#shutdownGraceInMs = shutdownGraceInMs;
     this.#steps = allSteps(flows);
     this.#callbacks = new Callbacks({ http, statusTable, payloads, ...callback, log });
     this.#pollers = this.#steps.map((step) => {
-      const runner = new StepRunner({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks: this.#callbacks, platformToken, inlineLimitBytes, log });
+      const runner = new StepRunner({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks: this.#callbacks, completions, platformToken, inlineLimitBytes, log });
       return new Poller({
         step,
         handle: (message, signal) => runner.run(message, signal),
@@ -71,7 +74,7 @@ export class Engine {
     // leak, so Node's warning threshold is raised to it, and stays there to catch a real leak.
     const inFlightCapacity = this.#steps.reduce((n, s) => n + s.pool.size, 0);
     setMaxListeners(LISTENERS_PER_STEP_IN_FLIGHT * inFlightCapacity + DEFAULT_MAX_LISTENERS, this.#work.signal);
-    this.#sweep = new ExpirySweep({ flows, statusTable, dlqTable, callbacks: this.#callbacks, intervalInMs: expirySweepInMs, log });
+    this.#sweep = new ExpirySweep({ flows, statusTable, dlqTable, callbacks: this.#callbacks, completions, intervalInMs: expirySweepInMs, log });
   }
 
   /** One sweep for expired requests now (it also runs every server.config.expirySweepMs). */

@@ -20,6 +20,7 @@ import { deadLettersTotal } from '../observability/metrics.js';
 import { makeDlqId, type DlqTable } from '../storage/dlq-table.js';
 import type { StatusRow, StatusTable } from '../storage/status-table.js';
 import type { Callbacks } from './callbacks.js';
+import type { Completions } from './completions.js';
 import { allSteps, endpointLabel, type Flows } from './flows.js';
 
 export interface ExpirySweepOptions {
@@ -27,6 +28,7 @@ export interface ExpirySweepOptions {
   statusTable: StatusTable;
   dlqTable: DlqTable;
   callbacks: Callbacks;
+  completions: Completions;
   intervalInMs: number;
   log: Logger;
 }
@@ -40,6 +42,7 @@ export class ExpirySweep {
   readonly #statusTable: StatusTable;
   readonly #dlqTable: DlqTable;
   readonly #callbacks: Callbacks;
+  readonly #completions: Completions;
   readonly #intervalInMs: number;
   readonly #log: Logger;
   readonly #ttlByQueueInMs: ReadonlyMap<string, number>;
@@ -47,11 +50,12 @@ export class ExpirySweep {
   #stop: AbortController | undefined;
   #loop: Promise<void> | undefined;
 
-  constructor({ flows, statusTable, dlqTable, callbacks, intervalInMs, log }: ExpirySweepOptions) {
+  constructor({ flows, statusTable, dlqTable, callbacks, completions, intervalInMs, log }: ExpirySweepOptions) {
     this.#flows = flows;
     this.#statusTable = statusTable;
     this.#dlqTable = dlqTable;
     this.#callbacks = callbacks;
+    this.#completions = completions;
     this.#intervalInMs = intervalInMs;
     this.#log = log;
     const queues = allSteps(flows).map((step) => step.source.options);
@@ -131,6 +135,7 @@ export class ExpirySweep {
     deadLettersTotal.inc({ flow: status.flow, step: String(status.step), reason: 'expired' });
     this.#log.warn({ requestId: status.id, flow: status.flow, step: status.step, dlqId }, 'request.expired');
     if (status.callbackUrl) this.#callbacks.notify(status.id);
+    this.#completions.notify(status.id);
     return true;
   }
 }

@@ -44,6 +44,7 @@ import type { Step } from './flows.js';
 import { Lease } from './lease.js';
 import { decideRedelivery, describeFailure, isPoisonByDequeueCount } from './redelivery.js';
 import { isPastStep } from './routing.js';
+import type { Completions } from './completions.js';
 import { type EnvelopeContext, type Settled, Settler } from './settle.js';
 
 export interface StepRunnerOptions {
@@ -54,6 +55,8 @@ export interface StepRunnerOptions {
   http: OutboundHttp;
   redelivery: RedeliveryOptions;
   callbacks: Callbacks;
+  /** Told when a request this runner settled reached its final state. */
+  completions: Completions;
   /** The engine's token for endpointName steps; null when no step needs one. */
   platformToken: PlatformToken | null;
   inlineLimitBytes: number;
@@ -80,22 +83,30 @@ export class StepRunner {
   readonly #http: OutboundHttp;
   readonly #redelivery: RedeliveryOptions;
   readonly #callbacks: Callbacks;
+  readonly #completions: Completions;
   readonly #platformToken: PlatformToken | null;
   readonly #settler: Settler;
   readonly #log: Logger;
   readonly #labels: { flow: string; step: string };
 
-  constructor({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks, platformToken, inlineLimitBytes, log }: StepRunnerOptions) {
+  constructor({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks, completions, platformToken, inlineLimitBytes, log }: StepRunnerOptions) {
     this.#step = step;
     this.#statusTable = statusTable;
     this.#payloads = payloads;
     this.#http = http;
     this.#redelivery = redelivery;
     this.#callbacks = callbacks;
+    this.#completions = completions;
     this.#platformToken = platformToken;
     this.#settler = new Settler({ step, statusTable, dlqTable, payloads, inlineLimitBytes });
     this.#log = log.child({ flow: step.flowName, step: step.index, queue: step.source.queue.name });
     this.#labels = { flow: step.flowName, step: String(step.index) };
+  }
+
+  /** The request's final status is written: its callback and any client waiting for it are told. */
+  #finished({ requestId, callbackUrl }: Envelope): void {
+    if (callbackUrl) this.#callbacks.notify(requestId);
+    this.#completions.notify(requestId);
   }
 
   /** Runs one received message to its end. Never throws: a failure is logged and leaves the message to reappear. */
@@ -114,7 +125,7 @@ export class StepRunner {
       const reading = this.#read(message);
       if (reading.kind === 'poison') {
         const settled = await this.#settler.deadLetter(context, { reason: 'poison', error: reading.error, lastHttpStatus: null, envelope: reading.envelope });
-        if (settled === 'dead_lettered' && reading.envelope?.callbackUrl) this.#callbacks.notify(reading.envelope.requestId);
+        if (settled === 'dead_lettered' && reading.envelope) this.#finished(reading.envelope);
         log.warn({ settled, requestId: reading.envelope?.requestId, reason: 'poison', error: reading.error }, `step.${settled}`);
         return;
       }
@@ -122,7 +133,7 @@ export class StepRunner {
       log = log.child({ requestId: envelope.requestId });
       const settled = await this.#process({ ...context, envelope }, log);
       stepsTotal.inc({ ...this.#labels, outcome: settled });
-      if ((settled === 'completed' || settled === 'dead_lettered') && envelope.callbackUrl) this.#callbacks.notify(envelope.requestId);
+      if (settled === 'completed' || settled === 'dead_lettered') this.#finished(envelope);
       if (settled === 'stale') log.info({ attempt: envelope.attempt }, 'step.stale');
     } catch (err) {
       await lease.close();

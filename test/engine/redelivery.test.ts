@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeEnvelope, encodeEnvelope } from '../../src/storage/envelope.js';
 import { Callbacks } from '../../src/engine/callbacks.js';
+import { Completions } from '../../src/engine/completions.js';
 import { createFlows } from '../../src/engine/flows.js';
 import { StepRunner } from '../../src/engine/step-runner.js';
 import { createOutboundHttp } from '../../src/http/agent.js';
@@ -256,6 +257,7 @@ describe('redelivery and dead-lettering', () => {
       http,
       redelivery: config.redelivery,
       callbacks: new Callbacks({ http, statusTable, payloads, timeoutInMs: 1000, retries: 0, allowedHosts: [], ownAddress: () => null, log }),
+      completions: new Completions(),
       platformToken: null,
       inlineLimitBytes: config.payload.inlineLimitBytes,
       log,

@@ -41,10 +41,10 @@ export async function runBacklog(ctx: BenchContext, requests: number): Promise<B
   try {
     ctx.echo.reset();
     const { pollDelayInMs } = ctx.options;
-    const { configPath, port } = await writeEngineConfig({ emulator, echo: ctx.echo, pollDelayInMs, workDir: ctx.workDir }, 'backlog-engine');
+    const { configPath, port } = await writeEngineConfig({ emulator, echo: ctx.echo, pollDelayInMs, workDir: ctx.workDir, flowCount: 1 }, 'backlog-engine');
 
     const submitCalls = new StorageCallCounter();
-    const document = engineDocument({ connectionString: emulator.connectionString, echo: ctx.echo, pollDelayInMs, port: 0 });
+    const document = engineDocument({ connectionString: emulator.connectionString, echo: ctx.echo, pollDelayInMs, port: 0, flowCount: 1 });
     const log = createLogger({ level: 'warn', destination: { write: (line: string) => void process.stderr.write(`[ingress] ${line}`) } });
     const runtime = await Runtime.start(parseConfig(document, { source: 'bench', env: {} }).config, {
       log,

@@ -2,18 +2,20 @@
  * `npm run bench`: the engine against the floor, a minimal pipeline on the raw SDKs (floor.ts), on
  * the same machine in one run (Benchmark issue). Each system gets a fresh in-memory Azurite per
  * run, the same N, and the order alternates over the rounds. Scenarios: throughput (N requests
- * from `--concurrency` clients), light load (`--light-rate` req/s), and a backlog drained by a
- * fresh engine. Progress goes to stderr; the table (or with --json the JSON) to stdout.
+ * from `--concurrency` clients), light load at `--light-rate` and at `--trickle-rate` req/s (1 by
+ * default: the cost per request when the queues are mostly empty), idle (two flows, no traffic:
+ * receives per queue per second), and a backlog drained by a fresh engine. Progress goes to stderr; the table (or with --json the JSON) to stdout.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { runBacklog } from './backlog.js';
 import { EchoEndpoint } from './echo.js';
+import { runIdle, type IdleRun } from './idle.js';
 import { submitAtRate, submitClosedLoop } from './load.js';
 import { measureRun, type BenchContext, type LoadRun } from './measure.js';
 import { parseBenchOptions, USAGE, type BenchOptions } from './options.js';
-import { describeMachine, evaluateGoals, renderReport, summarizeRuns, type BenchResult } from './report.js';
+import { describeMachine, evaluateGoals, renderReport, summarizeIdle, summarizeRuns, type BenchResult } from './report.js';
 import type { SystemName } from './system.js';
 
 const SYSTEMS: readonly SystemName[] = ['floor', 'engine'];
@@ -28,6 +30,8 @@ const METHOD: BenchResult['method'] = {
     'all kinds except *.admin (queue/table/container creation at start; the engine scrape\'s queue-depth reads), per request and per step-message (/3); ' +
     'engine: one scrape of async_engine_storage_operations_total at the end, which includes the ingress\'s calls; ' +
     "floor: StorageCallCounter policies in the floor's pipelines plus the bench's enqueue calls; both include the empty receives of idle polling until the count was read",
+  idle:
+    "queue.receive calls over all six queues of two 3-step flows, between a storage-call count just after the system was ready and one idle-seconds later, / queues / seconds; floor and engine idle at the same time, each on its own Azurite; the engine's window includes its back-off ramp from delay to maxIdleDelay",
   'peak RSS / CPU': "VmHWM, and utime+stime from the system's ready to the last completion, of the floor or engine process (/proc; n/a elsewhere); the engine's include its ingress",
 };
 
@@ -46,6 +50,8 @@ function progressLine(run: LoadRun, label: string): string {
 async function runBench(options: BenchOptions, ctx: BenchContext): Promise<BenchResult> {
   const throughputRuns: LoadRun[] = [];
   const lightRuns: LoadRun[] = [];
+  const trickleRuns: LoadRun[] = [];
+  const idleRuns: IdleRun[] = [];
   for (let round = 1; round <= options.rounds; round++) {
     for (const system of orderOf(round)) {
       const label = `round ${round}/${options.rounds} throughput`;
@@ -61,6 +67,20 @@ async function runBench(options: BenchOptions, ctx: BenchContext): Promise<Bench
       lightRuns.push(run);
       ctx.progress(progressLine(run, label));
     }
+    for (const system of orderOf(round)) {
+      const label = `round ${round}/${options.rounds} trickle`;
+      ctx.progress(`${label} ${system}: ${options.trickleRate} req/s for ${options.trickleSeconds} s`);
+      const run = await measureRun(ctx, system, round, `round${round}-trickle`, (submit) => submitAtRate(submit, options.trickleRate, options.trickleSeconds));
+      trickleRuns.push(run);
+      ctx.progress(progressLine(run, label));
+    }
+  }
+  // Once, not per round, and both systems at once (each on its own Azurite): idle, they hardly
+  // compete for the CPU, their receive counts hardly vary, and the window is idleSeconds long.
+  ctx.progress(`idle: both systems, two flows each, no traffic, for ${options.idleSeconds} s`);
+  for (const run of await Promise.all(SYSTEMS.map((system) => runIdle(ctx, system)))) {
+    idleRuns.push(run);
+    ctx.progress(`idle ${run.system}: ${run.receives} receives on ${run.queues} queues in ${run.seconds.toFixed(1)} s = ${run.receivesPerQueuePerSecond.toFixed(3)} per queue per second`);
   }
   const backlogRequests = Math.round(options.backlogFactor * options.n);
   const backlogRun = await runBacklog(ctx, backlogRequests);
@@ -68,14 +88,18 @@ async function runBench(options: BenchOptions, ctx: BenchContext): Promise<Bench
 
   const throughput = { floor: summarizeRuns(throughputRuns, 'floor'), engine: summarizeRuns(throughputRuns, 'engine') };
   const light = { floor: summarizeRuns(lightRuns, 'floor'), engine: summarizeRuns(lightRuns, 'engine') };
+  const trickle = { floor: summarizeRuns(trickleRuns, 'floor'), engine: summarizeRuns(trickleRuns, 'engine') };
+  const idle = { floor: summarizeIdle(idleRuns, 'floor'), engine: summarizeIdle(idleRuns, 'engine') };
   const backlog = { ...backlogRun, normalRunPeakRssInBytes: throughput.engine.peakRssInBytes };
   return {
     machine: describeMachine(),
     options,
     throughput: { runs: throughputRuns, median: throughput },
     lightLoad: { runs: lightRuns, median: light },
+    trickle: { runs: trickleRuns, median: trickle },
+    idle: { runs: idleRuns, median: idle },
     backlog,
-    goals: evaluateGoals(throughput, light, backlog),
+    goals: evaluateGoals(throughput, light, backlog, trickle, idle),
     method: METHOD,
   };
 }

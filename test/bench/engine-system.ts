@@ -128,6 +128,8 @@ export interface EngineConfigFileOptions {
   pollDelayInMs: number;
   /** A scratch folder for the configuration file. */
   workDir: string;
+  /** Copies of the 3-step flow (engine-config.ts). */
+  flowCount: number;
 }
 
 export interface EngineStartOptions extends EngineConfigFileOptions {
@@ -138,10 +140,10 @@ export interface EngineStartOptions extends EngineConfigFileOptions {
 }
 
 /** Writes the bench's engine configuration for `emulator` and returns its path and the ingress port. */
-export async function writeEngineConfig({ emulator, echo, pollDelayInMs, workDir }: EngineConfigFileOptions, name: string): Promise<{ configPath: string; port: number }> {
+export async function writeEngineConfig({ emulator, echo, pollDelayInMs, workDir, flowCount }: EngineConfigFileOptions, name: string): Promise<{ configPath: string; port: number }> {
   const port = await freePort();
   const configPath = path.join(workDir, `${name}.json`);
-  const document = engineDocument({ connectionString: emulator.connectionString, echo, pollDelayInMs, port });
+  const document = engineDocument({ connectionString: emulator.connectionString, echo, pollDelayInMs, port, flowCount });
   await writeFile(configPath, `${JSON.stringify(document, null, 2)}\n`);
   return { configPath, port };
 }

@@ -3,11 +3,12 @@
  * enqueues the floor's requests: the message text and the status row.
  */
 import type { StorageConnection } from '../../src/storage/clients.js';
+import { STEP_COUNT } from './flow-shape.js';
 
 /** What floor.ts is started with (as JSON in argv[2]). */
 export interface FloorConfig {
   connection: StorageConnection;
-  /** The source queue of each step, in step order. */
+  /** The source queue of each step, in step order, flow after flow (STEP_COUNT per flow). */
   queueNames: string[];
   statusTable: string;
   /** The endpoint of each step, in step order. */
@@ -15,7 +16,13 @@ export interface FloorConfig {
   pollDelayInMs: number;
 }
 
-export const FLOOR_QUEUE_NAMES = ['floor-step-0', 'floor-step-1', 'floor-step-2'];
+/** The queues of `flowCount` copies of the 3-step flow, flow after flow; the bench submits to the first. */
+export function floorQueueNames(flowCount: number): string[] {
+  return Array.from({ length: flowCount * STEP_COUNT }, (_, index) => {
+    const flow = Math.floor(index / STEP_COUNT);
+    return `floor${flow === 0 ? '' : `-${flow + 1}`}-step-${index % STEP_COUNT}`;
+  });
+}
 export const FLOOR_STATUS_TABLE = 'FloorStatus';
 export const STATUS_ROW_KEY = 'status';
 /** createStorageClients also builds a DLQ table and a blob container client; the floor never calls them. */

@@ -14,7 +14,7 @@ import { STEP_COUNT } from './flow-shape.js';
 import {
   encodeFloorMessage,
   FLOOR_DONE_PROPERTY,
-  FLOOR_QUEUE_NAMES,
+  floorQueueNames,
   FLOOR_STATUS_TABLE,
   FLOOR_UNUSED_NAMES,
   STATUS_ROW_KEY,
@@ -28,16 +28,19 @@ export interface FloorStartOptions {
   emulator: Emulator;
   echo: EchoEndpoint;
   pollDelayInMs: number;
+  /** Copies of the 3-step flow, each on its own queues. */
+  flowCount: number;
   /** Extra node flags for the floor process (--cpu-prof ...). */
   execArgv: string[];
 }
 
 const STOP_TIMEOUT_IN_MS = 30_000;
 
-export async function startFloor({ emulator, echo, pollDelayInMs, execArgv }: FloorStartOptions): Promise<RunningSystem> {
+export async function startFloor({ emulator, echo, pollDelayInMs, flowCount, execArgv }: FloorStartOptions): Promise<RunningSystem> {
+  const queueNames = floorQueueNames(flowCount);
   const config: FloorConfig = {
     connection: emulator.connection,
-    queueNames: FLOOR_QUEUE_NAMES,
+    queueNames,
     statusTable: FLOOR_STATUS_TABLE,
     endpointUrls: Array.from({ length: STEP_COUNT }, (_, step) => echo.url(step)),
     pollDelayInMs,
@@ -48,7 +51,7 @@ export async function startFloor({ emulator, echo, pollDelayInMs, execArgv }: Fl
   // The bench's enqueueing is part of the floor's storage bill, as the ingress's is of the engine's.
   const counter = new StorageCallCounter();
   const clients = createStorageClients(emulator.connection, { statusTable: FLOOR_STATUS_TABLE, ...FLOOR_UNUSED_NAMES }, counter);
-  const firstQueue = clients.queues.getQueueClient(FLOOR_QUEUE_NAMES[0]!);
+  const firstQueue = clients.queues.getQueueClient(queueNames[0]!);
   const send = (command: FloorCommand): void => void child.send(command);
 
   return {

@@ -1,6 +1,7 @@
 /**
  * The floor: the least a 3-step pipeline on Azure Storage Queues can do, written directly on
  * @azure/storage-queue, @azure/data-tables and one undici Agent, to measure the engine against.
+ * The bench runs one copy of the flow (two in the idle scenario, each on its own queues).
  * Per step, one loop receives up to 32 messages (never more than the step's free slots of 32),
  * and for each message: POST its body to the step's endpoint, send the answer to the next queue,
  * delete the message, and upsert the request's status row. An empty receive waits the poll delay.
@@ -15,7 +16,7 @@ import { Agent, request } from 'undici';
 import { pause } from '../../src/common/pause.js';
 import { StorageCallCounter } from '../../src/observability/storage-calls.js';
 import { createStorageClients } from '../../src/storage/clients.js';
-import { ENDPOINT_CONNECTIONS, IN_FLIGHT_PER_STEP, LAST_STEP, VISIBILITY_TIMEOUT_IN_SECONDS } from './flow-shape.js';
+import { ENDPOINT_CONNECTIONS, IN_FLIGHT_PER_STEP, LAST_STEP, STEP_COUNT, VISIBILITY_TIMEOUT_IN_SECONDS } from './flow-shape.js';
 import { decodeFloorMessage, encodeFloorMessage, FLOOR_UNUSED_NAMES, STATUS_ROW_KEY, type FloorConfig, type FloorStatusEntity } from './floor-records.js';
 import { tellParent, type FloorCommand, type FloorEvent } from './ipc.js';
 
@@ -30,7 +31,10 @@ const statusTable = clients.statusTable;
 const agent = new Agent({ connections: ENDPOINT_CONNECTIONS });
 let failures = 0;
 
-async function runStep(step: number, queue: QueueClient, signal: AbortSignal): Promise<void> {
+/** Queue `index` is step `index % STEP_COUNT` of its flow; a step that is not the last sends to the queue after it. */
+async function runStep(index: number, queue: QueueClient, signal: AbortSignal): Promise<void> {
+  const step = index % STEP_COUNT;
+  const next = step === LAST_STEP ? null : queues[index + 1]!;
   const inFlight = new Set<Promise<void>>();
   while (!signal.aborted) {
     const freeSlots = IN_FLIGHT_PER_STEP - inFlight.size;
@@ -52,7 +56,7 @@ async function runStep(step: number, queue: QueueClient, signal: AbortSignal): P
       continue;
     }
     for (const message of messages) {
-      const task: Promise<void> = handle(step, queue, message)
+      const task: Promise<void> = handle(step, queue, next, message)
         .catch((err: unknown) => fail(step, err))
         .finally(() => inFlight.delete(task));
       inFlight.add(task);
@@ -61,7 +65,7 @@ async function runStep(step: number, queue: QueueClient, signal: AbortSignal): P
   await Promise.all(inFlight);
 }
 
-async function handle(step: number, queue: QueueClient, message: DequeuedMessageItem): Promise<void> {
+async function handle(step: number, queue: QueueClient, next: QueueClient | null, message: DequeuedMessageItem): Promise<void> {
   const { id, body } = decodeFloorMessage(message.messageText);
   const response = await request(config.endpointUrls[step]!, {
     method: 'POST',
@@ -73,10 +77,9 @@ async function handle(step: number, queue: QueueClient, message: DequeuedMessage
   // Taken when the answer is in, as the engine takes its CompletedAt, so that both count the same.
   const answeredAt = new Date();
   if (response.statusCode !== 200) throw new Error(`step ${step} endpoint answered ${response.statusCode}`);
-  const isLast = step === LAST_STEP;
-  if (!isLast) await queues[step + 1]!.sendMessage(encodeFloorMessage({ id, body: answer }));
+  if (next !== null) await next.sendMessage(encodeFloorMessage({ id, body: answer }));
   await queue.deleteMessage(message.messageId, message.popReceipt);
-  const row: FloorStatusEntity = isLast
+  const row: FloorStatusEntity = next === null
     ? { partitionKey: id, rowKey: STATUS_ROW_KEY, Status: 'completed', Step: step, UpdatedAt: answeredAt, DoneAt: answeredAt }
     : { partitionKey: id, rowKey: STATUS_ROW_KEY, Status: 'processing', Step: step + 1, UpdatedAt: answeredAt };
   await statusTable.upsertEntity(row, 'Merge');
@@ -89,7 +92,7 @@ function fail(step: number, err: unknown): void {
 
 await Promise.all([...queues.map((queue) => queue.createIfNotExists()), statusTable.createTable()]);
 const stopping = new AbortController();
-const loops = queues.map((queue, step) => runStep(step, queue, stopping.signal));
+const loops = queues.map((queue, index) => runStep(index, queue, stopping.signal));
 tellParent<FloorEvent>({ type: 'ready' });
 
 process.on('message', (command: FloorCommand) => {

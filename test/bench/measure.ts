@@ -81,7 +81,7 @@ export async function measureRun(ctx: BenchContext, name: SystemName, round: num
   const emulator = await startEmulator();
   try {
     ctx.echo.reset();
-    const common = { emulator, echo: ctx.echo, pollDelayInMs: ctx.options.pollDelayInMs, execArgv: profileArgs(ctx.options, `${label}-${name}`) };
+    const common = { emulator, echo: ctx.echo, pollDelayInMs: ctx.options.pollDelayInMs, flowCount: 1, execArgv: profileArgs(ctx.options, `${label}-${name}`) };
     const system: RunningSystem =
       name === 'floor' ? await startFloor(common) : await startEngineSystem({ ...common, workDir: ctx.workDir, submitConnections: ctx.options.concurrency }, `${label}-${name}`);
     try {

@@ -12,6 +12,11 @@ export interface BenchOptions {
   rounds: number;
   lightRate: number;
   lightSeconds: number;
+  /** The second light-load scenario: requests/s and its duration. */
+  trickleRate: number;
+  trickleSeconds: number;
+  /** How long both systems sit idle (two flows, no traffic) while their receives are counted. */
+  idleSeconds: number;
   backlogFactor: number;
   /** Milliseconds both systems wait after an empty receive (the engine's queue `delay`). */
   pollDelayInMs: number;
@@ -21,8 +26,19 @@ export interface BenchOptions {
   cpuProfDir: string | null;
 }
 
-const DEFAULTS = { n: 600, concurrency: 32, rounds: 2, lightRate: 20, lightSeconds: 10, backlogFactor: 10, pollDelayInMs: 100 } as const;
-const QUICK = { n: 60, concurrency: 16, rounds: 1, lightRate: 20, lightSeconds: 2, backlogFactor: 3 } as const;
+const DEFAULTS = {
+  n: 600,
+  concurrency: 32,
+  rounds: 2,
+  lightRate: 20,
+  lightSeconds: 10,
+  trickleRate: 1,
+  trickleSeconds: 30,
+  idleSeconds: 60,
+  backlogFactor: 10,
+  pollDelayInMs: 100,
+} as const;
+const QUICK = { n: 60, concurrency: 16, rounds: 1, lightRate: 20, lightSeconds: 2, trickleSeconds: 2, idleSeconds: 3, backlogFactor: 3 } as const;
 
 export const USAGE = `Usage: npm run bench -- [options]
 
@@ -31,11 +47,14 @@ export const USAGE = `Usage: npm run bench -- [options]
   --rounds R           rounds, alternating floor and engine (default ${DEFAULTS.rounds})
   --light-rate R       requests/s of the light-load scenario (default ${DEFAULTS.lightRate})
   --light-seconds S    its duration (default ${DEFAULTS.lightSeconds})
+  --trickle-rate R     requests/s of the second light-load scenario (default ${DEFAULTS.trickleRate})
+  --trickle-seconds S  its duration (default ${DEFAULTS.trickleSeconds})
+  --idle-seconds S     the idle scenario: two flows, no traffic, receives counted (default ${DEFAULTS.idleSeconds})
   --backlog-factor F   the backlog is F x N requests (default ${DEFAULTS.backlogFactor})
   --poll-delay MS      wait after an empty receive, both systems (default ${DEFAULTS.pollDelayInMs})
   --cpu-prof DIR       profile the floor and engine processes with node --cpu-prof into DIR
   --json               print only the JSON result on stdout
-  --quick              a small smoke run (N=${QUICK.n}, 1 round, short light load, backlog ${QUICK.backlogFactor}x)
+  --quick              a small smoke run (N=${QUICK.n}, 1 round, short light loads, idle ${QUICK.idleSeconds} s, backlog ${QUICK.backlogFactor}x)
 `;
 
 export function parseBenchOptions(argv: string[]): BenchOptions {
@@ -47,6 +66,9 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       rounds: { type: 'string' },
       'light-rate': { type: 'string' },
       'light-seconds': { type: 'string' },
+      'trickle-rate': { type: 'string' },
+      'trickle-seconds': { type: 'string' },
+      'idle-seconds': { type: 'string' },
       'backlog-factor': { type: 'string' },
       'poll-delay': { type: 'string' },
       'cpu-prof': { type: 'string' },
@@ -66,6 +88,9 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     rounds: positiveInteger('--rounds', values.rounds, base.rounds),
     lightRate: positiveNumber('--light-rate', values['light-rate'], base.lightRate),
     lightSeconds: positiveNumber('--light-seconds', values['light-seconds'], base.lightSeconds),
+    trickleRate: positiveNumber('--trickle-rate', values['trickle-rate'], base.trickleRate),
+    trickleSeconds: positiveNumber('--trickle-seconds', values['trickle-seconds'], base.trickleSeconds),
+    idleSeconds: positiveNumber('--idle-seconds', values['idle-seconds'], base.idleSeconds),
     backlogFactor: positiveNumber('--backlog-factor', values['backlog-factor'], base.backlogFactor),
     pollDelayInMs: positiveInteger('--poll-delay', values['poll-delay'], base.pollDelayInMs),
     isJson: values.json,

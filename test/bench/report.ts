@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import type { BacklogRun } from './backlog.js';
+import type { IdleRun } from './idle.js';
 import { RssSampler } from './process-stats.js';
 import type { LoadRun } from './measure.js';
 import type { BenchOptions } from './options.js';
@@ -24,6 +25,10 @@ export interface SystemSummary {
   cpuSeconds: number | null;
 }
 
+export interface IdleSummary {
+  receivesPerQueuePerSecond: number | null;
+}
+
 export interface Goal {
   goal: string;
   /** null when it could not be measured here (no /proc). */
@@ -36,6 +41,9 @@ export interface BenchResult {
   options: BenchOptions;
   throughput: { runs: LoadRun[]; median: Record<SystemName, SystemSummary> };
   lightLoad: { runs: LoadRun[]; median: Record<SystemName, SystemSummary> };
+  /** Light load at `trickleRate` (1 req/s by default). */
+  trickle: { runs: LoadRun[]; median: Record<SystemName, SystemSummary> };
+  idle: { runs: IdleRun[]; median: Record<SystemName, IdleSummary> };
   backlog: BacklogRun & { normalRunPeakRssInBytes: number | null };
   goals: Goal[];
   /** How each number was obtained. */
@@ -46,6 +54,8 @@ const GOAL_THROUGHPUT_RATIO = 0.85;
 const GOAL_EXTRA_CALLS_PER_STEP_MESSAGE = 0.1;
 const GOAL_LIGHT_P99_RATIO = 2;
 const GOAL_BACKLOG_RSS_RATIO = 1.2;
+/** Flow control issue: an idle engine receives at most a tenth of what the floor does at the same delay. */
+const GOAL_IDLE_RECEIVES_RATIO = 0.1;
 const BYTES_PER_MIB = 1024 * 1024;
 const LABEL_WIDTH = 36;
 const DRAIN_FRACTIONS = [0.25, 0.5, 0.75, 1];
@@ -69,13 +79,26 @@ export function summarizeRuns(runs: readonly LoadRun[], system: SystemName): Sys
   };
 }
 
-export function evaluateGoals(throughput: Record<SystemName, SystemSummary>, light: Record<SystemName, SystemSummary>, backlog: BenchResult['backlog']): Goal[] {
+export function summarizeIdle(runs: readonly IdleRun[], system: SystemName): IdleSummary {
+  return { receivesPerQueuePerSecond: median(runs.filter((r) => r.system === system).map((r) => r.receivesPerQueuePerSecond)) };
+}
+
+export function evaluateGoals(
+  throughput: Record<SystemName, SystemSummary>,
+  light: Record<SystemName, SystemSummary>,
+  backlog: BenchResult['backlog'],
+  trickle: Record<SystemName, SystemSummary>,
+  idle: Record<SystemName, IdleSummary>,
+): Goal[] {
   const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : a / b);
   const speed = ratio(throughput.engine.requestsPerSecond, throughput.floor.requestsPerSecond);
   const engineCalls = throughput.engine.storageCallsPerStepMessage;
   const floorCalls = throughput.floor.storageCallsPerStepMessage;
   const lightP99 = ratio(light.engine.submitToDoneP99InMs, light.floor.submitToDoneP99InMs);
   const rss = ratio(backlog.peakRssInBytes, backlog.normalRunPeakRssInBytes);
+  const idleReceives = ratio(idle.engine.receivesPerQueuePerSecond, idle.floor.receivesPerQueuePerSecond);
+  const trickleCalls = ratio(trickle.engine.storageCallsPerRequest, trickle.floor.storageCallsPerRequest);
+  const trickleP99 = ratio(trickle.engine.submitToDoneP99InMs, trickle.floor.submitToDoneP99InMs);
   return [
     {
       goal: `engine throughput >= ${GOAL_THROUGHPUT_RATIO}x the floor's`,
@@ -96,6 +119,21 @@ export function evaluateGoals(throughput: Record<SystemName, SystemSummary>, lig
       goal: `backlog peak RSS <= ${GOAL_BACKLOG_RSS_RATIO}x a normal run's`,
       isMet: rss === null ? null : rss <= GOAL_BACKLOG_RSS_RATIO,
       measured: `${fmt(rss, 2)}x (${mib(backlog.peakRssInBytes)} vs ${mib(backlog.normalRunPeakRssInBytes)} MiB)`,
+    },
+    {
+      goal: `idle receives per queue per second <= ${GOAL_IDLE_RECEIVES_RATIO}x the floor's at the same delay`,
+      isMet: idleReceives === null ? null : idleReceives <= GOAL_IDLE_RECEIVES_RATIO,
+      measured: `${fmt(idleReceives, 3)}x (${fmt(idle.engine.receivesPerQueuePerSecond, 3)} vs ${fmt(idle.floor.receivesPerQueuePerSecond, 3)})`,
+    },
+    {
+      goal: 'trickle storage calls per request <= the floor\'s',
+      isMet: trickleCalls === null ? null : trickleCalls <= 1,
+      measured: `${fmt(trickleCalls, 2)}x (${fmt(trickle.engine.storageCallsPerRequest, 1)} vs ${fmt(trickle.floor.storageCallsPerRequest, 1)})`,
+    },
+    {
+      goal: 'trickle p99 (submit -> done) <= the floor\'s',
+      isMet: trickleP99 === null ? null : trickleP99 <= 1,
+      measured: `${fmt(trickleP99, 2)}x (${fmt(trickle.engine.submitToDoneP99InMs, 0)} vs ${fmt(trickle.floor.submitToDoneP99InMs, 0)} ms)`,
     },
   ];
 }
@@ -142,8 +180,8 @@ export function renderReport(result: BenchResult): string {
   lines.push('');
   lines.push('Per round');
   row('', 'req/s', 's->d p50', 's->d p99', 'p->d p99', 'calls/req', 'RSS MiB', 'CPU s');
-  for (const run of [...result.throughput.runs, ...result.lightLoad.runs]) {
-    const kind = result.lightLoad.runs.includes(run) ? 'light' : 'load';
+  for (const run of [...result.throughput.runs, ...result.lightLoad.runs, ...result.trickle.runs]) {
+    const kind = result.lightLoad.runs.includes(run) ? 'light' : result.trickle.runs.includes(run) ? 'trickle' : 'load';
     row(
       `  round ${run.round} ${kind} ${run.system}`,
       fmt(run.requestsPerSecond, 1),
@@ -156,18 +194,31 @@ export function renderReport(result: BenchResult): string {
     );
   }
   lines.push('');
-  const light = result.lightLoad.median;
-  lines.push(`Light load: ${o.lightRate} req/s for ${o.lightSeconds} s, median of ${o.rounds} round(s)`);
+  const lightTable = (title: string, median: Record<SystemName, SystemSummary>): void => {
+    lines.push(title);
+    row('', 'floor', 'engine', 'engine/floor');
+    for (const [label, pick, digits] of [
+      ['submit -> done p50 (ms)', (s: SystemSummary) => s.submitToDoneP50InMs, 0],
+      ['submit -> done p99 (ms)', (s: SystemSummary) => s.submitToDoneP99InMs, 0],
+      ['pickup -> done p99 (ms)', (s: SystemSummary) => s.pickupToDoneP99InMs, 0],
+      ['storage calls / request', (s: SystemSummary) => s.storageCallsPerRequest, 1],
+    ] as const) {
+      const floor = pick(median.floor);
+      const engine = pick(median.engine);
+      row(label, fmt(floor, digits), fmt(engine, digits), floor && engine !== null ? `${fmt(engine / floor, 2)}x` : 'n/a');
+    }
+    lines.push('');
+  };
+  lightTable(`Light load: ${o.lightRate} req/s for ${o.lightSeconds} s, median of ${o.rounds} round(s)`, result.lightLoad.median);
+  lightTable(`Trickle (light load): ${o.trickleRate} req/s for ${o.trickleSeconds} s, median of ${o.rounds} round(s)`, result.trickle.median);
+  const idleRuns = result.idle.runs;
+  lines.push(`Idle: ${idleRuns[0]?.flows ?? 'n/a'} flows x 3 steps, no traffic, ${o.idleSeconds} s, poll delay ${o.pollDelayInMs} ms (engine: default maxIdleDelay 5000 ms)`);
   row('', 'floor', 'engine', 'engine/floor');
-  for (const [label, pick] of [
-    ['submit -> done p50 (ms)', (s: SystemSummary) => s.submitToDoneP50InMs],
-    ['submit -> done p99 (ms)', (s: SystemSummary) => s.submitToDoneP99InMs],
-    ['pickup -> done p99 (ms)', (s: SystemSummary) => s.pickupToDoneP99InMs],
-  ] as const) {
-    const floor = pick(light.floor);
-    const engine = pick(light.engine);
-    row(label, fmt(floor, 0), fmt(engine, 0), floor && engine !== null ? `${fmt(engine / floor, 2)}x` : 'n/a');
-  }
+  const idleFloor = result.idle.median.floor.receivesPerQueuePerSecond;
+  const idleEngine = result.idle.median.engine.receivesPerQueuePerSecond;
+  row('receives / queue / s', fmt(idleFloor, 3), fmt(idleEngine, 3), idleFloor && idleEngine !== null ? `${fmt(idleEngine / idleFloor, 3)}x` : 'n/a');
+  const receives = (system: SystemName): string => fmt(idleRuns.find((r) => r.system === system)?.receives ?? null, 0);
+  row('receives in the window', receives('floor'), receives('engine'));
   lines.push('');
   const b = result.backlog;
   lines.push(`Backlog: ${b.requests} requests (${o.backlogFactor} x N) submitted with the pollers paused, then drained by a fresh engine`);

@@ -26,10 +26,21 @@ interface Run {
   peakRssInBytes: number | null;
   cpuSeconds: number | null;
 }
+interface IdleRun {
+  system: string;
+  flows: number;
+  queues: number;
+  seconds: number;
+  receives: number;
+  receivesPerQueuePerSecond: number;
+  byKind: Record<string, number>;
+}
 interface Report {
-  options: { n: number };
+  options: { n: number; idleSeconds: number };
   throughput: { runs: Run[] };
   lightLoad: { runs: Run[] };
+  trickle: { runs: Run[]; median: Record<string, { storageCallsPerRequest: number; submitToDoneP99InMs: number }> };
+  idle: { runs: IdleRun[]; median: Record<string, { receivesPerQueuePerSecond: number }> };
   backlog: { requests: number; drainSeconds: number; peakRssInBytes: number | null; storage: Storage };
   goals: Array<{ goal: string; isMet: boolean; measured: string }>;
 }
@@ -56,9 +67,10 @@ function assertStepWork(storage: Storage, requests: number, label: string): void
 }
 
 describe('benchmark, quick run', () => {
-  it('finishes and reports throughput, latency, storage, memory and the goals for both systems', async () => {
+  it('finishes and reports throughput, latency, storage, memory, idle receives and the goals for both systems', async () => {
     const report = await quickRun();
-    for (const [scenario, runs] of [['throughput', report.throughput.runs], ['light load', report.lightLoad.runs]] as const) {
+    const scenarios = [['throughput', report.throughput.runs], ['light load', report.lightLoad.runs], ['trickle', report.trickle.runs]] as const;
+    for (const [scenario, runs] of scenarios) {
       assert.deepEqual(runs.map((r) => r.system).sort(), ['engine', 'floor'], scenario);
       for (const run of runs) {
         const label = `${scenario} ${run.system}`;
@@ -69,9 +81,24 @@ describe('benchmark, quick run', () => {
         if (process.platform === 'linux') assert.ok(run.peakRssInBytes! > 0 && run.cpuSeconds! > 0, `${label}: process stats`);
       }
     }
+    for (const system of ['floor', 'engine']) {
+      assert.ok(report.trickle.median[system]!.storageCallsPerRequest > 0, `trickle ${system}: calls per request`);
+      assert.ok(report.trickle.median[system]!.submitToDoneP99InMs > 0, `trickle ${system}: p99`);
+      assert.ok(report.idle.median[system]!.receivesPerQueuePerSecond > 0, `idle ${system}: receives per queue per second`);
+    }
+    assert.deepEqual(report.idle.runs.map((r) => r.system).sort(), ['engine', 'floor']);
+    for (const run of report.idle.runs) {
+      // Two 3-step flows, nobody submits: the window has receives and no step work at all.
+      assert.equal(run.flows, 2, `idle ${run.system}: flows`);
+      assert.equal(run.queues, 6, `idle ${run.system}: queues`);
+      assert.ok(run.seconds >= report.options.idleSeconds, `idle ${run.system}: window`);
+      assert.equal(run.receives, run.byKind['queue.receive'], `idle ${run.system}: receives`);
+      assert.ok(run.receives >= run.queues, `idle ${run.system}: every queue polled`);
+      for (const kind of ['queue.send', 'queue.delete', 'table.update', 'table.insert']) assert.equal(run.byKind[kind] ?? 0, 0, `idle ${run.system}: ${kind}`);
+    }
     assert.ok(report.backlog.requests > report.options.n && report.backlog.drainSeconds > 0);
     assertStepWork(report.backlog.storage, report.backlog.requests, 'backlog');
-    assert.equal(report.goals.length, 4);
+    assert.equal(report.goals.length, 7);
     for (const goal of report.goals) assert.match(goal.measured, /\d/, goal.goal);
   });
 });

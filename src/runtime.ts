@@ -79,6 +79,8 @@ interface RuntimeParts {
   issuer: OidcIssuer | null;
   /** Aborted at the drain deadline: route handlers still running stop. */
   closing: AbortController;
+  /** Aborted as the shutdown begins: submissions waiting for their result (Prefer: wait) answer 202. */
+  shuttingDown: AbortController;
   shutdownGraceInMs: number;
   log: Logger;
 }
@@ -95,11 +97,12 @@ export class Runtime {
   readonly #http: OutboundHttp;
   readonly #issuer: OidcIssuer | null;
   readonly #closingRoutes: AbortController;
+  readonly #shuttingDown: AbortController;
   readonly #shutdownGraceInMs: number;
   readonly #log: Logger;
   #closing: Promise<void> | undefined;
 
-  private constructor({ flows, admission, engine, replayJobs, storage, server, http, issuer, closing, shutdownGraceInMs, log }: RuntimeParts) {
+  private constructor({ flows, admission, engine, replayJobs, storage, server, http, issuer, closing, shuttingDown, shutdownGraceInMs, log }: RuntimeParts) {
     this.flows = flows;
     this.admission = admission;
     this.engine = engine;
@@ -109,6 +112,7 @@ export class Runtime {
     this.#http = http;
     this.#issuer = issuer;
     this.#closingRoutes = closing;
+    this.#shuttingDown = shuttingDown;
     this.#shutdownGraceInMs = shutdownGraceInMs;
     this.#log = log;
   }
@@ -164,6 +168,7 @@ export class Runtime {
         log,
       });
       const closing = new AbortController();
+      const shuttingDown = new AbortController();
       const replayJobs = new ReplayJobs({ flows, statusTable, dlqTable, jobTable: new ReplayJobTable(clients.statusTable), closing: closing.signal, log });
       const admission = new Admission(config.admission);
       const app = createIngressApp({
@@ -178,6 +183,9 @@ export class Runtime {
         idempotency: new IdempotencyKeys(clients.statusTable, IDEMPOTENCY_RETENTION_IN_MS),
         allowedCallbackHosts: config.callback.allowedHosts,
         ownAddress: () => ownAddress,
+        completions,
+        maxWaitInSeconds: config.server.maxWaitInSeconds,
+        shuttingDown: shuttingDown.signal,
         // The demo service stands in for external endpoints, which the engine calls without a token.
         publicRouters: config.server.demoEndpoints ? [createDemoRoutes({ maxBytes: config.server.maxBodyBytes, timeoutInMs: config.server.requestTimeoutInMs })] : [],
         trustProxy: config.server.trustProxy,
@@ -201,7 +209,7 @@ export class Runtime {
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
       ownAddress = ownAddressOf(config.server.host, server.address() as AddressInfo);
       engine.start();
-      const runtime = new Runtime({ flows, admission, engine, replayJobs, storage, server, http, issuer, closing, shutdownGraceInMs: config.server.shutdownGraceInMs, log });
+      const runtime = new Runtime({ flows, admission, engine, replayJobs, storage, server, http, issuer, closing, shuttingDown, shutdownGraceInMs: config.server.shutdownGraceInMs, log });
       log.info({ url: runtime.url }, 'ingress.listening');
       return runtime;
     } catch (err) {
@@ -233,6 +241,8 @@ export class Runtime {
     const grace = this.#shutdownGraceInMs;
     const drainDeadline = AbortSignal.timeout(Math.max(grace - Math.min(CLOSE_RESERVE_IN_MS, grace / 4), 0));
     const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    // Submissions waiting for their result would hold the drain: they answer 202 now.
+    this.#shuttingDown.abort();
     // Idle keep-alive connections would hold server.close() open; requests in flight still finish.
     this.#server.closeIdleConnections();
     const steps: Array<[string, () => Promise<unknown>]> = [

@@ -76,7 +76,8 @@ const paths: Json = {
       summary: 'Submit a request to a flow',
       description:
         "The body, of any content type, is forwarded as is to the flow's first step (its `Content-Type` with it; `application/octet-stream` when absent). " +
-        'At most `threadpool.config.maxPoolSize` submissions are read and stored at once and `maxQueueSize` wait; a submission gets 10 s in all.',
+        'At most `threadpool.config.maxPoolSize` submissions are read and stored at once and `maxQueueSize` wait; a submission gets 10 s in all. ' +
+        'With `Prefer: wait=N` the answer is held up to N seconds for the result (200, or 502 once dead-lettered), keeping its place in admission control meanwhile.',
       tags: ['requests'],
       parameters: [
         { name: 'flowName', in: 'path', required: true, description: 'A flow of `flow.config`.', schema: { type: 'string' } },
@@ -104,6 +105,16 @@ const paths: Json = {
           description: 'W3C trace context, passed on as is to every endpoint of the flow.',
           schema: { type: 'string' },
         },
+        {
+          name: 'Prefer',
+          in: 'header',
+          required: false,
+          description:
+            'RFC 7240 preferences. `wait=N` (N whole seconds, at most `server.config.maxWaitSeconds`, larger N are capped): the answer waits up to N seconds for the request to finish. ' +
+            'Other preferences are ignored, and a `wait` that is not a positive whole number is as if absent. ' +
+            'Time up, the client gone or the engine shutting down: the usual 202. With `Idempotency-Key`, a replay waits too.',
+          schema: { type: 'string', examples: ['wait=10'] },
+        },
       ],
       requestBody: {
         required: false,
@@ -111,7 +122,19 @@ const paths: Json = {
         content: { '*/*': { schema: { type: 'string', format: 'binary' } } },
       },
       responses: {
-        '202': json('Accepted (or, with a known Idempotency-Key, accepted before). `status` is the current one on a replayed key.', schemaRef('SubmitAccepted'), {
+        '200': {
+          description:
+            "`Prefer: wait=N` and the request completed within N seconds: the last endpoint's body with its Content-Type verbatim, as `GET /api/requests/{id}/result` answers it; `Content-Security-Policy: sandbox`.",
+          headers: {
+            'Preference-Applied': { description: 'The wait applied, `wait=N` (N capped to `server.config.maxWaitSeconds`).', schema: { type: 'string' } },
+            'Content-Location': { description: 'Where the result stays readable, `/api/requests/{id}/result`.', schema: { type: 'string' } },
+            'X-Request-Id': headerRef('X-Request-Id'),
+            'Idempotent-Replayed': headerRef('Idempotent-Replayed'),
+            'Content-Security-Policy': { description: '`sandbox`.', schema: { type: 'string' } },
+          },
+          content: { '*/*': { schema: { type: 'string', format: 'binary' } } },
+        },
+        '202': json('Accepted (or, with a known Idempotency-Key, accepted before). `status` is the current one on a replayed key. Also the answer to `Prefer: wait=N` when N seconds pass first.', schemaRef('SubmitAccepted'), {
           Location: { description: 'The status URL, `/api/requests/{id}`.', schema: { type: 'string' } },
           'X-Request-Id': headerRef('X-Request-Id'),
           'Idempotent-Replayed': headerRef('Idempotent-Replayed'),
@@ -123,6 +146,10 @@ const paths: Json = {
         '408': problem('`request-timeout`: the body did not arrive within `server.config.requestTimeoutMs`; nothing was stored and the connection is closed.'),
         '413': problem('`body-too-large`: the body is larger than `server.config.maxBodyBytes` (a larger Content-Length, with `Expect: 100-continue` too, is refused before the body is read; the connection is closed).'),
         '422': problem('`idempotency-key-reused`: this Idempotency-Key was used on this flow for a different body.'),
+        '502': problem('`dead-lettered`: with `Prefer: wait=N`, the request was dead-lettered within N seconds; the detail names the step and its last error.', {
+          'Preference-Applied': { description: 'The wait applied, `wait=N`.', schema: { type: 'string' } },
+          'X-Request-Id': headerRef('X-Request-Id'),
+        }),
         '429': problem('`too-many-requests`: admission control is full, or no place became free within 10 s (`Retry-After: 1`); `backlog-full`: the flow\'s initial queue holds `maxBacklog` messages (`Retry-After: 5`), nothing was stored.', {
           'Retry-After': headerRef('Retry-After'),
         }),

@@ -5,6 +5,9 @@
  * message cannot be sent, the row and the key are removed again, so a client that saw an error and
  * retries leaves no orphan behind.
  *
+ * A submission may then wait for its request's final state (Prefer: wait) still holding its place:
+ * waiting clients count against admission control, so their number is bounded like any other.
+ *
  * The outcome is a value the route maps to an answer; only faults (storage unreachable) throw.
  */
 import { randomUUID } from 'node:crypto';
@@ -13,7 +16,7 @@ import { EngineError } from '../errors.js';
 import { ENVELOPE_VERSION } from '../storage/envelope.js';
 import { hashBody, type IdempotencyKeys } from '../storage/idempotency-keys.js';
 import type { PayloadStore } from '../storage/payloads.js';
-import type { RequestState, RequestStatus, StatusTable } from '../storage/status-table.js';
+import type { RequestState, RequestStatus, StatusRow, StatusTable } from '../storage/status-table.js';
 import type { Admission } from './admission.js';
 
 export interface SubmitDeps {
@@ -33,12 +36,18 @@ export interface Submission {
   callbackUrl: string | null;
   /** The submitting principal under oidc, else null: recorded on the row, and scopes the Idempotency-Key. */
   principal: string | null;
+  /**
+   * Once stored (or found by its Idempotency-Key), waits with the admission place held for the
+   * request's final row; null: the submission does not wait.
+   */
+  waitForFinal: ((requestId: string) => Promise<StatusRow | null>) | null;
 }
 
 export type SubmissionResult =
-  | { kind: 'accepted'; requestId: string }
+  /** `final`: the request's row once completed or dead-lettered, when the submission waited for it in time. */
+  | { kind: 'accepted'; requestId: string; final: StatusRow | null }
   /** The Idempotency-Key was used before with the same body: that request, as it stands. */
-  | { kind: 'idempotent-replay'; requestId: string; status: RequestState }
+  | { kind: 'idempotent-replay'; requestId: string; status: RequestState; final: StatusRow | null }
   /** The Idempotency-Key was used before with a different body. */
   | { kind: 'key-reused' }
   /** No place in admission control within the deadline. */
@@ -53,9 +62,12 @@ export async function acceptSubmission(deps: SubmitDeps, submission: Submission,
   const waiting = AbortSignal.timeout(timeoutInMs);
   let isAdmitted = false;
   try {
-    const admitted = await deps.admission.run(() => {
+    const admitted = await deps.admission.run(async () => {
       isAdmitted = true;
-      return submit(deps, submission, timeoutInMs);
+      // The body is out of scope by the time the wait begins: a waiting client holds no payload.
+      const result = await submit(deps, submission, timeoutInMs);
+      if (submission.waitForFinal === null || (result.kind !== 'accepted' && result.kind !== 'idempotent-replay')) return result;
+      return { ...result, final: await submission.waitForFinal(result.requestId) };
     }, waiting);
     return admitted === null ? { kind: 'overloaded' } : admitted.value;
   } catch (err) {
@@ -86,7 +98,7 @@ async function store(deps: SubmitDeps, submission: Submission, body: Buffer, sig
     if (claim.kind === 'existing') {
       if (claim.bodyHash !== bodyHash) return { kind: 'key-reused' };
       const row = await deps.statusTable.get(claim.requestId, signal);
-      return { kind: 'idempotent-replay', requestId: claim.requestId, status: row?.status.status ?? 'queued' };
+      return { kind: 'idempotent-replay', requestId: claim.requestId, status: row?.status.status ?? 'queued', final: null };
     }
   }
   try {
@@ -95,7 +107,7 @@ async function store(deps: SubmitDeps, submission: Submission, body: Buffer, sig
     if (key !== null) await deps.idempotency.release(scope, key, AbortSignal.timeout(5000)).catch(() => undefined);
     throw err;
   }
-  return { kind: 'accepted', requestId };
+  return { kind: 'accepted', requestId, final: null };
 }
 
 /** Status row first, then the first step's message carrying the row's ETag. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { TableClient } from '@azure/data-tables';
 import { ContainerClient } from '@azure/storage-blob';
+import { Completions } from '../../src/engine/completions.js';
 import type { Flow } from '../../src/engine/flows.js';
 import { ReplayJobs } from '../../src/engine/replay-jobs.js';
 import { Admission } from '../../src/ingress/admission.js';
@@ -91,6 +92,9 @@ function idleDeps(): IngressDeps {
     idempotency: new IdempotencyKeys(table, 1000),
     allowedCallbackHosts: [],
     ownAddress: () => null,
+    completions: new Completions(),
+    maxWaitInSeconds: 30,
+    shuttingDown: new AbortController().signal,
     publicRouters: [],
     trustProxy: false,
     trustedProxies: [],

@@ -6,12 +6,14 @@ import type { Logger } from '../../observability/log.js';
 import { submittedTotal } from '../../observability/metrics.js';
 import type { PayloadStore } from '../../storage/payloads.js';
 import { isRequestId } from '../../storage/envelope.js';
-import { REQUEST_STATES, type RequestState, type StatusRow, type StatusTable, toStatusJson } from '../../storage/status-table.js';
+import { REQUEST_STATES, type RequestState, type RequestStatus, type StatusRow, type StatusTable, toStatusJson } from '../../storage/status-table.js';
 import { callbackRefusal } from '../../engine/callbacks.js';
+import type { Completions } from '../../engine/completions.js';
 import type { OwnAddress } from '../../common/own-address.js';
 import { Backlog } from '../backlog.js';
 import { readBody } from '../body.js';
 import { validTraceparent } from '../trace-context.js';
+import { preferredWaitInSeconds, waitForFinal, waitSignal } from '../prefer-wait.js';
 import { HttpProblem } from '../problem.js';
 import { cursorOf, flowOf, limitOf, queryOf } from '../query.js';
 import { createRouter, type IngressContext, type IngressRouter } from '../state.js';
@@ -30,6 +32,12 @@ export interface RequestRoutesDeps extends SubmitDeps {
   allowedCallbackHosts: readonly string[];
   /** Where the ingress listens (null until it does): X-Callback-Url may not point there. */
   ownAddress: () => OwnAddress | null;
+  /** Word of requests this process's engine finished, for submissions with `Prefer: wait`. */
+  completions: Completions;
+  /** server.config.maxWaitSeconds: the cap on `Prefer: wait=N`. */
+  maxWaitInSeconds: number;
+  /** Aborts when the engine begins to shut down: waiting submissions answer 202 at once. */
+  shuttingDown: AbortSignal;
 }
 
 /** Seconds a client polling an unfinished result should wait. */
@@ -46,6 +54,7 @@ const ADMISSION_RETRY_AFTER_IN_SECONDS = 1;
 const SUBMIT_TIMEOUT_IN_MS = 10_000;
 
 const statusUrl = (id: string): string => `/api/requests/${encodeURIComponent(id)}`;
+const resultUrl = (id: string): string => `${statusUrl(id)}/result`;
 
 export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
   const router = createRouter();
@@ -63,17 +72,39 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
         'retry-after': String(BACKLOG_RETRY_AFTER_IN_SECONDS),
       });
     }
+    const idempotencyKey = idempotencyKeyOf(ctx);
+    // The wait counts from the request's arrival, as the client counts it (RFC 7240 section 4.3).
+    const waitInSeconds = preferredWaitInSeconds(ctx.get('prefer'), deps.maxWaitInSeconds);
+    const waiting = waitInSeconds === null ? null : waitSignal(waitInSeconds, ctx.res, deps.shuttingDown);
     const submission = {
       flow,
       readBody: () => readBody(ctx, { maxBytes: deps.maxBodyBytes, timeoutInMs: deps.requestTimeoutInMs }),
-      idempotencyKey: idempotencyKeyOf(ctx),
+      idempotencyKey,
       contentType: ctx.get('content-type') || 'application/octet-stream',
       traceparent: validTraceparent(ctx.get('traceparent')),
       callbackUrl,
       principal: ctx.state.principal?.name ?? null,
+      waitForFinal: waiting === null ? null : (requestId: string) => waitForFinal(deps, requestId, waiting.signal),
     };
-    const result = await acceptSubmission(deps, submission, SUBMIT_TIMEOUT_IN_MS);
-    answerSubmission(ctx, result, flow.name, deps.log);
+    let result: SubmissionResult;
+    try {
+      result = await acceptSubmission(deps, submission, SUBMIT_TIMEOUT_IN_MS);
+    } finally {
+      waiting?.dispose();
+    }
+    recordSubmission(ctx, result, flow.name, deps.log);
+    if ((result.kind === 'accepted' || result.kind === 'idempotent-replay') && result.final !== null && waitInSeconds !== null) {
+      const headers: Record<string, string> = { 'preference-applied': `wait=${waitInSeconds}`, 'content-location': resultUrl(result.requestId) };
+      if (result.kind === 'idempotent-replay') headers['idempotent-replayed'] = 'true';
+      try {
+        if (await answerFinal(ctx, result.final.status, headers)) return;
+      } catch (err) {
+        if (err instanceof HttpProblem) throw err;
+        // The request is accepted whatever happened to its result blob: the client reads it later.
+        deps.log.warn({ err, requestId: result.requestId }, 'request.wait_result_unreadable');
+      }
+    }
+    answerSubmission(ctx, result, flow.name);
   });
 
   router.get('/api/requests', async (ctx) => {
@@ -94,16 +125,12 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
   });
 
   /**
-   * A result blob streamed to the client, at most MAX_RESULT_STREAMS at once (429 beyond): memory
-   * stays flat however large the result and however many read it.
+   * A result blob streamed to the client, at most MAX_RESULT_STREAMS at once (false beyond, and
+   * nothing is answered): memory stays flat however large the result and however many read it.
    */
   let streams = 0;
-  const streamBlob = async (ctx: IngressContext, blobName: string): Promise<void> => {
-    if (streams >= MAX_RESULT_STREAMS) {
-      throw new HttpProblem(429, 'too-many-requests', 'Too Many Requests', `${MAX_RESULT_STREAMS} results are being read already; try again shortly`, {
-        'retry-after': String(RESULT_RETRY_AFTER_IN_SECONDS),
-      });
-    }
+  const streamBlob = async (ctx: IngressContext, blobName: string): Promise<boolean> => {
+    if (streams >= MAX_RESULT_STREAMS) return false;
     streams++;
     const reading = new AbortController();
     let isDone = false;
@@ -121,6 +148,7 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
       const { stream, byteLength } = await deps.payloads.open(blobName, reading.signal);
       ctx.body = stream;
       if (byteLength !== null) ctx.length = byteLength;
+      return true;
     } catch (err) {
       done();
       throw err;
@@ -129,26 +157,42 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
     }
   };
 
-  router.get('/api/requests/:id/result', async (ctx) => {
-    const row = await getRow(deps.statusTable, ctx.params['id'] ?? '', ownerOf(ctx, deps.ownership));
-    const { status } = row;
-    ctx.state.requestId = status.id;
+  /**
+   * Answers a finished request's result: 200 with the endpoint's body and type, or the 502 problem
+   * once dead-lettered, each with `headers`. False, with nothing answered, while it is unfinished
+   * or when its blob cannot be streamed now (too many streams).
+   */
+  const answerFinal = async (ctx: IngressContext, status: RequestStatus, headers: Record<string, string>): Promise<boolean> => {
     if (status.status === 'completed' && status.result) {
       const { result } = status;
-      ctx.status = 200;
       if ('bytes' in result) ctx.body = result.bytes;
-      else await streamBlob(ctx, result.blobName);
+      else if (!(await streamBlob(ctx, result.blobName))) return false;
+      ctx.status = 200;
       // After the body, which would set its own type: the endpoint's header, verbatim. The result is
       // the endpoint's, not the engine's: never sniffed, never run as a page of the engine's origin.
       ctx.set('content-type', result.contentType);
       ctx.set('content-security-policy', 'sandbox');
-      return;
+      ctx.set(headers);
+      return true;
     }
     if (status.status === 'dead-lettered') {
-      throw new HttpProblem(502, 'dead-lettered', 'Bad Gateway', `the request was dead-lettered at step ${status.step}: ${status.lastError ?? 'no detail'}`);
+      throw new HttpProblem(502, 'dead-lettered', 'Bad Gateway', `the request was dead-lettered at step ${status.step}: ${status.lastError ?? 'no detail'}`, headers);
+    }
+    return false;
+  };
+
+  router.get('/api/requests/:id/result', async (ctx) => {
+    const row = await getRow(deps.statusTable, ctx.params['id'] ?? '', ownerOf(ctx, deps.ownership));
+    const { status } = row;
+    ctx.state.requestId = status.id;
+    if (await answerFinal(ctx, status, {})) return;
+    if (status.status === 'completed' && status.result) {
+      throw new HttpProblem(429, 'too-many-requests', 'Too Many Requests', `${MAX_RESULT_STREAMS} results are being read already; try again shortly`, {
+        'retry-after': String(RESULT_RETRY_AFTER_IN_SECONDS),
+      });
     }
     ctx.status = 202;
-    ctx.set('location', `${statusUrl(status.id)}/result`);
+    ctx.set('location', resultUrl(status.id));
     ctx.set('retry-after', String(RESULT_RETRY_AFTER_IN_SECONDS));
     ctx.body = toStatusJson(status);
   });
@@ -156,21 +200,30 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
   return router;
 }
 
+/** A stored submission's log line, metric and request id, whatever the answer. */
+function recordSubmission(ctx: IngressContext, result: SubmissionResult, flow: string, log: Logger): void {
+  if (result.kind !== 'accepted' && result.kind !== 'idempotent-replay') return;
+  const { requestId } = result;
+  ctx.state.requestId = requestId;
+  if (result.kind === 'accepted') {
+    log.info({ requestId, flow }, 'request.accepted');
+    submittedTotal.inc({ flow });
+  } else {
+    log.info({ requestId, flow }, 'request.replayed_idempotent');
+  }
+}
+
 /** The answer to a submission: 202 (new or idempotent replay), 422 or 429. */
-function answerSubmission(ctx: IngressContext, result: SubmissionResult, flow: string, log: Logger): void {
+function answerSubmission(ctx: IngressContext, result: SubmissionResult, flow: string): void {
   switch (result.kind) {
     case 'accepted':
     case 'idempotent-replay': {
       const { requestId } = result;
-      ctx.state.requestId = requestId;
       ctx.status = 202;
       ctx.set('location', statusUrl(requestId));
       if (result.kind === 'accepted') {
-        log.info({ requestId, flow }, 'request.accepted');
-        submittedTotal.inc({ flow });
         ctx.body = { id: requestId, flow, status: 'queued' };
       } else {
-        log.info({ requestId, flow }, 'request.replayed_idempotent');
         ctx.set('idempotent-replayed', 'true');
         ctx.body = { id: requestId, flow, status: result.status };
       }

@@ -129,9 +129,9 @@ export class Settler {
   }
 
   /**
-   * The ETag the next message carries: the one just written, or, when the row had already moved
-   * to the next step (this message's own run before a crash, or a duplicate), the row's, since the
-   * next message may be missing. null: the message is stale.
+   * The ETag the next message carries: the one just written, or, when this message's own run moved
+   * the row to the next step before a crash, the row's, since the next message may be missing.
+   * null: the message is stale (a duplicate got there first, or the row is another message's).
    */
   #etagToForwardWith(write: StatusWrite, { envelope, message }: EnvelopeContext): string | null {
     if (write.kind === 'written') return write.etag;

@@ -89,6 +89,17 @@ describe('POST /api/flows/{flowName} with Prefer: wait', () => {
     await waitForStatus(e, id, 'completed');
   });
 
+  it('holds a wait longer than server.config.requestTimeoutMs: the time-out is for receiving the request, not for the answer', async () => {
+    const held = gate();
+    const endpoint = await suite.endpoint(echoWhen(held.opened));
+    const e = await suite.engine(flowDocument(suite.azurite, { steps: [{ url: endpoint.url() }], extra: { 'server.config': { requestTimeoutMs: 1000, headersTimeoutMs: 1000 } } }));
+    const answer = await post(e, 'wait=5');
+    assert.equal(answer.status, 202);
+    assert.ok(answer.elapsedInMs >= 4500, `answered after ${answer.elapsedInMs} ms`);
+    held.open();
+    await waitForStatus(e, idOf(answer), 'completed');
+  });
+
   it('answers 502 problem+json when the request is dead-lettered in time', async () => {
     const endpoint = await suite.endpoint(() => ({ status: 400, body: '{"bad":true}' }));
     const e = await suite.engine(flowDocument(suite.azurite, { steps: [{ url: endpoint.url() }], extra: { 'redelivery.config': { default: { count: 0, delay: 0 } } } }));

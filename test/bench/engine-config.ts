@@ -17,6 +17,7 @@ function queueNames(flow: number): string[] {
   const prefix = flow === 0 ? 'engine' : `engine-${flow + 1}`;
   return Array.from({ length: STEP_COUNT }, (_, step) => `${prefix}-step-${step}`);
 }
+
 /** More submissions at once than the bench ever makes, so admission control never refuses one. */
 const ADMISSION_POOL_SIZE = 256;
 /** Enough endpoint connections for every step's slots; the engine's default is 20 per origin. */

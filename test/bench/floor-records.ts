@@ -23,6 +23,7 @@ export function floorQueueNames(flowCount: number): string[] {
     return `floor${flow === 0 ? '' : `-${flow + 1}`}-step-${index % STEP_COUNT}`;
   });
 }
+
 export const FLOOR_STATUS_TABLE = 'FloorStatus';
 export const STATUS_ROW_KEY = 'status';
 /** createStorageClients also builds a DLQ table and a blob container client; the floor never calls them. */

@@ -165,7 +165,9 @@ async function resetStatus(statusTable: StatusTable, requestId: string, entry: D
     const row = await statusTable.get(requestId, abortSignal);
     if (row === null) throw new EngineError('AE_REPLAY_IMPOSSIBLE', `request ${requestId} has no status row any more`, { expose: true });
     if (hasMovedOnSinceReplay(row.status, entry)) return null;
-    const etag = await statusTable.update(requestId, change, row.etag, abortSignal);
+    // The callback of the dead-lettering was about the old outcome: the new one is still to come.
+    const callback: StatusChange = row.status.callbackUrl === null ? change : { ...change, callbackStatus: 'pending' };
+    const etag = await statusTable.update(requestId, callback, row.etag, abortSignal);
     if (etag !== null) return { etag, createdAt: row.status.createdAt };
   }
   throw new EngineError('AE_STORAGE_CONFLICT', `the status of request ${requestId} kept changing during its replay`);

@@ -105,6 +105,20 @@ describe('callbacks', () => {
     assert.doesNotMatch(JSON.stringify(e.logs), /token=abc/);
   });
 
+  it('shows a replayed request\'s callback as pending again until the new outcome is delivered', async () => {
+    const endpoint = await suite.endpoint(() => ({ status: 400 }));
+    const receiver = await suite.endpoint(echo);
+    const e = await engineWith(endpoint.url(), [hostOf(receiver)], { 'redelivery.config': { default: { count: 0, delay: 0 } } });
+    const id = await submit(e, 'flow', '{}', { 'x-callback-url': receiver.url('/hook') });
+    await callbackOf(e, id, 'delivered');
+    await e.runtime.engine.close(); // the replayed request stays queued, to be looked at
+    const { items } = (await (await fetch(`${e.url}/api/dlq?flow=flow`)).json()) as { items: Array<{ dlqId: string }> };
+    assert.equal((await fetch(`${e.url}/api/dlq/${items[0]!.dlqId}/replay`, { method: 'POST' })).status, 202);
+    const status = await getStatus(e, id);
+    assert.equal(status['status'], 'queued');
+    assert.deepEqual(status['callback'], { url: receiver.url('/hook'), status: 'pending' });
+  });
+
   it('delivers nothing for a replayed request whose callback host is no longer allowed', async () => {
     const endpoint = await suite.endpoint(() => ({ status: 400 }));
     const receiver = await suite.endpoint(echo);

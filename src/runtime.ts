@@ -171,6 +171,8 @@ export class Runtime {
       const shuttingDown = new AbortController();
       const replayJobs = new ReplayJobs({ flows, statusTable, dlqTable, jobTable: new ReplayJobTable(clients.statusTable), closing: closing.signal, log });
       const admission = new Admission(config.admission);
+      // Readiness: storage, and the provider under oidc; not the pollers (liveness covers them).
+      const readiness = cachedHealth(async () => withAuth(await storageHealth(storage), issuer), timings.healthCacheInMs);
       const app = createIngressApp({
         flows,
         statusTable,
@@ -192,6 +194,8 @@ export class Runtime {
         trustedProxies: config.server.trustedProxies,
         auth,
         health: cachedHealth(async () => withAuth(withPollers(await storageHealth(storage), engine), issuer), timings.healthCacheInMs),
+        isLive: () => engine.isRunning,
+        isReady: async () => (await readiness()).status === 'UP',
         refreshGauges: () => refreshGauges(flows),
         info: () => ({
           version: VERSION,

@@ -12,10 +12,11 @@ import { HttpProblem, problemType, sendProblem } from './problem.js';
 import { type ActuatorDeps, createActuatorRoutes } from './routes/actuator.js';
 import { createDlqRoutes, type DlqRoutesDeps } from './routes/dlq.js';
 import { createFlowRoutes, type FlowRoutesDeps } from './routes/flows.js';
+import { createProbeRoutes, type ProbeDeps } from './routes/probes.js';
 import { createRequestRoutes, type RequestRoutesDeps } from './routes/requests.js';
 import type { IngressRouter, IngressState } from './state.js';
 
-export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps, DlqRoutesDeps, FlowRoutesDeps {
+export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps, DlqRoutesDeps, FlowRoutesDeps, ProbeDeps {
   /** Mounted before authentication: routes anyone may call (the demo service). */
   publicRouters: readonly Router[];
   trustProxy: boolean;
@@ -25,9 +26,19 @@ export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps, DlqRoutesD
   log: Logger;
 }
 
+/** The routers of the API that need no token: the probes. */
+function createUnguardedApiRouters(deps: IngressDeps): IngressRouter[] {
+  return [createProbeRoutes(deps)];
+}
+
+/** The routers of the API behind authentication (while server.config.auth is "oidc"). */
+function createGuardedApiRouters(deps: IngressDeps): IngressRouter[] {
+  return [createRequestRoutes(deps), createFlowRoutes(deps), createDlqRoutes(deps), createActuatorRoutes(deps), createOpenApiRoutes()];
+}
+
 /** The routers of the API (the OpenAPI document describes exactly their routes). */
 export function createApiRouters(deps: IngressDeps): IngressRouter[] {
-  return [createRequestRoutes(deps), createFlowRoutes(deps), createDlqRoutes(deps), createActuatorRoutes(deps), createOpenApiRoutes()];
+  return [...createUnguardedApiRouters(deps), ...createGuardedApiRouters(deps)];
 }
 
 export function createIngressApp(deps: IngressDeps): Koa<IngressState> {
@@ -69,9 +80,9 @@ export function createIngressApp(deps: IngressDeps): Koa<IngressState> {
     // Not `throw: true`: the router sets Allow only on the answer it makes itself.
     app.use(router.allowedMethods());
   };
-  for (const router of deps.publicRouters) mount(router);
+  for (const router of [...deps.publicRouters, ...createUnguardedApiRouters(deps)]) mount(router);
   if (deps.auth) app.use(createAuthMiddleware({ ...deps.auth, log }));
-  for (const router of createApiRouters(deps)) mount(router);
+  for (const router of createGuardedApiRouters(deps)) mount(router);
   // Errors are answered by the middleware above; this only keeps Koa from printing to stderr.
   app.on('error', (err: unknown) => log.debug({ err }, 'ingress.error'));
   return app;

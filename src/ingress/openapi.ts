@@ -58,6 +58,13 @@ function operation(op: { operationId: string; summary: string; description?: str
   };
 }
 
+/** An operation that needs no token: no 401 or 403, and `security: []` overriding the document's. */
+function unguardedOperation(op: { operationId: string; summary: string; description?: string; tags: string[]; responses: Json }): Json {
+  return { ...op, security: [], responses: { ...op.responses, default: problem('Any other failure: `500` when the engine fails unexpectedly (detail withheld).') } };
+}
+
+const probeAnswer = (what: string): Json => json(what, schemaRef('ProbeStatus'));
+
 const STORAGE_UNAVAILABLE =
   '`storage-unavailable`: storage is unreachable, refused the credentials or did not answer in time (`Retry-After: 5`). ' +
   'With auth "oidc" also `auth-unavailable`: the OpenID provider cannot be reached. `shutting-down`: the engine is stopping (`Retry-After: 1`).';
@@ -332,6 +339,24 @@ const paths: Json = {
       },
     }),
   },
+  '/actuator/health/liveness': {
+    get: unguardedOperation({
+      operationId: 'getLiveness',
+      summary: 'Liveness probe, without a token',
+      description: 'UP while the process and its poll loops run. Reads no storage, so a storage outage does not get a healthy replica restarted.',
+      tags: ['actuator'],
+      responses: { '200': probeAnswer('`{"status": "UP"}`.'), '503': probeAnswer('`{"status": "DOWN"}`: the engine no longer polls (it is stopping).') },
+    }),
+  },
+  '/actuator/health/readiness': {
+    get: unguardedOperation({
+      operationId: 'getReadiness',
+      summary: 'Readiness probe, without a token',
+      description: 'UP while storage answers, and the OpenID provider under auth "oidc"; the answer is reused for a second.',
+      tags: ['actuator'],
+      responses: { '200': probeAnswer('`{"status": "UP"}`.'), '503': probeAnswer('`{"status": "DOWN"}`: storage, or the OpenID provider, does not answer.') },
+    }),
+  },
   '/actuator/prometheus': {
     get: operation({
       operationId: 'getPrometheusMetrics',
@@ -492,6 +517,12 @@ const schemas: Json = {
         description: "Milliseconds this engine's poller of the step waits before its next receive: `delay` while messages come, backing off up to `maxIdleDelay` while the queue is empty; 0 while it receives.",
       },
     },
+  },
+  ProbeStatus: {
+    type: 'object',
+    required: ['status'],
+    additionalProperties: false,
+    properties: { status: { type: 'string', enum: ['UP', 'DOWN'] } },
   },
   Health: {
     type: 'object',

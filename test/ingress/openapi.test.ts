@@ -96,6 +96,8 @@ function idleDeps(): IngressDeps {
     maxWaitInSeconds: 30,
     shuttingDown: new AbortController().signal,
     publicRouters: [],
+    isLive: () => true,
+    isReady: () => Promise.resolve(true),
     trustProxy: false,
     trustedProxies: [],
     auth: null,

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { startAzurite } from '../support/azurite.js';
 import { spawnCli } from '../support/cli.js';
 import { writeConfigFile } from '../support/config-docs.js';
-import { EndpointServer, echo } from '../support/endpoints.js';
+import { EndpointServer, echo, streamBody } from '../support/endpoints.js';
 import { flowDocument, getStatus, submit, withFlowsOf } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
 
@@ -27,25 +27,13 @@ function peakRssInMiB(pid: number): number {
 /** An endpoint that answers 200 with `bytes` of body, streamed as fast as the reader takes it; counts hang-ups. */
 async function hugeAnswers(bytes: number): Promise<{ url: string; hungUp: () => number; close: () => Promise<void> }> {
   let hungUp = 0;
-  const chunk = Buffer.alloc(64 * 1024, 'x');
   const server: Server = createServer((req, res: ServerResponse) => {
     req.resume();
-    let sent = 0;
-    res.on('close', () => {
-      if (sent < bytes) hungUp++;
-    });
     res.writeHead(200, { 'content-type': 'application/octet-stream' });
-    const pump = (): void => {
-      while (sent < bytes && !res.destroyed) {
-        sent += chunk.length;
-        if (!res.write(chunk)) {
-          res.once('drain', pump);
-          return;
-        }
-      }
-      if (!res.destroyed) res.end();
-    };
-    pump();
+    const sent = streamBody(res, bytes);
+    res.on('close', () => {
+      if (sent() < bytes) hungUp++;
+    });
   });
   server.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', resolve));

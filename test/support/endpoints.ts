@@ -3,7 +3,7 @@
  * records every call (path, headers, body, timing) and the highest concurrency it saw.
  */
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -100,4 +100,25 @@ export function echoWhen(opened: Promise<void>): Handler {
     await opened;
     return echo(call, index);
   };
+}
+
+/**
+ * Writes `totalBytes` of body to `res` in 64 KiB chunks as fast as the reader takes them (never
+ * buffered whole), and ends it unless the connection went first. Returns how much was written so far.
+ */
+export function streamBody(res: ServerResponse, totalBytes: number): () => number {
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < totalBytes && !res.destroyed) {
+      sent += chunk.length;
+      if (!res.write(chunk)) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    if (!res.destroyed) res.end();
+  };
+  pump();
+  return () => sent;
 }

@@ -10,6 +10,7 @@ import type { OutboundHttp } from '../../src/http/agent.js';
 import { callEndpoint, parseRetryAfter } from '../../src/http/endpoint-call.js';
 import type { EndpointRequest, StepOutcome } from '../../src/http/endpoint-call.js';
 import type { HttpConnectionOptions } from '../../src/config/types.js';
+import { streamBody } from '../support/endpoints.js';
 import { eventually } from '../support/eventually.js';
 
 describe('parseRetryAfter', () => {
@@ -340,26 +341,15 @@ describe('callEndpoint', { timeout: 15_000 }, () => {
  * buffered whole); `sent` counts what was written and `closed` resolves when the connection ends.
  */
 function streaming(totalBytes: number, declareLength: boolean): { respond: Respond; sent: () => number; closed: Promise<void> } {
-  let sent = 0;
+  let sent = (): number => 0;
   let onClosed!: () => void;
   const closed = new Promise<void>((resolve) => (onClosed = resolve));
-  const chunk = Buffer.alloc(64 * 1024, 'x');
   const respond: Respond = (_req, res) => {
     res.on('close', onClosed);
     res.writeHead(200, { 'content-type': 'application/octet-stream', ...(declareLength ? { 'content-length': String(totalBytes) } : {}) });
-    const pump = (): void => {
-      while (sent < totalBytes && !res.destroyed) {
-        sent += chunk.length;
-        if (!res.write(chunk)) {
-          res.once('drain', pump);
-          return;
-        }
-      }
-      if (!res.destroyed) res.end();
-    };
-    pump();
+    sent = streamBody(res, totalBytes);
   };
-  return { respond, sent: () => sent, closed };
+  return { respond, sent: () => sent(), closed };
 }
 
 /** Headers at once, then one byte every `everyInMs`, for ever (until the connection closes). */

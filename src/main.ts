@@ -7,6 +7,7 @@
 import { parseArgs } from 'node:util';
 import { formatIssue } from './config/issues.js';
 import { loadConfigFile, type LoadedConfig } from './config/load.js';
+import { describeStorage } from './config/storage-credential.js';
 import { EngineError, type EngineErrorCode, isEngineError } from './errors.js';
 import { logLevelProblem, rootLogger } from './observability/log.js';
 import { StorageCallCounter } from './observability/storage-calls.js';
@@ -96,6 +97,7 @@ async function checkConfig(configPath: string | undefined): Promise<number> {
   const loaded = await load(configPath);
   process.stdout.write(`${JSON.stringify(loaded.document, null, 2)}\n`);
   for (const warning of loaded.warnings) process.stderr.write(`warning: ${formatIssue(warning)}\n`);
+  for (const line of describeStorage(loaded.config.storage, process.env)) process.stderr.write(`${line}\n`);
   process.stderr.write(`${loaded.source} is valid${loaded.warnings.length > 0 ? ` (${loaded.warnings.length} ${loaded.warnings.length === 1 ? 'warning' : 'warnings'})` : ''}\n`);
   return 0;
 }

@@ -12,7 +12,7 @@ import { defaultAssignments, placeDocument, renderDocument } from './document.js
 import { ConfigError, type ConfigIssue } from './issues.js';
 import { readHttpStatus } from './http-status.js';
 import { leaves, SEVEN_DAYS_IN_MS, schema } from './schema.js';
-import type { EngineConfig, FlowDefinition, FlowStep, OpenIdOptions, QueueOptions, RedeliveryRule, RoleMapping, StatusRule, StorageTarget } from './types.js';
+import type { EngineConfig, FlowDefinition, FlowStep, OpenIdOptions, QueueOptions, RedeliveryRule, RoleMapping, StatusRule, StorageServiceUrls, StorageTarget } from './types.js';
 import { configWarnings, crossCheck } from './validate.js';
 
 export interface ConfigSource {
@@ -121,6 +121,9 @@ interface RawStorage {
   accountName: string | null;
   accountKey: string | null;
   suffix: string;
+  credential: 'key' | 'default' | null;
+  managedIdentityClientId: string | null;
+  endpoints: Record<keyof StorageServiceUrls, string | null>;
   connectionString: string | null;
   emulator: 'embedded' | null;
   emulatorLocation: string;
@@ -242,7 +245,11 @@ function resolveStorage(s: RawStorage): StorageTarget {
     return { kind: 'embedded-emulator', location: s.emulatorLocation, blobPort: s.emulatorBlobPort, queuePort: s.emulatorQueuePort, tablePort: s.emulatorTablePort };
   }
   if (s.connectionString !== null) return { kind: 'connection-string', connectionString: s.connectionString };
-  return { kind: 'account', accountName: validated(s.accountName, 'azure.storage.config.accountName'), accountKey: validated(s.accountKey, 'azure.storage.config.accountKey'), suffix: s.suffix };
+  const accountName = validated(s.accountName, 'azure.storage.config.accountName');
+  const url = (service: keyof StorageServiceUrls): string => s.endpoints[service] ?? `https://${accountName}.${service}.${s.suffix}`;
+  const urls: StorageServiceUrls = { blob: url('blob'), queue: url('queue'), table: url('table') };
+  if (s.credential === 'default') return { kind: 'entra-id', accountName, managedIdentityClientId: s.managedIdentityClientId, urls };
+  return { kind: 'account', accountName, accountKey: validated(s.accountKey, 'azure.storage.config.accountKey'), urls };
 }
 
 function resolveQueue(q: RawQueue): QueueOptions {

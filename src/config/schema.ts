@@ -185,6 +185,23 @@ export const schema = {
           env: 'AZURE_STORAGE_ACCOUNT_KEY',
         },
         suffix: { doc: 'Endpoint suffix: https://{account}.queue.{suffix}.', format: nonEmptyString, default: 'core.windows.net' },
+        credential: {
+          doc: '"key": accountKey or connectionString (the default when either is set); "default": Microsoft Entra ID through DefaultAzureCredential (environment, workload identity, managed identity, Azure CLI).',
+          format: oneOf(['key', 'default']),
+          default: null,
+          nullable: true,
+        },
+        managedIdentityClientId: {
+          doc: 'Client id of a user-assigned managed identity, with credential "default".',
+          format: nonEmptyString,
+          default: null,
+          nullable: true,
+        },
+        endpoints: {
+          blob: { doc: 'Blob service URL, instead of https://{accountName}.blob.{suffix}.', format: httpUrl, default: null, nullable: true },
+          queue: { doc: 'Queue service URL, instead of https://{accountName}.queue.{suffix}.', format: httpUrl, default: null, nullable: true },
+          table: { doc: 'Table service URL, instead of https://{accountName}.table.{suffix}.', format: httpUrl, default: null, nullable: true },
+        },
         connectionString: {
           doc: 'Storage connection string (secret), instead of accountName/accountKey.',
           format: nonEmptyString,

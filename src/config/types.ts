@@ -3,8 +3,23 @@
  * the names. Built by `load.ts` from the document; nothing here is optional unless it may be unset.
  */
 
+/** The service URLs of a storage account: azure.storage.config.endpoints, else built from accountName and suffix. */
+export interface StorageServiceUrls {
+  blob: string;
+  queue: string;
+  table: string;
+}
+
+/** The scope of the tokens that storage accepts (credential "default"). */
+export const STORAGE_SCOPE = 'https://storage.azure.com/.default';
+/** The built-in roles an identity needs on the account for everything the engine does. */
+export const STORAGE_ROLES = ['Storage Queue Data Contributor', 'Storage Table Data Contributor', 'Storage Blob Data Contributor'] as const;
+
 export type StorageTarget =
-  | { kind: 'account'; accountName: string; accountKey: string; suffix: string }
+  /** Shared key: the account key signs every request. */
+  | { kind: 'account'; accountName: string; accountKey: string; urls: StorageServiceUrls }
+  /** Microsoft Entra ID: DefaultAzureCredential's tokens (credential "default"). */
+  | { kind: 'entra-id'; accountName: string; managedIdentityClientId: string | null; urls: StorageServiceUrls }
   | { kind: 'connection-string'; connectionString: string }
   | {
       kind: 'embedded-emulator';

@@ -33,22 +33,49 @@ function checkStorage(props: Props): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const section = 'azure.storage.config';
   const s = at(props, section);
+  const isSet = (key: string): boolean => at(s, key) != null;
+  const byEntraId = at(s, 'credential') === 'default';
   const ways = [
-    at(s, 'emulator') != null && 'emulator',
-    at(s, 'connectionString') != null && 'connectionString (or AZURE_STORAGE_CONNECTION_STRING)',
-    (at(s, 'accountName') != null || at(s, 'accountKey') != null) && 'accountName/accountKey (or AZURE_STORAGE_ACCOUNT_KEY)',
+    isSet('emulator') && 'emulator',
+    isSet('connectionString') && 'connectionString (or AZURE_STORAGE_CONNECTION_STRING)',
+    byEntraId && 'credential "default"',
+    !byEntraId && (isSet('accountName') || isSet('accountKey')) && 'accountName/accountKey (or AZURE_STORAGE_ACCOUNT_KEY)',
   ].filter((w): w is string => typeof w === 'string');
   if (ways.length === 0) {
-    issues.push({ path: section, message: 'must set accountName and accountKey, or connectionString, or emulator: "embedded"' });
+    issues.push({
+      path: section,
+      message:
+        'must say how to reach storage: accountName with credential "default" (Microsoft Entra ID: managed identity, workload identity, Azure CLI), ' +
+        'accountName and accountKey, connectionString, or emulator: "embedded" (for development)',
+    });
   } else if (ways.length > 1) {
     issues.push({ path: section, message: `must set only one way to reach storage, but sets ${ways.join(' and ')}` });
+  } else if (byEntraId) {
+    if (!isSet('accountName')) issues.push({ path: `${section}.accountName`, message: 'is required with credential "default": it names the storage account' });
+    if (isSet('accountKey')) {
+      issues.push({ path: `${section}.accountKey`, message: 'is not used with credential "default": remove it (or AZURE_STORAGE_ACCOUNT_KEY), or set credential "key"' });
+    }
   } else if (ways[0]?.startsWith('accountName')) {
-    if (at(s, 'accountName') == null) issues.push({ path: `${section}.accountName`, message: 'is required with accountKey' });
-    if (at(s, 'accountKey') == null) {
-      issues.push({ path: `${section}.accountKey`, message: 'is required with accountName (or set AZURE_STORAGE_ACCOUNT_KEY)' });
+    if (!isSet('accountName')) issues.push({ path: `${section}.accountName`, message: 'is required with accountKey' });
+    if (!isSet('accountKey')) issues.push({ path: `${section}.accountKey`, message: 'is required with accountName (or set AZURE_STORAGE_ACCOUNT_KEY, or credential "default" for Microsoft Entra ID)' });
+  }
+  if (at(s, 'credential') === 'key' && (isSet('emulator') || (!isSet('accountKey') && !isSet('connectionString')))) {
+    issues.push({ path: `${section}.credential`, message: '"key" needs accountName and accountKey, or connectionString', value: 'key' });
+  }
+  if (isSet('managedIdentityClientId') && !byEntraId) {
+    issues.push({ path: `${section}.managedIdentityClientId`, message: 'is used only with credential "default"', value: at(s, 'managedIdentityClientId') });
+  }
+  for (const service of ['blob', 'queue', 'table']) {
+    const url = str(at(s, `endpoints.${service}`));
+    if (url === undefined) continue;
+    const path = `${section}.endpoints.${service}`;
+    if (isSet('connectionString') || isSet('emulator')) {
+      issues.push({ path, message: `is not used with ${isSet('emulator') ? 'the emulator' : 'a connection string, which names its own endpoints'}`, value: url });
+    } else if (byEntraId && URL.canParse(url) && new URL(url).protocol === 'http:') {
+      issues.push({ path, message: 'must be an https URL: storage accepts Microsoft Entra ID tokens only over https', value: url });
     }
   }
-  if (at(s, 'emulator') != null) {
+  if (isSet('emulator')) {
     const ports = ['emulatorBlobPort', 'emulatorQueuePort', 'emulatorTablePort'];
     ports.forEach((key, i) => {
       const port = at(s, key);

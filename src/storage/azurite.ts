@@ -29,6 +29,11 @@ export interface EmulatorOptions {
   /** 0 = any free port. */
   ports: Record<Service, number>;
   startTimeoutInMs: number;
+  /**
+   * Serve https with this certificate and key (PEM files), and accept Microsoft Entra ID bearer
+   * tokens (Azurite's `--oauth basic`: issuer, audience and lifetime are checked, not the signature).
+   */
+  https?: { certPath: string; keyPath: string };
 }
 
 export type EmulatorPorts = Record<Service, number>;
@@ -36,17 +41,26 @@ export type EmulatorPorts = Record<Service, number>;
 export class Emulator {
   readonly ports: EmulatorPorts;
   readonly #child: ChildProcess;
+  readonly #scheme: 'http' | 'https';
   #closing: Promise<void> | undefined;
 
-  private constructor(child: ChildProcess, ports: EmulatorPorts) {
+  private constructor(child: ChildProcess, ports: EmulatorPorts, scheme: 'http' | 'https') {
     this.#child = child;
     this.ports = ports;
+    this.#scheme = scheme;
+  }
+
+  /** The service URLs, e.g. http://127.0.0.1:10001/devstoreaccount1 for the queues. */
+  get urls(): Record<Service, string> {
+    const url = (service: Service): string => `${this.#scheme}://127.0.0.1:${this.ports[service]}/${ACCOUNT_NAME}`;
+    return { blob: url('blob'), queue: url('queue'), table: url('table') };
   }
 
   /** Starts Azurite and resolves once all three services listen. */
-  static async start({ location, ports, startTimeoutInMs }: EmulatorOptions): Promise<Emulator> {
+  static async start({ location, ports, startTimeoutInMs, https }: EmulatorOptions): Promise<Emulator> {
     const args = ['--silent', '--skipApiVersionCheck', '--loose', '--disableTelemetry'];
     for (const service of SERVICES) args.push(`--${service}Host`, '127.0.0.1', `--${service}Port`, String(ports[service]));
+    if (https) args.push('--cert', https.certPath, '--key', https.keyPath, '--oauth', 'basic');
     if (location === null) {
       args.push('--inMemoryPersistence');
     } else {
@@ -58,7 +72,7 @@ export class Emulator {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     try {
-      return new Emulator(child, await waitUntilListening(child, ports, startTimeoutInMs));
+      return new Emulator(child, await waitUntilListening(child, ports, startTimeoutInMs), https ? 'https' : 'http');
     } catch (err) {
       child.kill('SIGKILL');
       throw err;
@@ -66,14 +80,14 @@ export class Emulator {
   }
 
   get connection(): StorageConnection {
-    const url = (service: Service): string => `http://127.0.0.1:${this.ports[service]}/${ACCOUNT_NAME}`;
-    return { kind: 'account', accountName: ACCOUNT_NAME, accountKey: ACCOUNT_KEY, queueUrl: url('queue'), tableUrl: url('table'), blobUrl: url('blob') };
+    const { blob, queue, table } = this.urls;
+    return { kind: 'account', accountName: ACCOUNT_NAME, accountKey: ACCOUNT_KEY, queueUrl: queue, tableUrl: table, blobUrl: blob };
   }
 
   /** The connection string for tools such as Azure Storage Explorer. */
   get connectionString(): string {
-    const c = this.connection as Extract<StorageConnection, { kind: 'account' }>;
-    return `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT_NAME};AccountKey=${ACCOUNT_KEY};BlobEndpoint=${c.blobUrl};QueueEndpoint=${c.queueUrl};TableEndpoint=${c.tableUrl};`;
+    const { blob, queue, table } = this.urls;
+    return `DefaultEndpointsProtocol=${this.#scheme};AccountName=${ACCOUNT_NAME};AccountKey=${ACCOUNT_KEY};BlobEndpoint=${blob};QueueEndpoint=${queue};TableEndpoint=${table};`;
   }
 
   /** Stops the emulator, letting it save its workspace; kills it if it takes longer than `timeoutInMs`. Idempotent. */

@@ -1,9 +1,10 @@
 /**
- * Queue, table and blob clients from the configured storage: an account (name + key + suffix), a
- * connection string, or the embedded emulator's endpoints. Retries are the SDKs' own (one policy
+ * Queue, table and blob clients from the configured storage: an account's service URLs with its key
+ * or with Microsoft Entra ID tokens, a connection string, or the embedded emulator's endpoints. Retries are the SDKs' own (one policy
  * per client); nothing here loops around a storage call.
  */
 import { AzureNamedKeyCredential, TableClient, type TableServiceClientOptions } from '@azure/data-tables';
+import type { TokenCredential } from '@azure/identity';
 import * as blob from '@azure/storage-blob';
 import * as queue from '@azure/storage-queue';
 import type { StorageCallCounter } from '../observability/storage-calls.js';
@@ -11,7 +12,9 @@ import type { StorageCallCounter } from '../observability/storage-calls.js';
 /** How to reach storage once the target is known (the emulator's ports are only known once it runs). */
 export type StorageConnection =
   | { kind: 'connection-string'; connectionString: string }
-  | { kind: 'account'; accountName: string; accountKey: string; queueUrl: string; tableUrl: string; blobUrl: string };
+  | { kind: 'account'; accountName: string; accountKey: string; queueUrl: string; tableUrl: string; blobUrl: string }
+  /** Microsoft Entra ID: every request carries a bearer token from `credential` (https only). */
+  | { kind: 'token'; accountName: string; credential: TokenCredential; queueUrl: string; tableUrl: string; blobUrl: string };
 
 export interface StorageNames {
   statusTable: string;
@@ -26,12 +29,6 @@ export interface StorageClients {
   payloads: blob.ContainerClient;
 }
 
-/** `https://{account}.{service}.{suffix}` for each service. */
-export function accountConnection(accountName: string, accountKey: string, suffix: string): StorageConnection {
-  const url = (service: string): string => `https://${accountName}.${service}.${suffix}`;
-  return { kind: 'account', accountName, accountKey, queueUrl: url('queue'), tableUrl: url('table'), blobUrl: url('blob') };
-}
-
 // Exponential retries inside the SDKs: 4 tries, 0.5 s doubling up to 8 s. tryTimeoutInMs bounds one
 // try so a stalled connection cannot hang a poller; a receive never takes long.
 const QUEUE_AND_BLOB_OPTIONS: queue.StoragePipelineOptions & blob.StoragePipelineOptions = {
@@ -42,9 +39,9 @@ const TABLE_RETRY = { maxRetries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 800
 const DEVELOPMENT_ACCOUNT = { name: 'devstoreaccount1', key: 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==' };
 
 function isPlainHttp(connection: StorageConnection): boolean {
-  return connection.kind === 'account'
-    ? connection.tableUrl.startsWith('http:')
-    : /DefaultEndpointsProtocol=http;|Endpoint=http:\/\/|UseDevelopmentStorage=true/i.test(connection.connectionString);
+  return connection.kind === 'connection-string'
+    ? /DefaultEndpointsProtocol=http;|Endpoint=http:\/\/|UseDevelopmentStorage=true/i.test(connection.connectionString)
+    : connection.tableUrl.startsWith('http:');
 }
 
 /** Account name and key of a connection string, or null for a SAS connection string. */
@@ -61,18 +58,27 @@ function sharedKeyOf(connectionString: string): { name: string; key: string } | 
   return name && key ? { name, key } : null;
 }
 
+/** What signs the queue and blob requests: a shared key, a token credential, or nothing (a SAS in the URL). */
+type QueueAndBlobCredential = { kind: 'shared-key'; name: string; key: string } | { kind: 'token'; credential: TokenCredential } | null;
+
 /**
- * The Queue and Blob SDKs take extra policies only through an explicit pipeline of request-policy
- * factories; the credential is one of them (the SDK finds it there and signs with it).
+ * The Queue and Blob SDKs take extra policies only as request-policy factories of their pipeline;
+ * the counter is added there, and the SDK signs with the pipeline's credential.
  */
-function queuePipeline(url: string, account: { name: string; key: string } | null, counter: StorageCallCounter): queue.Pipeline {
-  const credential = account ? new queue.StorageSharedKeyCredential(account.name, account.key) : new queue.AnonymousCredential();
-  return new queue.Pipeline([counter.requestPolicyFactory('queue', url), credential], queue.newPipeline(credential, QUEUE_AND_BLOB_OPTIONS).options);
+function queuePipeline(url: string, credential: QueueAndBlobCredential, counter: StorageCallCounter): queue.Pipeline {
+  const signer =
+    credential?.kind === 'shared-key' ? new queue.StorageSharedKeyCredential(credential.name, credential.key) : (credential?.credential ?? new queue.AnonymousCredential());
+  const pipeline = queue.newPipeline(signer, QUEUE_AND_BLOB_OPTIONS);
+  pipeline.factories.push(counter.requestPolicyFactory('queue', url));
+  return pipeline;
 }
 
-function blobPipeline(url: string, account: { name: string; key: string } | null, counter: StorageCallCounter): blob.Pipeline {
-  const credential = account ? new blob.StorageSharedKeyCredential(account.name, account.key) : new blob.AnonymousCredential();
-  return new blob.Pipeline([counter.requestPolicyFactory('blob', url), credential], blob.newPipeline(credential, QUEUE_AND_BLOB_OPTIONS).options);
+function blobPipeline(url: string, credential: QueueAndBlobCredential, counter: StorageCallCounter): blob.Pipeline {
+  const signer =
+    credential?.kind === 'shared-key' ? new blob.StorageSharedKeyCredential(credential.name, credential.key) : (credential?.credential ?? new blob.AnonymousCredential());
+  const pipeline = blob.newPipeline(signer, QUEUE_AND_BLOB_OPTIONS);
+  pipeline.factories.push(counter.requestPolicyFactory('blob', url));
+  return pipeline;
 }
 
 export function createStorageClients(connection: StorageConnection, names: StorageNames, counter: StorageCallCounter): StorageClients {
@@ -85,20 +91,25 @@ export function createStorageClients(connection: StorageConnection, names: Stora
   if (connection.kind === 'connection-string') {
     const { connectionString } = connection;
     // The SDKs parse the endpoints (and a SAS) out of the string; the pipelines only need the key.
-    const account = sharedKeyOf(connectionString);
+    const sharedKey = sharedKeyOf(connectionString);
+    const credential: QueueAndBlobCredential = sharedKey ? { kind: 'shared-key', ...sharedKey } : null;
     const queueUrl = queue.QueueServiceClient.fromConnectionString(connectionString).url;
     const blobUrl = blob.BlobServiceClient.fromConnectionString(connectionString).url;
-    queues = new queue.QueueServiceClient(queueUrl, queuePipeline(queueUrl, account, counter));
-    blobs = new blob.BlobServiceClient(blobUrl, blobPipeline(blobUrl, account, counter));
+    queues = new queue.QueueServiceClient(queueUrl, queuePipeline(queueUrl, credential, counter));
+    blobs = new blob.BlobServiceClient(blobUrl, blobPipeline(blobUrl, credential, counter));
     statusTable = TableClient.fromConnectionString(connectionString, names.statusTable, tableOptions);
     dlqTable = TableClient.fromConnectionString(connectionString, names.dlqTable, tableOptions);
   } else {
-    const account = { name: connection.accountName, key: connection.accountKey };
-    const tableCredential = new AzureNamedKeyCredential(connection.accountName, connection.accountKey);
-    queues = new queue.QueueServiceClient(connection.queueUrl, queuePipeline(connection.queueUrl, account, counter));
-    blobs = new blob.BlobServiceClient(connection.blobUrl, blobPipeline(connection.blobUrl, account, counter));
-    statusTable = new TableClient(connection.tableUrl, names.statusTable, tableCredential, tableOptions);
-    dlqTable = new TableClient(connection.tableUrl, names.dlqTable, tableCredential, tableOptions);
+    const credential: QueueAndBlobCredential =
+      connection.kind === 'account' ? { kind: 'shared-key', name: connection.accountName, key: connection.accountKey } : { kind: 'token', credential: connection.credential };
+    queues = new queue.QueueServiceClient(connection.queueUrl, queuePipeline(connection.queueUrl, credential, counter));
+    blobs = new blob.BlobServiceClient(connection.blobUrl, blobPipeline(connection.blobUrl, credential, counter));
+    const table = (name: string): TableClient =>
+      connection.kind === 'account'
+        ? new TableClient(connection.tableUrl, name, new AzureNamedKeyCredential(connection.accountName, connection.accountKey), tableOptions)
+        : new TableClient(connection.tableUrl, name, connection.credential, tableOptions);
+    statusTable = table(names.statusTable);
+    dlqTable = table(names.dlqTable);
   }
   for (const table of [statusTable, dlqTable]) table.pipeline.addPolicy(counter.corePolicy('table'));
   return { queues, statusTable, dlqTable, payloads: blobs.getContainerClient(names.container) };

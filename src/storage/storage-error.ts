@@ -6,8 +6,14 @@
 import { isRestError } from '@azure/core-rest-pipeline';
 import { EngineError } from '../errors.js';
 
+/** The errors of @azure/identity's credentials: no token could be had (yet); the caller may try later. */
+const TOKEN_ERRORS = new Set(['CredentialUnavailableError', 'AuthenticationError', 'AggregateAuthenticationError', 'AuthenticationRequiredError']);
+
 export function translateStorageError(err: unknown, action: string): EngineError {
   if (err instanceof EngineError) return err;
+  if (err instanceof Error && TOKEN_ERRORS.has(err.name)) {
+    return new EngineError('AE_STORAGE_UNAVAILABLE', `${action} failed: no Microsoft Entra ID token for storage (${err.message.replace(/\s+/g, ' ').trim()})`, { cause: err });
+  }
   if (isRestError(err)) {
     const status = err.statusCode;
     const detail = [status && `HTTP ${status}`, err.code].filter(Boolean).join(' ');

@@ -2,11 +2,14 @@
  * The engine's storage for its lifetime: starts the embedded emulator when configured, builds the
  * clients and provisions queues, tables and the payload container.
  */
+import { DefaultAzureCredential } from '@azure/identity';
+import { STORAGE_ROLES, STORAGE_SCOPE } from '../config/types.js';
 import type { EngineConfig } from '../config/types.js';
+import { EngineError, isEngineError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import type { StorageCallCounter } from '../observability/storage-calls.js';
 import { Emulator } from './azurite.js';
-import { accountConnection, createStorageClients, type StorageClients, type StorageConnection } from './clients.js';
+import { createStorageClients, type StorageClients, type StorageConnection } from './clients.js';
 import { provisionStorage } from './provision.js';
 
 export interface OpenStorageOptions {
@@ -47,8 +50,13 @@ export class Storage {
         connection = { kind: 'connection-string', connectionString: target.connectionString };
         break;
       case 'account':
-        connection = accountConnection(target.accountName, target.accountKey, target.suffix);
+        connection = { kind: 'account', accountName: target.accountName, accountKey: target.accountKey, queueUrl: target.urls.queue, tableUrl: target.urls.table, blobUrl: target.urls.blob };
         break;
+      case 'entra-id': {
+        const credential = new DefaultAzureCredential(target.managedIdentityClientId === null ? {} : { managedIdentityClientId: target.managedIdentityClientId });
+        connection = { kind: 'token', accountName: target.accountName, credential, queueUrl: target.urls.queue, tableUrl: target.urls.table, blobUrl: target.urls.blob };
+        break;
+      }
       default:
         throw new Error(`unhandled storage target ${(target satisfies never as { kind: string }).kind}`);
     }
@@ -59,7 +67,7 @@ export class Storage {
       log.info({ created, queues: queueNames.length }, 'storage.provisioned');
     } catch (err) {
       await emulator?.close();
-      throw err;
+      throw target.kind === 'entra-id' ? withEntraIdHint(err, target.accountName) : err;
     }
     return new Storage(clients, emulator);
   }
@@ -69,4 +77,15 @@ export class Storage {
     this.#closing ??= this.emulator?.close() ?? Promise.resolve();
     return this.#closing;
   }
+}
+
+/** What a refused or missing token needs, said once at start-up where it is most likely. */
+function withEntraIdHint(err: unknown, accountName: string): unknown {
+  if (!isEngineError(err) || err.code !== 'AE_STORAGE_UNAVAILABLE' || /unreachable/.test(err.message)) return err;
+  return new EngineError(
+    err.code,
+    `${err.message}. With credential "default" the engine asks DefaultAzureCredential (environment, workload identity, managed identity, Azure CLI) ` +
+      `for a token for ${STORAGE_SCOPE}; its identity needs the roles ${STORAGE_ROLES.join(', ')} on the storage account ${accountName}`,
+    { cause: err },
+  );
 }

@@ -239,7 +239,7 @@ describe('authentication', () => {
 
 describe('storage', () => {
   it('rejects a document that sets no way to reach storage', () => {
-    onlyIssue(validDocument({ 'azure.storage.config': undefined }), 'azure.storage.config', { message: /must set accountName and accountKey, or connectionString, or emulator/ });
+    onlyIssue(validDocument({ 'azure.storage.config': undefined }), 'azure.storage.config', { message: /must say how to reach storage: accountName with credential "default" .*accountName and accountKey, connectionString, or emulator/ });
     onlyIssue(validDocument({ 'azure.storage.config': { suffix: 'core.windows.net' } }), 'azure.storage.config');
   });
 

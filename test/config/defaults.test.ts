@@ -258,11 +258,12 @@ describe('defaults', () => {
   it('reaches a storage account under core.windows.net unless another suffix is given', () => {
     const account = { accountName: 'myaccount', accountKey: 'a2V5' };
     const { config, document } = parse(validDocument({ 'azure.storage.config': account }));
-    assert.deepEqual(config.storage, { kind: 'account', accountName: 'myaccount', accountKey: 'a2V5', suffix: 'core.windows.net' });
+    const urls = { blob: 'https://myaccount.blob.core.windows.net', queue: 'https://myaccount.queue.core.windows.net', table: 'https://myaccount.table.core.windows.net' };
+    assert.deepEqual(config.storage, { kind: 'account', accountName: 'myaccount', accountKey: 'a2V5', urls });
     assert.equal((document['azure.storage.config'] as Record<string, unknown>)['suffix'], 'core.windows.net');
 
     const china = parse(validDocument({ 'azure.storage.config': { ...account, suffix: 'core.chinacloudapi.cn' } }));
-    assert.equal(china.config.storage.kind === 'account' && china.config.storage.suffix, 'core.chinacloudapi.cn');
+    assert.equal(china.config.storage.kind === 'account' && china.config.storage.urls.table, 'https://myaccount.table.core.chinacloudapi.cn');
   });
 
   it('starts the embedded emulator in azurite/ on ports 10000-10002 by default', () => {
@@ -272,6 +273,9 @@ describe('defaults', () => {
       accountName: null,
       accountKey: null,
       suffix: 'core.windows.net',
+      credential: null,
+      managedIdentityClientId: null,
+      endpoints: { blob: null, queue: null, table: null },
       connectionString: null,
       emulator: 'embedded',
       emulatorLocation: 'azurite',

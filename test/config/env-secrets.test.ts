@@ -10,7 +10,7 @@ describe('secrets from the environment', () => {
   it('fills accountKey from AZURE_STORAGE_ACCOUNT_KEY when the file has only the account name', () => {
     const doc = validDocument({ 'azure.storage.config': { accountName: 'myaccount' } });
     const { config } = parse(doc, { AZURE_STORAGE_ACCOUNT_KEY: 'env-account-key' });
-    assert.deepEqual(config.storage, { kind: 'account', accountName: 'myaccount', accountKey: 'env-account-key', suffix: 'core.windows.net' });
+    assert.equal(config.storage.kind === 'account' && config.storage.accountKey, 'env-account-key');
   });
 
   it('fills connectionString from AZURE_STORAGE_CONNECTION_STRING when the file sets no storage', () => {

@@ -26,6 +26,8 @@ export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   for (const key of ['ASYNC_ENGINE_CONFIG', 'ASYNC_ENGINE_ENV', 'AZURE_STORAGE_CONNECTION_STRING', 'AZURE_STORAGE_ACCOUNT_KEY', 'OPENAPI_PASSWORD', 'OIDC_CLIENT_SECRET']) {
     delete env[key];
   }
+  // What DefaultAzureCredential reads: a developer's own identity must not reach the engine under test.
+  for (const key of Object.keys(env)) if (/^(AZURE_|IDENTITY_|MSI_|IMDS_)/.test(key)) delete env[key];
   return { ...env, ...extra };
 }
 

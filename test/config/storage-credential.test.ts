@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { describeStorage } from '../../src/config/storage-credential.js';
+import { cleanEnv, runCli } from '../support/cli.js';
 import { validDocument } from '../support/config-docs.js';
 import { issuePaths, onlyIssue, parse } from './issues-helpers.js';
 
@@ -98,5 +102,25 @@ describe('what config check says about the storage credential', () => {
     assert.ok(!text.includes(key) && !text.includes('client-secret-value'), text);
     assert.match(text, /shared key of account acct/);
     assert.match(text, /embedded Azurite \(development only\)/);
+  });
+});
+
+describe('async-engine config check with credential "default"', () => {
+  it('prints the explanation on stderr and leaves stdout the normalised document', async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), 'ae-credential-'));
+    try {
+      const file = path.join(folder, 'config.json');
+      await writeFile(file, JSON.stringify(storage({ credential: 'default', accountName: 'acct', managedIdentityClientId: 'c0ffee' })));
+      const { code, stdout, stderr } = await runCli(['config', 'check', '--config', file], {
+        env: cleanEnv({ IDENTITY_ENDPOINT: 'http://127.0.0.1:1/msi/token', IDENTITY_HEADER: 'h' }),
+      });
+      assert.equal(code, 0, stderr);
+      assert.equal((JSON.parse(stdout) as Record<string, Record<string, unknown>>)[SECTION]?.['credential'], 'default');
+      assert.match(stderr, /^storage: in this environment it will use the user-assigned managed identity c0ffee from App Service \/ Container Apps/m);
+      assert.match(stderr, /^storage: the identity needs these roles on the account: Storage Queue Data Contributor/m);
+      assert.match(stderr, /is valid/);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });

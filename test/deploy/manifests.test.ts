@@ -319,7 +319,11 @@ describe('config/deploy/kubernetes', () => {
       assert.ok(!('connectionFromEnv' in trigger.metadata) && !('connection' in trigger.metadata), 'no connection string');
       assert.equal(trigger.authenticationRef?.name, authentication.metadata.name);
     }
-    assert.deepEqual((authentication['spec'] as { podIdentity?: { provider?: string } }).podIdentity?.provider, 'azure-workload');
+    const podIdentity = (authentication['spec'] as { podIdentity?: { provider?: string; identityId?: string } }).podIdentity;
+    assert.equal(podIdentity?.provider, 'azure-workload');
+    // Unset, KEDA signs in as the identity it was installed with; set, it must be the engine's.
+    const clientId = only('ServiceAccount').metadata.annotations?.['azure.workload.identity/client-id'];
+    assert.ok(podIdentity.identityId === undefined || podIdentity.identityId === clientId, 'KEDA reads the queues as the engine\'s identity');
     assert.ok((spec.minReplicaCount ?? 0) >= 1, 'one worker stays for the sweeps and callbacks');
     assert.ok((spec.maxReplicaCount ?? 100) >= (spec.minReplicaCount ?? 0));
   });

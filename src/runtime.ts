@@ -256,7 +256,7 @@ export class Runtime {
       const listen = async (app: Koa<IngressState>, port: number, host: string): Promise<Server> => {
         const server = createIngressServer(app.callback(), limits);
         server.listen(port, host);
-        undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+        undo.push(() => closed(server));
         await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
         ownAddresses.push(ownAddressOf(host, server.address() as AddressInfo));
         return server;

@@ -11,7 +11,7 @@ import { describeStorage } from './config/storage-credential.js';
 import { EngineError, type EngineErrorCode, isEngineError } from './errors.js';
 import { logLevelProblem, rootLogger } from './observability/log.js';
 import { StorageCallCounter } from './observability/storage-calls.js';
-import { Runtime } from './runtime.js';
+import { RUNTIME_ROLES, Runtime, type RuntimeRole } from './runtime.js';
 import { VERSION } from './version.js';
 
 const EXIT_RUNTIME = 1;
@@ -25,7 +25,7 @@ const EXIT_CODES: Partial<Record<EngineErrorCode, number>> = {
   AE_CONFIG_UNREADABLE: EXIT_CONFIG,
 };
 
-const HELP = `Usage: async-engine <command> [--config PATH]
+const HELP = `Usage: async-engine <command> [--config PATH] [--role ROLE]
 
 Commands:
   start            run the engine until SIGTERM or SIGINT, then drain and exit
@@ -34,6 +34,9 @@ Commands:
 Options:
   -c, --config PATH  configuration file; else $ASYNC_ENGINE_CONFIG,
                      else config/\${ASYNC_ENGINE_ENV:-local}.json
+  -r, --role ROLE    for start: all (default), ingress (the HTTP API, no pollers)
+                     or worker (pollers, sweeps, callbacks; over HTTP only
+                     /actuator/*); else $ASYNC_ENGINE_ROLE
   -h, --help         show this help
   -v, --version      show the version
 
@@ -44,6 +47,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration, 64 usage error.
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
+  role: { type: 'string', short: 'r' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -79,14 +83,23 @@ async function run(argv: string[]): Promise<number> {
   }
   const command = positionals.join(' ');
   if (logLevelProblem !== null && (command === 'start' || command === 'config check')) throw new EngineError('AE_INVALID_CONFIG', logLevelProblem);
+  if (values.role !== undefined && command !== 'start') throw new EngineError('AE_USAGE', '--role applies to start only');
   switch (command) {
     case 'start':
-      return start(values.config);
+      return start(values.config, roleOf(values.role, process.env['ASYNC_ENGINE_ROLE']));
     case 'config check':
       return checkConfig(values.config);
     default:
       throw new EngineError('AE_USAGE', command ? `unknown command "${command}"` : 'no command given');
   }
+}
+
+/** The role `start` runs: `--role`, else ASYNC_ENGINE_ROLE, else `all`; anything else is a usage error. */
+function roleOf(flag: string | undefined, variable: string | undefined): RuntimeRole {
+  const [source, value] = flag !== undefined ? ['--role', flag] : variable !== undefined && variable !== '' ? ['ASYNC_ENGINE_ROLE', variable] : ['', 'all'];
+  const role = RUNTIME_ROLES.find((r) => r === value);
+  if (role === undefined) throw new EngineError('AE_USAGE', `${source} ${JSON.stringify(value)} is not a role: use one of ${RUNTIME_ROLES.join(', ')}`);
+  return role;
 }
 
 async function load(configPath: string | undefined): Promise<LoadedConfig> {
@@ -102,25 +115,25 @@ async function checkConfig(configPath: string | undefined): Promise<number> {
   return 0;
 }
 
-async function start(configPath: string | undefined): Promise<number> {
+async function start(configPath: string | undefined, role: RuntimeRole): Promise<number> {
   const log = rootLogger;
   const loaded = await load(configPath);
   const { config } = loaded;
-  log.info({ config: loaded.source, version: VERSION, flows: config.flows.map((f) => f.name) }, 'engine.starting');
+  log.info({ config: loaded.source, version: VERSION, role, flows: config.flows.map((f) => f.name) }, 'engine.starting');
   for (const warning of loaded.warnings) log.warn({ path: warning.path, warning: warning.message }, 'config.warning');
 
   const stopping = new AbortController();
   const stopSignal = waitForStopSignal(stopping);
   let runtime: Runtime;
   try {
-    runtime = await Runtime.start(config, { log, abortSignal: stopping.signal, storageCalls: new StorageCallCounter() });
+    runtime = await Runtime.start(config, { log, abortSignal: stopping.signal, storageCalls: new StorageCallCounter(), role });
   } catch (err) {
     if (stopping.signal.aborted) return 0;
     log.error({ code: isEngineError(err) ? err.code : (err as NodeJS.ErrnoException).code }, 'engine.start_failed');
-    process.stderr.write(`async-engine: ${startFailure(err, config.server.port)}\n`);
+    process.stderr.write(`async-engine: ${startFailure(err, config.server)}\n`);
     return EXIT_RUNTIME;
   }
-  log.info({ url: runtime.url }, 'engine.started');
+  log.info({ role, url: runtime.url, managementUrl: runtime.managementUrl }, 'engine.started');
   const signal = await stopSignal;
   log.info({ signal }, 'engine.stopping');
   await runtime.close();
@@ -128,8 +141,12 @@ async function start(configPath: string | undefined): Promise<number> {
   return 0;
 }
 
-function startFailure(err: unknown, port: number): string {
+function startFailure(err: unknown, { port, managementPort }: { port: number; managementPort: number | null }): string {
   if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    // Node names the port in the error; the two servers' ports differ unless both are 0 (never in use).
+    if ((err as { port?: unknown }).port === managementPort) {
+      return `port ${managementPort} of the management server is already in use: stop the program holding it, or set server.config.managementPort to another port`;
+    }
     return `port ${port} of the HTTP ingress is already in use: stop the program holding it, or set server.config.port to another port`;
   }
   return err instanceof Error ? err.message : String(err);

@@ -1,10 +1,12 @@
 /**
  * The running service, built from a validated configuration: storage (and the embedded emulator),
- * the flows resolved against their queues, the engine's pollers and workers, the outbound Agent and
- * the HTTP ingress. The CLI's `start` runs one; tests start several side by side. Components are
+ * the flows resolved against their queues, the engine's pollers and workers, the outbound Agent,
+ * the HTTP ingress and, with server.config.managementPort, the management server. Its role says
+ * which of them run. The CLI's `start` runs one; tests start several side by side. Components are
  * constructed here, in engine.ts and in ingress/app.ts only.
  */
 import { once } from 'node:events';
+import type Koa from 'koa';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isLoopbackAddress } from './common/addresses.js';
@@ -22,9 +24,10 @@ import { EngineError } from './errors.js';
 import { createOutboundHttp, type OutboundHttp } from './http/agent.js';
 import { PlatformToken, platformTokenRetryDelayInMs } from './http/platform-token.js';
 import { Admission } from './ingress/admission.js';
-import { createIngressApp } from './ingress/app.js';
+import { createIngressApp, type IngressDeps } from './ingress/app.js';
 import { createIngressServer } from './ingress/server.js';
 import type { AuthDeps } from './ingress/auth.js';
+import type { IngressState } from './ingress/state.js';
 import type { HealthReport } from './ingress/routes/actuator.js';
 import type { Logger } from './observability/log.js';
 import { inFlightSteps, queueDepth, storageOperationsTotal } from './observability/metrics.js';
@@ -49,6 +52,16 @@ export interface RuntimeTimings {
 
 export const DEFAULT_RUNTIME_TIMINGS: Readonly<RuntimeTimings> = { healthCacheInMs: 1000, jwksCooldownInMs: 5000 };
 
+/**
+ * What one process runs. Any mix of roles on one storage account works together: storage is the
+ * only coordination, and the pollers of every worker are competing consumers.
+ * - `all`: everything below, in one process;
+ * - `ingress`: the HTTP API (and its background DLQ replay jobs); no pollers, no sweeps;
+ * - `worker`: the pollers, the sweeps and the callbacks; over HTTP only `/actuator/*`.
+ */
+export type RuntimeRole = 'all' | 'ingress' | 'worker';
+export const RUNTIME_ROLES: readonly RuntimeRole[] = ['all', 'ingress', 'worker'];
+
 export interface RuntimeOptions {
   log: Logger;
   /** Counts the storage calls of this runtime. */
@@ -57,6 +70,8 @@ export interface RuntimeOptions {
   abortSignal: AbortSignal;
   /** Overrides of {@link DEFAULT_RUNTIME_TIMINGS}. */
   timings?: Partial<RuntimeTimings>;
+  /** Default `all`. */
+  role?: RuntimeRole;
 }
 
 /** How long an Idempotency-Key is remembered. */
@@ -74,7 +89,10 @@ interface RuntimeParts {
   engine: Engine;
   replayJobs: ReplayJobs;
   storage: Storage;
-  server: Server;
+  /** null for a worker with a management port: it serves nothing else. */
+  server: Server | null;
+  /** null without server.config.managementPort. */
+  managementServer: Server | null;
   http: OutboundHttp;
   issuer: OidcIssuer | null;
   /** Aborted at the drain deadline: route handlers still running stop. */
@@ -92,8 +110,13 @@ export class Runtime {
   readonly admission: Admission;
   readonly engine: Engine;
   readonly storage: Storage;
+  /** The ingress's base URL, e.g. http://127.0.0.1:8080; null for a worker with a management port, which opens no main port. */
+  readonly url: string | null;
+  /** The management server's base URL (server.config.managementPort); null without one. */
+  readonly managementUrl: string | null;
   readonly #replayJobs: ReplayJobs;
-  readonly #server: Server;
+  readonly #server: Server | null;
+  readonly #managementServer: Server | null;
   readonly #http: OutboundHttp;
   readonly #issuer: OidcIssuer | null;
   readonly #closingRoutes: AbortController;
@@ -102,13 +125,17 @@ export class Runtime {
   readonly #log: Logger;
   #closing: Promise<void> | undefined;
 
-  private constructor({ flows, admission, engine, replayJobs, storage, server, http, issuer, closing, shuttingDown, shutdownGraceInMs, log }: RuntimeParts) {
+  private constructor({ flows, admission, engine, replayJobs, storage, server, managementServer, http, issuer, closing, shuttingDown, shutdownGraceInMs, log }: RuntimeParts) {
     this.flows = flows;
     this.admission = admission;
     this.engine = engine;
     this.storage = storage;
     this.#replayJobs = replayJobs;
     this.#server = server;
+    this.#managementServer = managementServer;
+    // Kept from the start: a closed server has no address any more.
+    this.url = server === null ? null : urlOf(server);
+    this.managementUrl = managementServer === null ? null : urlOf(managementServer);
     this.#http = http;
     this.#issuer = issuer;
     this.#closingRoutes = closing;
@@ -117,7 +144,7 @@ export class Runtime {
     this.#log = log;
   }
 
-  static async start(config: EngineConfig, { log, abortSignal, storageCalls, timings: overrides = {} }: RuntimeOptions): Promise<Runtime> {
+  static async start(config: EngineConfig, { log, abortSignal, storageCalls, timings: overrides = {}, role = 'all' }: RuntimeOptions): Promise<Runtime> {
     const timings: RuntimeTimings = { ...DEFAULT_RUNTIME_TIMINGS, ...overrides };
     const startedAt = new Date();
     storageCalls.onCall((kind) => storageOperationsTotal.inc({ kind }));
@@ -143,14 +170,24 @@ export class Runtime {
       if (config.auth.mode === 'oidc' && issuer) {
         const verifier = new TokenVerifier({ issuer, openid: config.auth.openid, jwksCooldownInMs: timings.jwksCooldownInMs });
         auth = { verifier, openid: config.auth.openid, roleMappings: [...config.rbac.apiMappings, ...config.rbac.applicationMappings], log };
-      } else if (config.auth.mode === 'none' && !isLoopbackAddress(config.server.host)) {
-        log.warn({ host: config.server.host }, 'SECURITY: server.config.auth is "none" on a non-loopback interface: anyone who can reach it may submit, read and replay requests');
+      }
+      const { managementPort, managementHost } = config.server;
+      const hasPollers = role !== 'ingress';
+      const hasApi = role !== 'worker';
+      // A worker with a management port has nothing left for the main port to serve.
+      const hasMainPort = hasApi || managementPort === null;
+      if (config.auth.mode === 'none' && hasMainPort && !isLoopbackAddress(config.server.host)) {
+        const exposed = hasApi ? 'submit, read and replay requests' : 'read health, metrics and information';
+        log.warn({ host: config.server.host }, `SECURITY: server.config.auth is "none" on a non-loopback interface: anyone who can reach it may ${exposed}`);
+      }
+      if (config.auth.mode === 'none' && managementPort !== null && !isLoopbackAddress(managementHost)) {
+        log.warn({ host: managementHost }, 'SECURITY: server.config.auth is "none" and managementHost is a non-loopback interface: anyone who can reach the management port may read health, metrics and information');
       }
       const { platformToken: credentials } = config;
       const platformToken = issuer && credentials ? new PlatformToken({ issuer, username: credentials.username, password: credentials.password, retryDelayInMs: platformTokenRetryDelayInMs, log }) : null;
 
-      // Where the ingress listens, once it does: no callback may point there.
-      let ownAddress: OwnAddress | null = null;
+      // Where the HTTP servers listen, once they do: no callback may point there.
+      const ownAddresses: OwnAddress[] = [];
       const completions = new Completions();
       const engine = new Engine({
         flows,
@@ -160,7 +197,7 @@ export class Runtime {
         http,
         platformToken,
         redelivery: config.redelivery,
-        callback: { timeoutInMs: config.callback.timeoutInMs, retries: config.callback.retries, allowedHosts: config.callback.allowedHosts, ownAddress: () => ownAddress },
+        callback: { timeoutInMs: config.callback.timeoutInMs, retries: config.callback.retries, allowedHosts: config.callback.allowedHosts, ownAddresses: () => ownAddresses },
         completions,
         inlineLimitBytes: config.payload.inlineLimitBytes,
         expirySweepInMs: config.server.expirySweepInMs,
@@ -173,7 +210,13 @@ export class Runtime {
       const admission = new Admission(config.admission);
       // Readiness: storage, and the provider under oidc; not the pollers (liveness covers them).
       const readiness = cachedHealth(async () => withAuth(await storageHealth(storage), issuer), timings.healthCacheInMs);
-      const app = createIngressApp({
+      const health = async (): Promise<HealthReport> => {
+        const report = await storageHealth(storage);
+        // An ingress has no pollers by design: their absence is no fault.
+        return withAuth(hasPollers ? withPollers(report, engine) : report, issuer);
+      };
+      const deps: IngressDeps = {
+        served: { hasApi, hasActuator: managementPort === null },
         flows,
         statusTable,
         dlqTable,
@@ -184,37 +227,50 @@ export class Runtime {
         admission,
         idempotency: new IdempotencyKeys(clients.statusTable, IDEMPOTENCY_RETENTION_IN_MS),
         allowedCallbackHosts: config.callback.allowedHosts,
-        ownAddress: () => ownAddress,
+        ownAddresses: () => ownAddresses,
         completions,
         maxWaitInSeconds: config.server.maxWaitInSeconds,
         shuttingDown: shuttingDown.signal,
         // The demo service stands in for external endpoints, which the engine calls without a token.
-        publicRouters: config.server.demoEndpoints ? [createDemoRoutes({ maxBytes: config.server.maxBodyBytes, timeoutInMs: config.server.requestTimeoutInMs })] : [],
+        publicRouters: hasApi && config.server.demoEndpoints ? [createDemoRoutes({ maxBytes: config.server.maxBodyBytes, timeoutInMs: config.server.requestTimeoutInMs })] : [],
         trustProxy: config.server.trustProxy,
         trustedProxies: config.server.trustedProxies,
         auth,
-        health: cachedHealth(async () => withAuth(withPollers(await storageHealth(storage), engine), issuer), timings.healthCacheInMs),
-        isLive: () => engine.isRunning,
+        health: cachedHealth(health, timings.healthCacheInMs),
+        // The event loop answers this; a process with pollers is live while they run.
+        isLive: hasPollers ? () => engine.isRunning : () => true,
         isReady: async () => (await readiness()).status === 'UP',
         refreshGauges: () => refreshGauges(flows),
         info: () => ({
           version: VERSION,
+          role,
           startedAt: startedAt.toISOString(),
           uptimeSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
           flows: config.flows.map((f) => ({ name: f.name, steps: f.steps.length })),
         }),
         replayJobs,
         log,
-      });
+      };
       const { maxConnections, headersTimeoutInMs, requestTimeoutInMs, maxBodyBytes } = config.server;
-      const server = createIngressServer(app.callback(), { maxConnections, headersTimeoutInMs, requestTimeoutInMs, maxBodyBytes });
-      server.listen(config.server.port, config.server.host);
-      undo.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-      await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
-      ownAddress = ownAddressOf(config.server.host, server.address() as AddressInfo);
-      engine.start();
-      const runtime = new Runtime({ flows, admission, engine, replayJobs, storage, server, http, issuer, closing, shuttingDown, shutdownGraceInMs: config.server.shutdownGraceInMs, log });
-      log.info({ url: runtime.url }, 'ingress.listening');
+      const limits = { maxConnections, headersTimeoutInMs, requestTimeoutInMs, maxBodyBytes };
+      const listen = async (app: Koa<IngressState>, port: number, host: string): Promise<Server> => {
+        const server = createIngressServer(app.callback(), limits);
+        server.listen(port, host);
+        undo.push(() => closed(server));
+        await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err as Error))]);
+        ownAddresses.push(ownAddressOf(host, server.address() as AddressInfo));
+        return server;
+      };
+      const server = hasMainPort ? await listen(createIngressApp(deps), config.server.port, config.server.host) : null;
+      // The management server: /actuator/* only, and no authentication (kubelet probes, in-cluster scrapes).
+      const managementServer =
+        managementPort === null
+          ? null
+          : await listen(createIngressApp({ ...deps, served: { hasApi: false, hasActuator: true }, publicRouters: [], auth: null }), managementPort, managementHost);
+      if (hasPollers) engine.start();
+      const runtime = new Runtime({ flows, admission, engine, replayJobs, storage, server, managementServer, http, issuer, closing, shuttingDown, shutdownGraceInMs: config.server.shutdownGraceInMs, log });
+      if (runtime.url !== null) log.info({ url: runtime.url }, 'ingress.listening');
+      if (runtime.managementUrl !== null) log.info({ url: runtime.managementUrl }, 'management.listening');
       return runtime;
     } catch (err) {
       await Promise.allSettled(undo.reverse().map(async (close) => close()));
@@ -222,12 +278,7 @@ export class Runtime {
     }
   }
 
-  /** The ingress's base URL, e.g. http://127.0.0.1:8080. */
-  get url(): string {
-    const address = this.#server.address() as AddressInfo;
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return `http://${host}:${address.port}`;
-  }
+
 
   /**
    * Stops within server.config.shutdownGraceMs in all: stops intake (the server accepts no new
@@ -244,18 +295,30 @@ export class Runtime {
   async #close(): Promise<void> {
     const grace = this.#shutdownGraceInMs;
     const drainDeadline = AbortSignal.timeout(Math.max(grace - Math.min(CLOSE_RESERVE_IN_MS, grace / 4), 0));
-    const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const server = this.#server;
+    const management = this.#managementServer;
+    const serverClosed = server === null ? Promise.resolve() : closed(server);
+    // The management server takes no part in the drain: a scrape or probe in flight is cut at its end.
+    const managementClosed = management === null ? Promise.resolve() : closed(management);
     // Submissions waiting for their result would hold the drain: they answer 202 now.
     this.#shuttingDown.abort();
     // Idle keep-alive connections would hold server.close() open; requests in flight still finish.
-    this.#server.closeIdleConnections();
+    server?.closeIdleConnections();
+    management?.closeIdleConnections();
     const steps: Array<[string, () => Promise<unknown>]> = [
       ['drain', () => Promise.all([this.engine.close(drainDeadline), whenSettledOrAborted([serverClosed], drainDeadline)])],
       [
         'ingress',
         async () => {
           this.#closingRoutes.abort(new EngineError('AE_SHUTDOWN', 'the shutdown deadline passed'));
-          this.#server.closeAllConnections();
+          server?.closeAllConnections();
+        },
+      ],
+      [
+        'management',
+        async () => {
+          management?.closeAllConnections();
+          await managementClosed;
         },
       ],
       ['replay-jobs', () => this.#replayJobs.close()],
@@ -272,6 +335,17 @@ export class Runtime {
       }
     }
   }
+}
+
+/** Stops `server` listening; resolves once its last connection has closed. */
+function closed(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+function urlOf(server: Server): string {
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
 }
 
 async function storageHealth(storage: Storage): Promise<HealthReport> {

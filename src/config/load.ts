@@ -112,6 +112,8 @@ interface RawConfig {
       demoEndpoints: boolean;
       expirySweepMs: number;
       maxWaitSeconds: number;
+      managementPort: number | null;
+      managementHost: string | null;
     };
   };
   callback: { config: { allowedHosts: string[]; timeout: number; retries: number } };
@@ -234,6 +236,8 @@ function resolve(raw: RawConfig): EngineConfig {
       demoEndpoints: server.demoEndpoints,
       expirySweepInMs: server.expirySweepMs,
       maxWaitInSeconds: server.maxWaitSeconds,
+      managementPort: server.managementPort,
+      managementHost: server.managementHost ?? server.host,
     },
     callback: { allowedHosts: raw.callback.config.allowedHosts, timeoutInMs: raw.callback.config.timeout, retries: raw.callback.config.retries },
     payload: { ...raw.payload.config },

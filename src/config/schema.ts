@@ -352,6 +352,13 @@ export const schema = {
       },
       demoEndpoints: { doc: 'Serve the built-in demo endpoints under /demo (for config/local.json).', format: boolean, default: false },
       maxWaitSeconds: { doc: 'Most seconds a submission with "Prefer: wait=N" is held for its result (larger N are capped to it).', format: integer(1, 3600), default: 30 },
+      managementPort: {
+        doc: 'Port of the management server: every /actuator/* route, without authentication, and none of them on port (0 = any free port; unset = /actuator/* on port).',
+        format: integer(0, 65535),
+        default: null,
+        nullable: true,
+      },
+      managementHost: { doc: 'Interface the management server listens on; unset = host.', format: nonEmptyString, default: null, nullable: true },
     },
   },
   callback: {

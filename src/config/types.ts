@@ -185,6 +185,10 @@ export interface EngineConfig {
     expirySweepInMs: number;
     /** The cap on a submission's "Prefer: wait=N". */
     maxWaitInSeconds: number;
+    /** Where every /actuator/* route is served without authentication; null = on `port`, as the API. */
+    managementPort: number | null;
+    /** The management server's interface (server.config.managementHost, else host). */
+    managementHost: string;
   };
   callback: { allowedHosts: readonly string[]; timeoutInMs: number; retries: number };
   payload: { inlineLimitBytes: number; container: string; maxResponseBytes: number };

@@ -24,6 +24,7 @@ export function crossCheck(props: Props): ConfigIssue[] {
     ...checkFlows(props),
     ...checkRedelivery(props),
     ...checkLimits(props),
+    ...checkManagement(props),
     ...checkAuth(props),
     ...checkRbac(props),
   ];
@@ -283,6 +284,16 @@ function checkLimits(props: Props): ConfigIssue[] {
   return issues;
 }
 
+function checkManagement(props: Props): ConfigIssue[] {
+  const port = at(props, 'server.config.port');
+  const managementPort = at(props, 'server.config.managementPort');
+  // Two listeners on one port cannot both bind; 0 asks the OS for a free port each time.
+  if (typeof managementPort === 'number' && managementPort !== 0 && managementPort === port) {
+    return [{ path: 'server.config.managementPort', message: `must differ from port (${port})`, value: managementPort }];
+  }
+  return [];
+}
+
 function checkAuth(props: Props): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const isOidc = at(props, 'server.config.auth') === 'oidc';
@@ -355,6 +366,9 @@ export function configWarnings(props: Props): ConfigIssue[] {
         });
       }
     }
+  }
+  if (at(props, 'server.config.managementHost') != null && at(props, 'server.config.managementPort') == null) {
+    warnings.push({ path: 'server.config.managementHost', message: 'has no effect without managementPort: /actuator/* is served on port' });
   }
   return warnings;
 }

@@ -23,8 +23,8 @@ import { withConnection } from '../http/endpoint-call.js';
 export interface CallbackTargets {
   /** callback.config.allowedHosts */
   allowedHosts: readonly string[];
-  /** Where this engine's own ingress listens; null while it does not listen. */
-  ownAddress: () => OwnAddress | null;
+  /** Where this engine's own HTTP servers listen (the ingress, the management port); none before they do. */
+  ownAddresses: () => readonly OwnAddress[];
 }
 
 export interface CallbacksOptions extends CallbackTargets {
@@ -54,14 +54,14 @@ export function isCallbackAllowed(url: string, allowedHosts: readonly string[]):
 /**
  * Why `url` may not be called back, or null when it may: it must be an http(s) URL on an allowed
  * host, carry no credentials (undici would not send them, and the status JSON shows the URL), and
- * not point at this engine's own ingress, whose API a callback could otherwise drive in a loop.
+ * not point at this engine's own ingress (whose API a callback could otherwise drive in a loop) or
+ * its management port.
  */
-export function callbackRefusal(url: string, { allowedHosts, ownAddress }: CallbackTargets): string | null {
+export function callbackRefusal(url: string, { allowedHosts, ownAddresses }: CallbackTargets): string | null {
   if (!isCallbackAllowed(url, allowedHosts)) return 'X-Callback-Url must be an http(s) URL on a host of callback.config.allowedHosts';
   const { username, password } = new URL(url);
   if (username !== '' || password !== '') return 'X-Callback-Url must not carry credentials (user:password@)';
-  const own = ownAddress();
-  if (own !== null && isOwnAddress(url, own)) return "X-Callback-Url must not point at the engine's own address";
+  if (ownAddresses().some((own) => isOwnAddress(url, own))) return "X-Callback-Url must not point at the engine's own address";
   return null;
 }
 
@@ -81,9 +81,9 @@ export class Callbacks {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #stop = new AbortController();
 
-  constructor({ http, statusTable, payloads, timeoutInMs, retries, allowedHosts, ownAddress, log }: CallbacksOptions) {
+  constructor({ http, statusTable, payloads, timeoutInMs, retries, allowedHosts, ownAddresses, log }: CallbacksOptions) {
     this.#http = http;
-    this.#targets = { allowedHosts, ownAddress };
+    this.#targets = { allowedHosts, ownAddresses };
     this.#statusTable = statusTable;
     this.#payloads = payloads;
     this.#timeoutInMs = timeoutInMs;

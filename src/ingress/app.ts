@@ -16,8 +16,21 @@ import { createProbeRoutes, type ProbeDeps } from './routes/probes.js';
 import { createRequestRoutes, type RequestRoutesDeps } from './routes/requests.js';
 import type { IngressRouter, IngressState } from './state.js';
 
+/**
+ * What one HTTP server answers. The paths are in two areas: `/actuator` and below, and everything
+ * else (the API: `/api/*`, `/openapi.json`, the demo service). A path of an area the server does not
+ * serve answers 404 before authentication, as a path no route has: it is not there, token or not.
+ */
+export interface ServedRoutes {
+  /** `/api/*`, `/openapi.json` and the public routers: false on a worker and on the management port. */
+  hasApi: boolean;
+  /** Health, the probes, prometheus and info: false on the main port while a management port serves them. */
+  hasActuator: boolean;
+}
+
 export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps, DlqRoutesDeps, FlowRoutesDeps, ProbeDeps {
-  /** Mounted before authentication: routes anyone may call (the demo service). */
+  served: ServedRoutes;
+  /** Mounted before authentication: routes anyone may call (the demo service). Only with `served.hasApi`. */
   publicRouters: readonly Router[];
   trustProxy: boolean;
   trustedProxies: readonly string[];
@@ -26,19 +39,29 @@ export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps, DlqRoutesD
   log: Logger;
 }
 
-/** The routers of the API that need no token: the probes. */
+/** The routers that need no token: the probes. */
 function createUnguardedApiRouters(deps: IngressDeps): IngressRouter[] {
-  return [createProbeRoutes(deps)];
+  return deps.served.hasActuator ? [createProbeRoutes(deps)] : [];
 }
 
-/** The routers of the API behind authentication (while server.config.auth is "oidc"). */
+/** The routers behind authentication (while server.config.auth is "oidc" and the server has it). */
 function createGuardedApiRouters(deps: IngressDeps): IngressRouter[] {
-  return [createRequestRoutes(deps), createFlowRoutes(deps), createDlqRoutes(deps), createActuatorRoutes(deps), createOpenApiRoutes()];
+  const { served } = deps;
+  return [
+    ...(served.hasApi ? [createRequestRoutes(deps), createFlowRoutes(deps), createDlqRoutes(deps)] : []),
+    ...(served.hasActuator ? [createActuatorRoutes(deps)] : []),
+    ...(served.hasApi ? [createOpenApiRoutes({ hasActuator: served.hasActuator })] : []),
+  ];
 }
 
-/** The routers of the API (the OpenAPI document describes exactly their routes). */
+/** The routers of one server (where it serves the API, its OpenAPI document describes exactly their routes). */
 export function createApiRouters(deps: IngressDeps): IngressRouter[] {
   return [...createUnguardedApiRouters(deps), ...createGuardedApiRouters(deps)];
+}
+
+/** Whether `path` (as the client wrote it, not decoded) is `/actuator` or below; letter case counts, as in the routers. */
+export function isActuatorPath(path: string): boolean {
+  return path === '/actuator' || path.startsWith('/actuator/');
 }
 
 export function createIngressApp(deps: IngressDeps): Koa<IngressState> {
@@ -61,6 +84,8 @@ export function createIngressApp(deps: IngressDeps): Koa<IngressState> {
       if (ctx.req.httpVersionMajor === 1 && ctx.req.httpVersionMinor === 1 && ctx.get('host') === '') {
         throw new HttpProblem(400, 'missing-host', 'Bad Request', 'an HTTP/1.1 request needs a Host header');
       }
+      // A path of an area this server does not serve is not here for anyone: 404 before authentication.
+      if (!(isActuatorPath(ctx.path) ? deps.served.hasActuator : deps.served.hasApi)) ctx.throw(404, `no route for ${ctx.method} ${ctx.path}`);
       await next();
       // No route answered, or the router answered 405/501 with Allow but without a body.
       if (ctx.status === 404 && ctx.body == null) ctx.throw(404, `no route for ${ctx.method} ${ctx.path}`);
@@ -80,7 +105,7 @@ export function createIngressApp(deps: IngressDeps): Koa<IngressState> {
     // Not `throw: true`: the router sets Allow only on the answer it makes itself.
     app.use(router.allowedMethods());
   };
-  for (const router of [...deps.publicRouters, ...createUnguardedApiRouters(deps)]) mount(router);
+  for (const router of [...(deps.served.hasApi ? deps.publicRouters : []), ...createUnguardedApiRouters(deps)]) mount(router);
   if (deps.auth) app.use(createAuthMiddleware({ ...deps.auth, log }));
   for (const router of createGuardedApiRouters(deps)) mount(router);
   // Errors are answered by the middleware above; this only keeps Koa from printing to stderr.

@@ -1,6 +1,7 @@
 /**
  * The OpenAPI 3.1 description of every route of the API, served at GET /openapi.json. A test keeps
- * it true: every route of the routers is described here, and nothing else is.
+ * it true: every route of the routers is described here, and nothing else is; while a management
+ * port serves `/actuator/*`, the document of the main port leaves those routes out.
  *
  * Written from the route code (routes/*.ts, problem.ts, query.ts, body.ts): every status listed is
  * one the route can answer. Problem types are `urn:async-engine:problem:{slug}`, or `about:blank`
@@ -328,7 +329,7 @@ const paths: Json = {
     get: operation({
       operationId: 'getHealth',
       summary: 'Health, for load balancers and orchestrators',
-      description: 'Storage and the pollers; an answer is reused for a second.',
+      description: 'Storage, the OpenID provider under auth "oidc", and the pollers of a process that runs them (an ingress, `--role ingress`, has none); an answer is reused for a second.',
       tags: ['actuator'],
       responses: {
         '200': json('Up.', schemaRef('Health')),
@@ -343,7 +344,7 @@ const paths: Json = {
     get: unguardedOperation({
       operationId: 'getLiveness',
       summary: 'Liveness probe, without a token',
-      description: 'UP while the process and its poll loops run. Reads no storage, so a storage outage does not get a healthy replica restarted.',
+      description: 'UP while the process and its poll loops run (an ingress, `--role ingress`, has none). Reads no storage, so a storage outage does not get a healthy replica restarted.',
       tags: ['actuator'],
       responses: { '200': probeAnswer('`{"status": "UP"}`.'), '503': probeAnswer('`{"status": "DOWN"}`: the engine no longer polls (it is stopping).') },
     }),
@@ -532,7 +533,7 @@ const schemas: Json = {
       status: { type: 'string', enum: ['UP', 'DOWN'] },
       components: {
         type: 'object',
-        description: '`storage` and `pollers`.',
+        description: '`storage`; `auth` under auth "oidc"; `pollers` where the process runs them (roles `all` and `worker`).',
         additionalProperties: {
           type: 'object',
           required: ['status'],
@@ -544,10 +545,11 @@ const schemas: Json = {
   },
   Info: {
     type: 'object',
-    required: ['version', 'startedAt', 'uptimeSeconds', 'flows'],
+    required: ['version', 'role', 'startedAt', 'uptimeSeconds', 'flows'],
     additionalProperties: false,
     properties: {
       version: { type: 'string' },
+      role: { type: 'string', enum: ['all', 'ingress', 'worker'], description: 'What this process runs (`async-engine start --role`).' },
       startedAt: { type: 'string', format: 'date-time' },
       uptimeSeconds: { type: 'integer', minimum: 0 },
       flows: {
@@ -621,48 +623,62 @@ const responses: Json = {
   }),
 };
 
-export const openApiDocument: Record<string, unknown> = {
-  openapi: '3.1.0',
-  info: {
-    title: 'async-engine',
-    version: VERSION,
-    summary: 'Multi-step asynchronous pipelines on Azure Storage Queues.',
-    description:
-      'Errors are `application/problem+json`. Other methods on these paths answer 405, unknown paths 404, both as problem+json. ' +
-      'Authentication applies only while `server.config.auth` is "oidc" (the default); with "none" every route is open.',
-    license: { name: 'MIT', identifier: 'MIT' },
-  },
-  tags: [
-    { name: 'requests', description: 'Submitting to a flow, and reading status and results.' },
-    { name: 'flows', description: 'The configured flows.' },
-    { name: 'dlq', description: 'The dead-letter table.' },
-    { name: 'actuator', description: 'Health, metrics and information.' },
-    { name: 'meta', description: 'This description.' },
-  ],
-  security: [{ bearer: [] }],
-  paths,
-  components: {
-    schemas,
-    parameters,
-    headers,
-    responses,
-    securitySchemes: {
-      bearer: {
-        type: 'http',
-        scheme: 'bearer',
-        bearerFormat: 'JWT',
-        description:
-          'Applies only while `server.config.auth` is "oidc" (the default): an access token of the `openid.config` realm, on every route. ' +
-          '`rbac.config` maps URL prefixes to the roles required. With auth "none" no token is needed.',
-      },
+const components: Json = {
+  schemas,
+  parameters,
+  headers,
+  responses,
+  securitySchemes: {
+    bearer: {
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'JWT',
+      description:
+        'Applies only while `server.config.auth` is "oidc" (the default): an access token of the `openid.config` realm, on every route. ' +
+        '`rbac.config` maps URL prefixes to the roles required. With auth "none" no token is needed.',
     },
   },
 };
 
-export function createOpenApiRoutes(): IngressRouter {
+const DESCRIPTION =
+  'Errors are `application/problem+json`. Other methods on these paths answer 405, unknown paths 404, both as problem+json. ' +
+  'Authentication applies only while `server.config.auth` is "oidc" (the default); with "none" every route is open.';
+const ELSEWHERE = ' The `/actuator/*` routes are served on the management port (`server.config.managementPort`), without a token, and answer 404 here.';
+
+const TAGS = [
+  { name: 'requests', description: 'Submitting to a flow, and reading status and results.' },
+  { name: 'flows', description: 'The configured flows.' },
+  { name: 'dlq', description: 'The dead-letter table.' },
+  { name: 'actuator', description: 'Health, metrics and information.' },
+  { name: 'meta', description: 'This description.' },
+];
+
+/**
+ * The document of the server that serves the API: with the `/actuator/*` routes, or without them
+ * while a management port serves them (server.config.managementPort).
+ */
+export function createOpenApiDocument({ hasActuator }: { hasActuator: boolean }): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'async-engine',
+      version: VERSION,
+      summary: 'Multi-step asynchronous pipelines on Azure Storage Queues.',
+      description: hasActuator ? DESCRIPTION : DESCRIPTION + ELSEWHERE,
+      license: { name: 'MIT', identifier: 'MIT' },
+    },
+    tags: hasActuator ? TAGS : TAGS.filter((tag) => tag.name !== 'actuator'),
+    security: [{ bearer: [] }],
+    paths: hasActuator ? paths : Object.fromEntries(Object.entries(paths).filter(([path]) => !path.startsWith('/actuator/'))),
+    components,
+  };
+}
+
+export function createOpenApiRoutes(served: { hasActuator: boolean }): IngressRouter {
   const router = createRouter();
+  const document = createOpenApiDocument(served);
   router.get('/openapi.json', (ctx) => {
-    ctx.body = openApiDocument;
+    ctx.body = document;
   });
   return router;
 }

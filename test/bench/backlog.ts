@@ -57,7 +57,9 @@ export async function runBacklog(ctx: BenchContext, requests: number): Promise<B
     try {
       await runtime.engine.close(); // the pollers stop; the ingress goes on accepting
       ctx.progress(`backlog: submitting ${requests} requests with the pollers paused`);
-      submitted = await submitClosedLoop((body) => submitToIngress(agent, runtime.url, body), requests, ctx.options.concurrency);
+      const url = runtime.url;
+      if (url === null) throw new Error('the engine opened no ingress');
+      submitted = await submitClosedLoop((body) => submitToIngress(agent, url, body), requests, ctx.options.concurrency);
     } finally {
       await runtime.close();
       await agent.close();

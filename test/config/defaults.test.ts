@@ -205,6 +205,8 @@ describe('defaults', () => {
       expirySweepInMs: 300000,
       demoEndpoints: false,
       maxWaitInSeconds: 30,
+      managementPort: null,
+      managementHost: '127.0.0.1',
     });
     assert.equal(config.auth.mode, 'oidc');
     assert.deepEqual(document['server.config'], {
@@ -221,6 +223,8 @@ describe('defaults', () => {
       expirySweepMs: 300000,
       demoEndpoints: false,
       maxWaitSeconds: 30,
+      managementPort: null,
+      managementHost: null,
     });
   });
 
@@ -239,6 +243,8 @@ describe('defaults', () => {
       expirySweepInMs: 300000,
       demoEndpoints: false,
       maxWaitInSeconds: 30,
+      managementPort: null,
+      managementHost: '127.0.0.1',
     });
     assert.equal(config.auth.mode, 'none');
   });

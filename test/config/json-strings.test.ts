@@ -62,6 +62,8 @@ describe('JSON-encoded strings', () => {
       expirySweepMs: 300000,
       demoEndpoints: false,
       maxWaitSeconds: 30,
+      managementPort: null,
+      managementHost: null,
     });
   });
 

@@ -44,6 +44,8 @@ describe('README', () => {
       'ASYNC_ENGINE_ENV',
       'async-engine start [--config PATH]',
       'async-engine config check [--config PATH]',
+      'async-engine start --role all\\|ingress\\|worker',
+      'ASYNC_ENGINE_ROLE',
       'npm install && npm start',
       'npm test',
     ];

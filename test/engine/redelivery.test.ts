@@ -256,7 +256,7 @@ describe('redelivery and dead-lettering', () => {
       payloads,
       http,
       redelivery: config.redelivery,
-      callbacks: new Callbacks({ http, statusTable, payloads, timeoutInMs: 1000, retries: 0, allowedHosts: [], ownAddress: () => null, log }),
+      callbacks: new Callbacks({ http, statusTable, payloads, timeoutInMs: 1000, retries: 0, allowedHosts: [], ownAddresses: () => [], log }),
       completions: new Completions(),
       platformToken: null,
       inlineLimitBytes: config.payload.inlineLimitBytes,

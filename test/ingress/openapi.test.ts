@@ -8,8 +8,8 @@ import { Completions } from '../../src/engine/completions.js';
 import type { Flow } from '../../src/engine/flows.js';
 import { ReplayJobs } from '../../src/engine/replay-jobs.js';
 import { Admission } from '../../src/ingress/admission.js';
-import { createApiRouters, type IngressDeps } from '../../src/ingress/app.js';
-import { openApiDocument } from '../../src/ingress/openapi.js';
+import { createApiRouters, type IngressDeps, type ServedRoutes } from '../../src/ingress/app.js';
+import { createOpenApiDocument } from '../../src/ingress/openapi.js';
 import { createLogger } from '../../src/observability/log.js';
 import { DlqTable } from '../../src/storage/dlq-table.js';
 import { IdempotencyKeys } from '../../src/storage/idempotency-keys.js';
@@ -73,7 +73,7 @@ function operationsOf(document: Json): DocumentedOperation[] {
  * Real dependencies that touch nothing: the SDK clients connect only when called, and no route is
  * invoked here; the routers only keep `deps` in their closures.
  */
-function idleDeps(): IngressDeps {
+function idleDeps(served: ServedRoutes): IngressDeps {
   const table = new TableClient('http://127.0.0.1:9/devstoreaccount1', 'Unused');
   const payloads = new PayloadStore({ container: new ContainerClient('http://127.0.0.1:9/devstoreaccount1/unused'), inlineLimitBytes: 32_768 });
   const statusTable = new StatusTable(table);
@@ -81,6 +81,7 @@ function idleDeps(): IngressDeps {
   const dlqTable = new DlqTable(table);
   const log = createLogger({ level: 'silent', destination: { write: () => undefined } });
   return {
+    served,
     flows,
     statusTable,
     dlqTable,
@@ -91,7 +92,7 @@ function idleDeps(): IngressDeps {
     admission: new Admission({ maxPoolSize: 1, maxQueueSize: 0 }),
     idempotency: new IdempotencyKeys(table, 1000),
     allowedCallbackHosts: [],
-    ownAddress: () => null,
+    ownAddresses: () => [],
     completions: new Completions(),
     maxWaitInSeconds: 30,
     shuttingDown: new AbortController().signal,
@@ -110,9 +111,9 @@ function idleDeps(): IngressDeps {
 }
 
 /** "METHOD /path/{param}" of every route of the API's routers (HEAD is the router's own, for GET). */
-function routesOfRouters(): Set<string> {
+function routesOfRouters(served: ServedRoutes): Set<string> {
   const routes = new Set<string>();
-  for (const router of createApiRouters(idleDeps())) {
+  for (const router of createApiRouters(idleDeps(served))) {
     for (const layer of router.stack) {
       assert.equal(typeof layer.path, 'string', `route ${String(layer.path)} has a plain path`);
       const path = String(layer.path).replace(/:([A-Za-z0-9_]+)/g, '{$1}');
@@ -124,6 +125,12 @@ function routesOfRouters(): Set<string> {
   return routes;
 }
 
+/** The servers that serve the API: with /actuator/*, and without it while a management port serves it. */
+const LAYOUTS: ReadonlyArray<[name: string, served: ServedRoutes]> = [
+  ['the ingress', { hasApi: true, hasActuator: true }],
+  ['the ingress beside a management port', { hasApi: true, hasActuator: false }],
+];
+
 describe('the OpenAPI document', () => {
   const suite = engineSuite();
 
@@ -133,21 +140,33 @@ describe('the OpenAPI document', () => {
     assert.equal(response.status, 200);
     assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
     const served: unknown = await response.json();
+    const openApiDocument = createOpenApiDocument({ hasActuator: true });
     assert.deepEqual(served, openApiDocument);
     assert.equal(openApiDocument['openapi'], '3.1.0');
     const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
     assert.equal(recordAt(openApiDocument['info'], 'info')['version'], version);
   });
 
-  it('describes exactly the routes of the routers', () => {
-    const routes = routesOfRouters();
-    const documented = new Set(operationsOf(openApiDocument).map((o) => o.key));
-    assert.ok(routes.size > 0);
-    assert.deepEqual([...routes].filter((r) => !documented.has(r)).sort(), [], 'routes missing from the document');
-    assert.deepEqual([...documented].filter((r) => !routes.has(r)).sort(), [], 'documented operations no router has');
+  it('leaves /actuator/* out while a management port serves it, and is not served there', async () => {
+    const e = await suite.engine(flowDocument(suite.azurite, { steps: [{ url: 'http://127.0.0.1:9/x' }], extra: { 'server.config': { managementPort: 0 } } }));
+    const served = recordAt(await (await fetch(`${e.url}/openapi.json`)).json(), 'the document');
+    assert.deepEqual(served, createOpenApiDocument({ hasActuator: false }));
+    assert.deepEqual(Object.keys(recordAt(served['paths'], 'paths')).filter((path) => path.startsWith('/actuator')), []);
+    assert.equal((await fetch(`${e.managementUrl}/openapi.json`)).status, 404);
   });
 
+  for (const [name, served] of LAYOUTS) {
+    it(`describes exactly the routes of the routers of ${name}`, () => {
+      const routes = routesOfRouters(served);
+      const documented = new Set(operationsOf(createOpenApiDocument(served)).map((o) => o.key));
+      assert.ok(routes.size > 0);
+      assert.deepEqual([...routes].filter((r) => !documented.has(r)).sort(), [], 'routes missing from the document');
+      assert.deepEqual([...documented].filter((r) => !routes.has(r)).sort(), [], 'documented operations no router has');
+    });
+  }
+
   it('gives every operation an id, a summary, a 2xx answer and a declaration of each path parameter', () => {
+    const openApiDocument = createOpenApiDocument({ hasActuator: true });
     const ids = new Set<string>();
     for (const { key, path, pathItem, operation } of operationsOf(openApiDocument)) {
       const id = operation['operationId'];
@@ -169,6 +188,7 @@ describe('the OpenAPI document', () => {
   });
 
   it('resolves every $ref within the document', () => {
+    const openApiDocument = createOpenApiDocument({ hasActuator: true });
     const refs: string[] = [];
     const walk = (node: unknown): void => {
       if (Array.isArray(node)) {

@@ -17,6 +17,19 @@ describe('auth "none"', () => {
     assert.equal(local.logs.filter((l) => String(l['msg']).startsWith('SECURITY:')).length, 0);
   });
 
+  it('warns when the management port listens beyond loopback, though the ingress does not', async () => {
+    const document = (managementHost: string): Record<string, unknown> =>
+      flowDocument(suite.azurite, { steps: [{ url: 'http://127.0.0.1:9/x' }], extra: { 'server.config': { managementPort: 0, managementHost } } });
+    const open = await suite.engine(document('0.0.0.0'));
+    const warnings = open.logs.filter((l) => String(l['msg']).startsWith('SECURITY:'));
+    assert.equal(warnings.length, 1);
+    assert.match(String(warnings[0]!['msg']), /managementHost is a non-loopback interface/);
+    assert.equal(warnings[0]!['host'], '0.0.0.0');
+
+    const local = await suite.engine(document('127.0.0.1'));
+    assert.equal(local.logs.filter((l) => String(l['msg']).startsWith('SECURITY:')).length, 0);
+  });
+
   it('warns for a private interface too: anyone on that network may call it', () => {
     // The machine may have no private interface to listen on, so the decision itself is checked.
     for (const host of ['10.1.2.3', '192.168.0.7', '172.16.5.4', 'fd00::1', '0.0.0.0', '::', 'engine.internal']) assert.equal(isLoopbackAddress(host), false, host);

@@ -23,7 +23,7 @@ export interface CliOptions {
 /** The environment tests start from: the parent's, without the variables the engine reads. */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const key of ['ASYNC_ENGINE_CONFIG', 'ASYNC_ENGINE_ENV', 'AZURE_STORAGE_CONNECTION_STRING', 'AZURE_STORAGE_ACCOUNT_KEY', 'OPENAPI_PASSWORD', 'OIDC_CLIENT_SECRET']) {
+  for (const key of ['ASYNC_ENGINE_CONFIG', 'ASYNC_ENGINE_ENV', 'ASYNC_ENGINE_ROLE', 'AZURE_STORAGE_CONNECTION_STRING', 'AZURE_STORAGE_ACCOUNT_KEY', 'OPENAPI_PASSWORD', 'OIDC_CLIENT_SECRET']) {
     delete env[key];
   }
   // What DefaultAzureCredential reads: a developer's own identity must not reach the engine under test.

@@ -8,7 +8,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { EngineConfig } from '../../src/config/types.js';
 import { createLogger } from '../../src/observability/log.js';
 import { StorageCallCounter } from '../../src/observability/storage-calls.js';
-import { Runtime, type RuntimeTimings } from '../../src/runtime.js';
+import { Runtime, type RuntimeRole, type RuntimeTimings } from '../../src/runtime.js';
 import { after, before } from 'node:test';
 import { startAzurite, uniqueQueueName, uniqueTableName, type TestAzurite } from './azurite.js';
 import { EndpointServer, echo, type Handler } from './endpoints.js';
@@ -79,7 +79,10 @@ export function configOf(document: Record<string, unknown>): EngineConfig {
 
 export interface TestEngine {
   runtime: Runtime;
-  url: string;
+  /** The ingress's URL; throws for a worker with a management port, which opens no main port. */
+  readonly url: string;
+  /** The management server's URL; null without server.config.managementPort. */
+  readonly managementUrl: string | null;
   storageCalls: StorageCallCounter;
   logs: Array<Record<string, unknown>>;
   /** Log lines whose message is `msg`. */
@@ -87,18 +90,23 @@ export interface TestEngine {
   close(): Promise<void>;
 }
 
-/** `timings` shortens the runtime's internal intervals (health cache, JWKS cool-down) for a test. */
-export async function startEngine(config: EngineConfig, timings: Partial<RuntimeTimings> = {}): Promise<TestEngine> {
+/** `timings` shortens the runtime's internal intervals (health cache, JWKS cool-down) for a test; `role` is `all` by default. */
+export async function startEngine(config: EngineConfig, timings: Partial<RuntimeTimings> = {}, role: RuntimeRole = 'all'): Promise<TestEngine> {
   const logs: Array<Record<string, unknown>> = [];
   const log = createLogger({
     level: 'debug',
     destination: { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) },
   });
   const storageCalls = new StorageCallCounter();
-  const runtime = await Runtime.start(config, { log, abortSignal: AbortSignal.timeout(60_000), storageCalls, timings });
+  const runtime = await Runtime.start(config, { log, abortSignal: AbortSignal.timeout(60_000), storageCalls, timings, role });
+  const { url } = runtime;
   return {
     runtime,
-    url: runtime.url,
+    get url() {
+      if (url === null) throw new Error('this engine opens no main port (a worker with a management port)');
+      return url;
+    },
+    managementUrl: runtime.managementUrl,
     storageCalls,
     logs,
     logged: (msg) => logs.filter((l) => l['msg'] === msg),
@@ -140,8 +148,8 @@ export interface EngineSuite {
   readonly azurite: TestAzurite;
   /** An endpoint server closed after the suite. */
   endpoint(handler?: Handler): Promise<EndpointServer>;
-  /** An engine started from `document`, closed after the suite. */
-  engine(document: Record<string, unknown>, timings?: Partial<RuntimeTimings>): Promise<TestEngine>;
+  /** An engine started from `document` in `role` (default `all`), closed after the suite. */
+  engine(document: Record<string, unknown>, timings?: Partial<RuntimeTimings>, role?: RuntimeRole): Promise<TestEngine>;
   /** Runs `close` after the suite (in reverse order of registration). */
   onClose(close: () => Promise<unknown>): void;
 }
@@ -170,8 +178,8 @@ export function engineSuite(): EngineSuite {
       closers.push(() => server.close());
       return server;
     },
-    async engine(document, timings) {
-      const started = await startEngine(configOf(document), timings);
+    async engine(document, timings, role) {
+      const started = await startEngine(configOf(document), timings, role);
       closers.push(() => started.close());
       return started;
     },

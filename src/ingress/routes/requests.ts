@@ -30,8 +30,8 @@ export interface RequestRoutesDeps extends SubmitDeps {
   /** rbac.config.ownRequestsOnly and adminRoles: who may read which requests. */
   ownership: { ownRequestsOnly: boolean; adminRoles: readonly string[] };
   allowedCallbackHosts: readonly string[];
-  /** Where the ingress listens (null until it does): X-Callback-Url may not point there. */
-  ownAddress: () => OwnAddress | null;
+  /** Where the engine's HTTP servers listen (none until they do): X-Callback-Url may not point there. */
+  ownAddresses: () => readonly OwnAddress[];
   /** Word of requests this process's engine finished, for submissions with `Prefer: wait`. */
   completions: Completions;
   /** server.config.maxWaitSeconds: the cap on `Prefer: wait=N`. */
@@ -65,7 +65,7 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
     const flow = deps.flows.get(flowName);
     if (!flow) throw new HttpProblem(404, 'unknown-flow', 'Not Found', `there is no flow named "${flowName}"`);
     const callbackUrl = ctx.get('x-callback-url') || null;
-    const callbackRefused = callbackUrl === null ? null : callbackRefusal(callbackUrl, { allowedHosts: deps.allowedCallbackHosts, ownAddress: deps.ownAddress });
+    const callbackRefused = callbackUrl === null ? null : callbackRefusal(callbackUrl, { allowedHosts: deps.allowedCallbackHosts, ownAddresses: deps.ownAddresses });
     if (callbackRefused !== null) throw new HttpProblem(400, 'callback-not-allowed', 'Bad Request', callbackRefused);
     if (await backlog.isFull(flow)) {
       throw new HttpProblem(429, 'backlog-full', 'Too Many Requests', `flow "${flow.name}" has ${flow.maxBacklog} or more requests waiting (maxBacklog); try again later`, {

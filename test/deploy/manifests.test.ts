@@ -12,7 +12,6 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
-import { nodeAt } from '../../src/config/schema.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { engineSuite, startEngine } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
@@ -179,14 +178,6 @@ function secretEnvironment(): NodeJS.ProcessEnv {
   return env;
 }
 
-/**
- * Tests that need configuration keys other slices of the Azure issue are building are `todo` until
- * the schema has those keys; then they run as any other.
- */
-function pendingUntil(reason: string, ...keys: string[]): string | undefined {
-  return keys.every((key) => nodeAt(key) !== undefined) ? undefined : reason;
-}
-
 // --- The Dockerfile, read statically: no Docker engine is needed to check what it says. ---
 
 interface Instruction {
@@ -266,7 +257,6 @@ describe('config/deploy/kubernetes', () => {
 
   it(
     "holds a configuration in the ConfigMap that passes the engine's own validation",
-    { todo: pendingUntil('credential and managementPort land with their slices', 'azure.storage.config.credential', 'server.config.managementPort') },
     () => {
       const loaded = parseConfig(shipped, { source: 'config/deploy/kubernetes/configmap.yaml', env: secretEnvironment() });
       assert.deepEqual(loaded.warnings, []);
@@ -519,7 +509,6 @@ describe("the ConfigMap's configuration, started", () => {
 
   it(
     'answers both probes 200 without a token on the management port, and not on the API port',
-    { todo: pendingUntil('managementPort lands with the roles slice', 'server.config.managementPort') },
     async () => {
       // The shipped configuration, with the test's Azurite for the storage account (its own, so the
       // shipped queue and table names collide with nothing), the test's provider, and free ports.
@@ -532,14 +521,12 @@ describe("the ConfigMap's configuration, started", () => {
       const { config } = parseConfig(document, { source: 'configmap.yaml (test storage)', env: secretEnvironment() });
       const engine = await startEngine(config, { healthCacheInMs: 50 });
       suite.onClose(() => engine.close());
-      // Written against the roles slice's API, which names the management server's URL.
-      const managementUrl = (engine.runtime as unknown as { managementUrl?: unknown }).managementUrl;
-      assert.equal(typeof managementUrl, 'string', 'runtime.managementUrl names the management server');
-      assert.notEqual(managementUrl, engine.url);
+      const { managementUrl } = engine.runtime;
+      assert.ok(managementUrl !== null && managementUrl !== engine.url, 'the management server listens on its own port');
       for (const probe of [LIVENESS, READINESS]) {
         const answer = await eventually(
           async () => {
-            const response = await fetch(`${managementUrl as string}${probe}`);
+            const response = await fetch(`${managementUrl}${probe}`);
             assert.equal(response.status, 200, `${probe}: ${await response.clone().text()}`);
             return response;
           },

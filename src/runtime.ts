@@ -278,8 +278,6 @@ export class Runtime {
     }
   }
 
-
-
   /**
    * Stops within server.config.shutdownGraceMs in all: stops intake (the server accepts no new
    * connection, the pollers no new message), lets HTTP requests, steps and callbacks in flight

@@ -56,6 +56,10 @@ export class Emulator {
     const child = fork(new URL('./azurite-child.js', import.meta.url), args, {
       execArgv: [],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // Its own process group: Ctrl-C in a terminal signals the whole foreground group, and Azurite
+      // would stop at once while the engine still drains its steps into it. The engine stops it last,
+      // and it stops by itself when the engine is gone (azurite-child.ts).
+      detached: true,
     });
     try {
       return new Emulator(child, await waitUntilListening(child, ports, startTimeoutInMs));

@@ -13,7 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { cleanEnv, REPO_ROOT, RunningCli } from '../support/cli.js';
-import { type ConfigDocument, validDocument, writeConfigFile } from '../support/config-docs.js';
+import { type ConfigDocument, DEMO_FLOW, DEMO_QUEUES, validDocument, writeConfigFile } from '../support/config-docs.js';
+import { EndpointServer, echoWhen, gate } from '../support/endpoints.js';
 import { eventually } from '../support/eventually.js';
 import { freePorts, isPortFree } from '../support/ports.js';
 
@@ -185,6 +186,35 @@ describe('npm start, stopped by a signal', { concurrency: false }, () => {
       await run.npm.exited;
       assertDrained(run.npm);
     } finally {
+      await cleanUp(run);
+    }
+  });
+
+  it('Ctrl-C while a step is in flight: the embedded emulator stays up until the drain has settled the step', async () => {
+    const held = gate();
+    const endpoint = await EndpointServer.start(echoWhen(held.opened));
+    const [queue] = DEMO_QUEUES;
+    const run = await startWithNpm({
+      'queue.config': [{ name: queue }],
+      'flow.config': [{ flowName: DEMO_FLOW, queueMappings: [{ initial: true, sourceQueueName: queue, endpointUrl: endpoint.url() }] }],
+    });
+    try {
+      const submitted = await fetch(`http://127.0.0.1:${run.ports[0]}/api/flows/${DEMO_FLOW}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"n":1}' });
+      assert.equal(submitted.status, 202);
+      await eventually(() => assert.equal(endpoint.inFlight, 1, 'the step is calling its endpoint'), { timeoutInMs: 60_000 });
+      process.kill(-(run.npm.child.pid as number), 'SIGINT');
+      await eventually(() => assert.ok(run.npm.logLines().some((l) => l['msg'] === 'engine.draining')), { timeoutInMs: STOP_TIMEOUT_IN_MS });
+      held.open();
+      const { code } = await npmExit(run);
+      await assertNothingLeft(run);
+      await run.npm.exited;
+      assert.equal(code, 0, run.npm.stderr);
+      const events = run.npm.logLines().map((l) => l['msg']);
+      assert.ok(events.includes('step.completed'), `the step completed during the drain: ${events.join(', ')}`);
+      assert.ok(!events.includes('step.error'), `no storage write of the step failed:\n${run.npm.stdout}`);
+    } finally {
+      held.open();
+      await endpoint.close();
       await cleanUp(run);
     }
   });

@@ -69,6 +69,15 @@ module.exports = {
       to: { path: '^test/' },
     },
     {
+      name: 'no-dev-dependency-in-src',
+      comment:
+        'production installs (npm ci --omit=dev, npm install async-engine) lack the devDependencies: src/ may import only dependencies. ' +
+        'A development-only package (azurite) is loaded where it is configured, by path, with a clear error when it is missing.',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { dependencyTypes: ['npm-dev'] },
+    },
+    {
       name: 'no-unresolvable',
       comment: 'an import that cannot be resolved cannot be checked against the layers',
       severity: 'error',

@@ -6,6 +6,8 @@
  * - `AE_INVALID_OPTION`: a component was constructed with an option that breaks its invariants (a bug).
  * - `AE_USAGE`: the command line could not be understood.
  * - `AE_EMULATOR_PORT_IN_USE`: the embedded Azurite could not listen because a port is taken.
+ * - `AE_EMULATOR_NOT_INSTALLED`: the embedded Azurite is configured but the `azurite` package (a
+ *   development dependency) is not installed.
  * - `AE_EMULATOR_FAILED`: the embedded Azurite exited or did not become ready.
  * - `AE_STORAGE_UNAVAILABLE`: Azure Storage could not be reached or refused the credentials.
  * - `AE_NOT_FOUND`: the storage object (queue message, entity, blob) does not exist.
@@ -26,6 +28,7 @@ export type EngineErrorCode =
   | 'AE_INVALID_OPTION'
   | 'AE_USAGE'
   | 'AE_EMULATOR_PORT_IN_USE'
+  | 'AE_EMULATOR_NOT_INSTALLED'
   | 'AE_EMULATOR_FAILED'
   | 'AE_STORAGE_UNAVAILABLE'
   | 'AE_NOT_FOUND'

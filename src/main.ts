@@ -123,7 +123,7 @@ async function start(configPath: string | undefined, role: RuntimeRole): Promise
   for (const warning of loaded.warnings) log.warn({ path: warning.path, warning: warning.message }, 'config.warning');
 
   const stopping = new AbortController();
-  const stopSignal = waitForStopSignal(stopping);
+  const stopSignal = waitForStop(stopping, { watchParent: process.env['npm_lifecycle_event'] !== undefined });
   let runtime: Runtime;
   try {
     runtime = await Runtime.start(config, { log, abortSignal: stopping.signal, storageCalls: new StorageCallCounter(), role });
@@ -134,8 +134,8 @@ async function start(configPath: string | undefined, role: RuntimeRole): Promise
     return EXIT_RUNTIME;
   }
   log.info({ role, url: runtime.url, managementUrl: runtime.managementUrl }, 'engine.started');
-  const signal = await stopSignal;
-  log.info({ signal }, 'engine.stopping');
+  const reason = await stopSignal;
+  log.info(reason === 'parent-exited' ? { reason } : { signal: reason }, 'engine.stopping');
   await runtime.close();
   log.info({}, 'engine.stopped');
   return 0;
@@ -152,19 +152,50 @@ function startFailure(err: unknown, { port, managementPort }: { port: number; ma
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Resolves with the first SIGTERM or SIGINT; a second one ends the process at once. */
-function waitForStopSignal(controller: AbortController): Promise<NodeJS.Signals> {
+/**
+ * A repeat of the stop signal within this time is the same request delivered twice: Ctrl-C in a
+ * terminal reaches the whole foreground process group, and under `npm start` npm forwards its own
+ * copy to the engine as well.
+ */
+const REPEATED_SIGNAL_WINDOW_IN_MS = 1000;
+const PARENT_CHECK_INTERVAL_IN_MS = 1000;
+
+type StopReason = NodeJS.Signals | 'parent-exited';
+
+/**
+ * Resolves with the first SIGTERM or SIGINT; a second one (other than the same signal repeated
+ * within {@link REPEATED_SIGNAL_WINDOW_IN_MS}) ends the process at once. With `watchParent` it also
+ * resolves once the process that started the engine has gone (the engine was re-parented): an npm
+ * script whose npm was killed outright must not live on holding the ports. Only for npm scripts: a
+ * command started in the background of a shell script may well be meant to outlive the script.
+ */
+function waitForStop(controller: AbortController, { watchParent }: { watchParent: boolean }): Promise<StopReason> {
   return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (controller.signal.aborted) {
-        process.stderr.write(`async-engine: ${signal} again, exiting without draining\n`);
-        process.exit(130);
-      }
+    let first: { signal: NodeJS.Signals; atInMs: number } | undefined;
+    let parentCheck: NodeJS.Timeout | undefined;
+    const stop = (reason: StopReason): void => {
+      clearInterval(parentCheck);
       controller.abort();
-      resolve(signal);
+      resolve(reason);
+    };
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (!controller.signal.aborted) {
+        first = { signal, atInMs: performance.now() };
+        stop(signal);
+        return;
+      }
+      if (signal === first?.signal && performance.now() - first.atInMs < REPEATED_SIGNAL_WINDOW_IN_MS) return;
+      process.stderr.write(`async-engine: ${signal} again, exiting without draining\n`);
+      process.exit(130);
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    if (watchParent) {
+      const parent = process.ppid;
+      parentCheck = setInterval(() => {
+        if (process.ppid !== parent && !controller.signal.aborted) stop('parent-exited');
+      }, PARENT_CHECK_INTERVAL_IN_MS).unref();
+    }
   });
 }
 

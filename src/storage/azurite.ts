@@ -1,11 +1,13 @@
 /**
- * The embedded emulator: Azurite from the engine's own dependencies, in a child process (it serves
- * everything from one core, so it gets its own), either persistent in a workspace folder or in
- * memory for tests. The engine and the test harness both start it through {@link Emulator.start}.
+ * The embedded emulator: Azurite in a child process (it serves everything from one core, so it gets
+ * its own), either persistent in a workspace folder or in memory for tests. The engine and the test
+ * harness both start it through {@link Emulator.start}. Azurite is a development dependency, absent
+ * from production installs: it is found by path only when the emulator starts, never imported.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { EngineError } from '../errors.js';
@@ -58,7 +60,8 @@ export class Emulator {
 
   /** Starts Azurite and resolves once all three services listen. */
   static async start({ location, ports, startTimeoutInMs, https }: EmulatorOptions): Promise<Emulator> {
-    const args = ['--silent', '--skipApiVersionCheck', '--loose', '--disableTelemetry'];
+    const cli = resolveAzurite();
+    const args = [cli, '--silent', '--skipApiVersionCheck', '--loose', '--disableTelemetry'];
     for (const service of SERVICES) args.push(`--${service}Host`, '127.0.0.1', `--${service}Port`, String(ports[service]));
     if (https) args.push('--cert', https.certPath, '--key', https.keyPath, '--oauth', 'basic');
     if (location === null) {
@@ -70,6 +73,10 @@ export class Emulator {
     const child = fork(new URL('./azurite-child.js', import.meta.url), args, {
       execArgv: [],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // Its own process group: Ctrl-C in a terminal signals the whole foreground group, and Azurite
+      // would stop at once while the engine still drains its steps into it. The engine stops it last,
+      // and it stops by itself when the engine is gone (azurite-child.ts).
+      detached: true,
     });
     try {
       return new Emulator(child, await waitUntilListening(child, ports, startTimeoutInMs), https ? 'https' : 'http');
@@ -104,6 +111,26 @@ export class Emulator {
       clearTimeout(timer);
     })();
     return this.#closing;
+  }
+}
+
+/**
+ * The path of Azurite's command line, resolved from the engine's own files as Node resolves any
+ * package (so an `azurite` installed beside async-engine in a user's project is found too).
+ */
+function resolveAzurite(): string {
+  try {
+    return createRequire(import.meta.url).resolve('azurite/dist/src/azurite.js');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+    throw new EngineError(
+      'AE_EMULATOR_NOT_INSTALLED',
+      'azure.storage.config.emulator is "embedded", but the azurite package is not installed: it is a development dependency, ' +
+        'left out of production installs (npm ci --omit=dev) and of async-engine installed as a package. ' +
+        'Install it with `npm install --save-dev azurite` (or `npm install azurite`), ' +
+        'or configure a storage account (accountName and accountKey) or a connectionString in azure.storage.config instead.',
+      { cause: err },
+    );
   }
 }
 

@@ -50,6 +50,17 @@ const FIXTURE: Record<string, string> = {
   'test/support/helper.ts': 'export const helper = 1;\n',
   // layer-unassigned: a folder no layer names.
   'src/extra/thing.ts': "import { EngineError } from '../errors.js';\nexport const thing = new EngineError();\n",
+  // no-dev-dependency-in-src: production installs lack devDependencies (a type-only import counts too).
+  'src/storage/emulator.ts': "import { start } from 'dev-only';\nexport const emulator = start;\n",
+  'src/storage/emulator-types.ts': "import type { Options } from 'dev-only';\nexport type EmulatorOptions = Options;\n",
+  // Allowed: a dependency.
+  'src/storage/clients.ts': "import { connect } from 'runtime-dep';\nexport const clients = connect;\n",
+  'package.json': JSON.stringify({ name: 'fixture', type: 'module', dependencies: { 'runtime-dep': '1.0.0' }, devDependencies: { 'dev-only': '1.0.0' } }),
+  'node_modules/runtime-dep/package.json': JSON.stringify({ name: 'runtime-dep', version: '1.0.0', main: 'index.js' }),
+  'node_modules/runtime-dep/index.js': 'exports.connect = () => 1;\n',
+  'node_modules/dev-only/package.json': JSON.stringify({ name: 'dev-only', version: '1.0.0', main: 'index.js', types: 'index.d.ts' }),
+  'node_modules/dev-only/index.js': 'exports.start = () => 1;\n',
+  'node_modules/dev-only/index.d.ts': 'export declare function start(): number;\nexport interface Options { port: number }\n',
   // Allowed: the top layers import downwards, main imports runtime.
   'src/runtime.ts': "import { decide } from './engine/decide.js';\nimport { verify } from './auth/verify.js';\nexport const runtime = [decide, verify];\n",
   'src/main.ts': "import { runtime } from './runtime.js';\nimport { endpoints } from './demo/endpoints.js';\nexport const main = [runtime, endpoints];\n",
@@ -66,7 +77,7 @@ describe('layer rules (.dependency-cruiser.cjs)', () => {
   });
   after(() => rm(tmp, { recursive: true, force: true }));
 
-  it('fail on upward, sibling, circular, test and unassigned imports, naming each rule', async () => {
+  it('fail on upward, sibling, circular, test, unassigned and devDependency imports, naming each rule', async () => {
     const { code, output } = await cruise(tmp);
     assert.notEqual(code, 0, output);
     const expected = [
@@ -76,6 +87,8 @@ describe('layer rules (.dependency-cruiser.cjs)', () => {
       'error no-circular: src/engine/a.ts → ',
       'error no-src-to-test: src/demo/endpoints.ts → test/support/helper.ts',
       'error layer-unassigned: src/extra/thing.ts → src/errors.ts',
+      'error no-dev-dependency-in-src: src/storage/emulator.ts → node_modules/dev-only/',
+      'error no-dev-dependency-in-src: src/storage/emulator-types.ts → node_modules/dev-only/',
     ];
     for (const line of expected) assert.ok(output.includes(line), `missing "${line}" in:\n${output}`);
     // Each violation is explained by its rule's comment (err-long wraps it), e.g. which layers are below.

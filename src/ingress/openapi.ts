@@ -328,7 +328,7 @@ const paths: Json = {
     get: operation({
       operationId: 'getHealth',
       summary: 'Health, for load balancers and orchestrators',
-      description: 'Storage and the pollers; an answer is reused for a second.',
+      description: 'Storage and the pollers, and whether this replica is the sweeper; an answer is reused for a second.',
       tags: ['actuator'],
       responses: {
         '200': json('Up.', schemaRef('Health')),
@@ -532,7 +532,7 @@ const schemas: Json = {
       status: { type: 'string', enum: ['UP', 'DOWN'] },
       components: {
         type: 'object',
-        description: '`storage` and `pollers`.',
+        description: '`storage`, `pollers`, `auth` (under oidc), and `sweeper` (always UP; its `detail` says whether this replica runs the sweeps).',
         additionalProperties: {
           type: 'object',
           required: ['status'],

@@ -34,6 +34,7 @@ import { inFlightSteps, queueDepth, storageOperationsTotal } from './observabili
 import type { StorageCallCounter } from './observability/storage-calls.js';
 import { DlqTable } from './storage/dlq-table.js';
 import { IdempotencyKeys } from './storage/idempotency-keys.js';
+import { LockBlob, SWEEPER_LOCK_BLOB } from './storage/lock-blob.js';
 import { PayloadStore } from './storage/payloads.js';
 import { ReplayJobTable } from './storage/replay-jobs.js';
 import { createStepQueue } from './storage/queues.js';
@@ -48,9 +49,23 @@ export interface RuntimeTimings {
   healthCacheInMs: number;
   /** The shortest time between two JWKS fetches for unknown key ids. */
   jwksCooldownInMs: number;
+  /** How long the sweeper's blob lease lasts unless renewed: 15 to 60 whole seconds (Azure's bounds). */
+  sweeperLeaseInMs: number;
+  /** How often a replica that is not the sweeper asks for the lease. */
+  sweeperAcquireIntervalInMs: number;
 }
 
-export const DEFAULT_RUNTIME_TIMINGS: Readonly<RuntimeTimings> = { healthCacheInMs: 1000, jwksCooldownInMs: 5000 };
+export const DEFAULT_RUNTIME_TIMINGS: Readonly<RuntimeTimings> = {
+  healthCacheInMs: 1000,
+  jwksCooldownInMs: 5000,
+  // The longest lease Azure grants, and a standby asks every third of it: the election costs the
+  // sweeper one renew and each standby one acquire every 20 s (4,320 small blob calls a day each, a
+  // fixed cost, where a sweep's listing scans the whole status table), and a sweeper that dies
+  // unannounced is replaced within 80 s at most, which sweeps every expirySweepMs (5 minutes by
+  // default) hardly notice. One that stops cleanly is replaced at the next ask.
+  sweeperLeaseInMs: 60_000,
+  sweeperAcquireIntervalInMs: 20_000,
+};
 
 /**
  * What one process runs. Any mix of roles on one storage account works together: storage is the
@@ -201,6 +216,10 @@ export class Runtime {
         completions,
         inlineLimitBytes: config.payload.inlineLimitBytes,
         expirySweepInMs: config.server.expirySweepInMs,
+        sweeper: {
+          lock: new LockBlob({ container: clients.payloads, blobName: SWEEPER_LOCK_BLOB, leaseDurationInMs: timings.sweeperLeaseInMs }),
+          acquireIntervalInMs: timings.sweeperAcquireIntervalInMs,
+        },
         shutdownGraceInMs: config.server.shutdownGraceInMs,
         log,
       });
@@ -212,8 +231,8 @@ export class Runtime {
       const readiness = cachedHealth(async () => withAuth(await storageHealth(storage), issuer), timings.healthCacheInMs);
       const health = async (): Promise<HealthReport> => {
         const report = await storageHealth(storage);
-        // An ingress has no pollers by design: their absence is no fault.
-        return withAuth(hasPollers ? withPollers(report, engine) : report, issuer);
+        // An ingress has no pollers and runs no sweeps by design: their absence is no fault.
+        return withAuth(hasPollers ? withSweeper(withPollers(report, engine), engine) : report, issuer);
       };
       const deps: IngressDeps = {
         served: { hasApi, hasActuator: managementPort === null },
@@ -365,6 +384,12 @@ function withAuth(report: HealthReport, issuer: OidcIssuer | null): HealthReport
 function withPollers(report: HealthReport, engine: Engine): HealthReport {
   const pollers = engine.isRunning ? ({ status: 'UP' } as const) : ({ status: 'DOWN', detail: 'the engine is not polling' } as const);
   return { status: report.status === 'UP' && pollers.status === 'UP' ? 'UP' : 'DOWN', components: { ...report.components, pollers } };
+}
+
+/** Whether this replica runs the sweeps: for operators, never a reason to be DOWN (another replica may sweep). */
+function withSweeper(report: HealthReport, engine: Engine): HealthReport {
+  const detail = !engine.hasSweeps ? 'no sweep to run' : engine.isSweeper ? 'this replica is the sweeper' : 'standing by';
+  return { ...report, components: { ...report.components, sweeper: { status: 'UP', detail } } };
 }
 
 /** Sets the gauges from the steps' pools and the queues' approximate counts (one call per queue). */

@@ -1,7 +1,7 @@
 /**
  * Wires the parts of the engine together: per flow step a step runner and a poller on the step's
- * source queue, feeding the step's worker pool; the completion callbacks and the expiry sweep.
- * Makes no decisions of its own.
+ * source queue, feeding the step's worker pool; the completion callbacks; and the expiry sweep,
+ * run while this replica is the elected sweeper. Makes no decisions of its own.
  */
 import { setMaxListeners } from 'node:events';
 import { whenSettledOrAborted } from '../common/pause.js';
@@ -11,6 +11,7 @@ import type { OutboundHttp } from '../http/agent.js';
 import type { PlatformToken } from '../http/platform-token.js';
 import type { Logger } from '../observability/log.js';
 import type { DlqTable } from '../storage/dlq-table.js';
+import type { LockBlob } from '../storage/lock-blob.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import type { StatusTable } from '../storage/status-table.js';
 import { Callbacks, type CallbackTargets } from './callbacks.js';
@@ -19,6 +20,7 @@ import { ExpirySweep } from './expiry-sweep.js';
 import { allSteps, type Flows, type Step } from './flows.js';
 import { Poller } from './poller.js';
 import { StepRunner } from './step-runner.js';
+import { SweeperElection } from './sweeper-election.js';
 
 /** Node's default warning threshold for listeners on one target. */
 const DEFAULT_MAX_LISTENERS = 10;
@@ -39,6 +41,8 @@ export interface EngineOptions {
   completions: Completions;
   inlineLimitBytes: number;
   expirySweepInMs: number;
+  /** The lock blob whose lease elects the replica that sweeps, and how often a standby asks for it. */
+  sweeper: { lock: LockBlob; acquireIntervalInMs: number };
   /** How long close() lets in-flight work finish when it is given no deadline of its own. */
   shutdownGraceInMs: number;
   log: Logger;
@@ -51,11 +55,13 @@ export class Engine {
   readonly #work = new AbortController();
   readonly #pollers: Poller[];
   readonly #sweep: ExpirySweep;
+  /** Null when no sweep has work (no queue lets its messages expire): nothing to elect for. */
+  readonly #sweeper: SweeperElection | null;
   readonly #callbacks: Callbacks;
   #closing: Promise<void> | undefined;
   #isRunning = false;
 
-  constructor({ flows, statusTable, dlqTable, payloads, http, platformToken, redelivery, callback, completions, inlineLimitBytes, expirySweepInMs, shutdownGraceInMs, log }: EngineOptions) {
+  constructor({ flows, statusTable, dlqTable, payloads, http, platformToken, redelivery, callback, completions, inlineLimitBytes, expirySweepInMs, sweeper, shutdownGraceInMs, log }: EngineOptions) {
     this.#log = log;
     this.#shutdownGraceInMs = shutdownGraceInMs;
     this.#steps = allSteps(flows);
@@ -74,7 +80,9 @@ export class Engine {
     // leak, so Node's warning threshold is raised to it, and stays there to catch a real leak.
     const inFlightCapacity = this.#steps.reduce((n, s) => n + s.pool.size, 0);
     setMaxListeners(LISTENERS_PER_STEP_IN_FLIGHT * inFlightCapacity + DEFAULT_MAX_LISTENERS, this.#work.signal);
-    this.#sweep = new ExpirySweep({ flows, statusTable, dlqTable, callbacks: this.#callbacks, completions, intervalInMs: expirySweepInMs, log });
+    const sweep = new ExpirySweep({ flows, statusTable, dlqTable, callbacks: this.#callbacks, completions, intervalInMs: expirySweepInMs, log });
+    this.#sweep = sweep;
+    this.#sweeper = sweep.hasWork ? new SweeperElection({ ...sweeper, duties: [(term, signal) => sweep.run(term, signal)], log }) : null;
   }
 
   /** One sweep for expired requests now (it also runs every server.config.expirySweepMs). */
@@ -87,18 +95,28 @@ export class Engine {
     return this.#isRunning;
   }
 
+  /** True while this replica holds the sweepers' lease and runs the sweeps. */
+  get isSweeper(): boolean {
+    return this.#sweeper?.isSweeper ?? false;
+  }
+
+  /** Whether this engine takes part in the sweeper election (some sweep has work). */
+  get hasSweeps(): boolean {
+    return this.#sweeper !== null;
+  }
+
   start(): void {
     this.#isRunning = true;
     for (const poller of this.#pollers) poller.start();
-    this.#sweep.start();
+    this.#sweeper?.start();
     this.#log.info({ pollers: this.#pollers.length }, 'engine.pollers_started');
   }
 
   /**
-   * Stops intake (pollers, sweep), lets in-flight steps and callbacks finish until `deadline`
-   * aborts (by default after shutdownGraceMs), then aborts what is left: each aborted step makes
-   * its message visible again at once, callbacks not delivered stay pending. Idempotent: the
-   * first call's deadline holds.
+   * Stops intake (pollers; the sweeps, whose lease is then released for another replica), lets
+   * in-flight steps and callbacks finish until `deadline` aborts (by default after
+   * shutdownGraceMs), then aborts what is left: each aborted step makes its message visible again
+   * at once, callbacks not delivered stay pending. Idempotent: the first call's deadline holds.
    */
   close(deadline: AbortSignal = AbortSignal.timeout(this.#shutdownGraceInMs)): Promise<void> {
     this.#closing ??= this.#close(deadline);
@@ -107,7 +125,8 @@ export class Engine {
 
   async #close(deadline: AbortSignal): Promise<void> {
     this.#isRunning = false;
-    await this.#sweep.close().catch((err: unknown) => this.#log.error({ err }, 'engine.sweep_stop_failed'));
+    // Alongside the drain: the sweep finishes its row (cut off at the deadline), then the lease is released.
+    const sweeperStopped = this.#sweeper?.close(deadline).catch((err: unknown) => this.#log.error({ err }, 'engine.sweep_stop_failed'));
     await Promise.all(this.#pollers.map((p) => p.close().catch((err: unknown) => this.#log.error({ err }, 'engine.poller_stop_failed'))));
     this.#log.info({ inFlight: this.#inFlight() }, 'engine.draining');
     const drained = Promise.all(this.#steps.map((s) => s.pool.whenIdle()));
@@ -118,6 +137,7 @@ export class Engine {
     }
     // Callbacks get what is left of the deadline.
     await this.#callbacks.close(deadline);
+    await sweeperStopped;
     this.#log.info({}, 'engine.drained');
   }
 

@@ -9,10 +9,12 @@
  * once the previous step's message reappeared after a crash, so the margin is the longest
  * visibility timeout plus a minute.
  *
- * Several replicas sweep side by side. The DLQ entry is written first, with an id that comes from
- * the row as it stalled, so every sweeper writes the same entry; then the status If-Match the
- * row's ETag. A crash between the two is redone by the next sweep; a row that changed meanwhile
- * (the request was alive after all) fails the write, and the sweeper removes its entry again.
+ * One replica sweeps at a time, the elected sweeper (sweeper-election.ts), but two may overlap for
+ * a moment when the lease changes hands, and a sweep can be run directly, so sweeps stay safe side
+ * by side. The DLQ entry is written first, with an id that comes from the row as it stalled, so
+ * every sweeper writes the same entry; then the status If-Match the row's ETag. A crash between
+ * the two is redone by the next sweep; a row that changed meanwhile (the request was alive after
+ * all) fails the write, and the sweeper removes its entry again.
  */
 import { pause } from '../common/pause.js';
 import type { Logger } from '../observability/log.js';
@@ -47,8 +49,6 @@ export class ExpirySweep {
   readonly #log: Logger;
   readonly #ttlByQueueInMs: ReadonlyMap<string, number>;
   readonly #marginInMs: number;
-  #stop: AbortController | undefined;
-  #loop: Promise<void> | undefined;
 
   constructor({ flows, statusTable, dlqTable, callbacks, completions, intervalInMs, log }: ExpirySweepOptions) {
     this.#flows = flows;
@@ -63,39 +63,40 @@ export class ExpirySweep {
     this.#marginInMs = Math.max(0, ...queues.map((q) => q.visibilityTimeoutInMs)) + MARGIN_IN_MS;
   }
 
-  start(): void {
-    if (this.#loop || this.#ttlByQueueInMs.size === 0) return;
-    this.#stop = new AbortController();
-    this.#loop = this.#run(this.#stop.signal);
+  /** False when no queue lets its messages expire: there is nothing to sweep for. */
+  get hasWork(): boolean {
+    return this.#ttlByQueueInMs.size > 0;
   }
 
-  /** Stops sweeping; resolves when a sweep under way has ended. Idempotent. */
-  async close(): Promise<void> {
-    this.#stop?.abort();
-    await this.#loop;
-  }
-
-  async #run(signal: AbortSignal): Promise<void> {
-    // Replicas started together should not sweep in lockstep.
-    await pause(Math.random() * this.#intervalInMs, signal);
-    while (!signal.aborted) {
+  /**
+   * Sweeps every intervalInMs while `term` lasts (this replica is the sweeper), the first time one
+   * interval after it began: a sweeper that takes over from another does not add a sweep. Once
+   * `term` ends, the row under way finishes and no other starts; `signal` aborts the storage calls.
+   */
+  async run(term: AbortSignal, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      await pause(this.#intervalInMs, term);
+      if (term.aborted) return;
       try {
-        await this.sweep(new Date(), signal);
+        await this.sweep(new Date(), signal, term);
       } catch (err) {
-        if (signal.aborted) break;
+        if (signal.aborted) return;
         this.#log.warn({ err }, 'sweep.failed');
       }
-      await pause(this.#intervalInMs, signal);
     }
   }
 
-  /** One sweep; returns how many requests it recorded as expired. */
-  async sweep(now: Date, signal: AbortSignal): Promise<number> {
-    if (this.#ttlByQueueInMs.size === 0) return 0; // no queue lets messages expire
+  /**
+   * One sweep; returns how many requests it recorded as expired. Once `until` aborts it starts no
+   * other row (the one under way finishes); `signal` aborts its storage calls.
+   */
+  async sweep(now: Date, signal: AbortSignal, until: AbortSignal = signal): Promise<number> {
+    if (!this.hasWork) return 0;
     const shortestTtl = Math.min(...this.#ttlByQueueInMs.values());
     const candidates = await this.#statusTable.listUnfinishedBefore(new Date(now.getTime() - shortestTtl - this.#marginInMs), ROWS_PER_SWEEP, signal);
     let expired = 0;
     for (const row of candidates) {
+      if (until.aborted) break;
       const ttl = this.#ttlByQueueInMs.get(row.status.stepQueue);
       if (ttl === undefined || now.getTime() - row.status.updatedAt.getTime() <= ttl + this.#marginInMs) continue;
       if (await this.#expire(row, ttl, now, signal)) expired++;

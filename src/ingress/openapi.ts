@@ -329,7 +329,7 @@ const paths: Json = {
     get: operation({
       operationId: 'getHealth',
       summary: 'Health, for load balancers and orchestrators',
-      description: 'Storage, the OpenID provider under auth "oidc", and the pollers of a process that runs them (an ingress, `--role ingress`, has none); an answer is reused for a second.',
+      description: 'Storage, the OpenID provider under auth "oidc", the pollers of a process that runs them (an ingress, `--role ingress`, has none), and whether this replica is the sweeper; an answer is reused for a second.',
       tags: ['actuator'],
       responses: {
         '200': json('Up.', schemaRef('Health')),
@@ -533,7 +533,7 @@ const schemas: Json = {
       status: { type: 'string', enum: ['UP', 'DOWN'] },
       components: {
         type: 'object',
-        description: '`storage`; `auth` under auth "oidc"; `pollers` where the process runs them (roles `all` and `worker`).',
+        description: '`storage`; `auth` under auth "oidc"; `pollers` and `sweeper` where the process runs them (roles `all` and `worker`); `sweeper` is always UP, its `detail` says whether this replica runs the sweeps.',
         additionalProperties: {
           type: 'object',
           required: ['status'],

@@ -82,6 +82,12 @@ export const queueDepth = new Gauge({
   registers: [registry],
 });
 
+export const sweeperGauge = new Gauge({
+  name: 'async_engine_sweeper',
+  help: '1 while this replica holds the sweepers\' lease and runs the sweeps (one replica of those sharing a payload container), else 0.',
+  registers: [registry],
+});
+
 /** The status class label of an HTTP status, or `error` for transport errors and time-outs. */
 export function statusClass(status: number | null): string {
   return status === null ? 'error' : `${Math.floor(status / 100)}xx`;

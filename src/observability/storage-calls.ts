@@ -96,6 +96,8 @@ export function classify(service: StorageService, method: string, url: string, m
     return 'table.admin';
   }
   if (searchParams.get('restype') === 'container') return 'blob.admin';
+  // Acquire, renew, release or break a blob's lease (the sweepers' election): billed as a write.
+  if (searchParams.get('comp') === 'lease') return 'blob.lease';
   if (verb === 'PUT') return 'blob.write';
   if (verb === 'GET' || verb === 'HEAD') return 'blob.read';
   if (verb === 'DELETE') return 'blob.delete';

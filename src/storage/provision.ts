@@ -1,10 +1,11 @@
 /**
- * Creates what the engine needs in storage: the declared queues, the status and DLQ tables and the
- * payload container. Idempotent, and safe when several replicas start at once: every call is a
+ * Creates what the engine needs in storage: the declared queues, the status and DLQ tables, the
+ * payload container and in it the sweepers' lock blob (lock-blob.ts). Idempotent, and safe when several replicas start at once: every call is a
  * create-if-missing that treats "already exists" as success.
  */
 import { translateStorageError } from './storage-error.js';
 import type { StorageClients } from './clients.js';
+import { createLockBlob, SWEEPER_LOCK_BLOB } from './lock-blob.js';
 
 export interface ProvisionOptions {
   queueNames: readonly string[];
@@ -37,7 +38,12 @@ export async function provisionStorage(clients: StorageClients, { queueNames, ab
         return isNew;
       }),
     ),
-    attempt(`container ${clients.payloads.containerName}`, async () => (await clients.payloads.createIfNotExists({ abortSignal })).succeeded),
+    (async () => {
+      const container = clients.payloads;
+      await attempt(`container ${container.containerName}`, async () => (await container.createIfNotExists({ abortSignal })).succeeded);
+      // Here rather than at the first election: a replica's first storage calls are all made before it starts.
+      await attempt(`blob ${container.containerName}/${SWEEPER_LOCK_BLOB}`, () => createLockBlob(container.getBlockBlobClient(SWEEPER_LOCK_BLOB), abortSignal));
+    })(),
   ]);
   return { created: created.sort() };
 }

@@ -182,6 +182,7 @@ describe('async-engine start', () => {
         { timeoutInMs: 60_000 },
       );
       assert.deepEqual(provisioned['created'], [
+        'blob async-engine-payloads/locks/sweeper',
         'container async-engine-payloads',
         'queue demo-first',
         'queue demo-second',

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { ENVELOPE_VERSION, encodeEnvelope, type Envelope } from '../../src/storage/envelope.js';
+import { SWEEPER_LOCK_BLOB } from '../../src/storage/lock-blob.js';
 import { engineSuite, flowDocument, getStatus, submit, type TestEngine, waitForStatus } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
 
@@ -81,6 +82,33 @@ describe('untrusted queue messages', () => {
     assert.ok(entries.every((x) => x.reason === 'poison' && x.requestId === null && /invalid fields: (body|blobs)/.test(x.error)), JSON.stringify(entries));
     assert.equal(endpoint.calls.length, 0, 'no endpoint saw them');
     assert.equal((await blobs.getBlockBlobClient(victimBlob).downloadToBuffer()).toString(), 'another request\'s result', 'the blob is untouched');
+  });
+
+  it('dead-letters a message that names the sweepers\' lock blob, which stays as it was, leased by its sweeper', async () => {
+    const endpoint = await suite.endpoint();
+    const e = await suite.engine(flowDocument(suite.azurite, { steps: [{ url: endpoint.url() }] }));
+    const lock = e.runtime.storage.clients.payloads.getBlockBlobClient(SWEEPER_LOCK_BLOB);
+    await eventually(() => assert.equal(e.runtime.engine.isSweeper, true), { timeoutInMs: 30_000 });
+    const attacker = randomUUID();
+    const attempts: Array<Partial<Envelope>> = [
+      { body: { kind: 'blob', blobName: SWEEPER_LOCK_BLOB, byteLength: 0 }, blobs: [SWEEPER_LOCK_BLOB] }, // read it as an input
+      { blobs: [SWEEPER_LOCK_BLOB] }, // have it deleted when "its" request completes, and the lease with it
+    ];
+    const queue = e.runtime.storage.clients.queues.getQueueClient(queueOf(e));
+    for (const overrides of attempts) await queue.sendMessage(forged(attacker, overrides));
+    const entries = await eventually(
+      async () => {
+        const listed = (await (await fetch(`${e.url}/api/dlq?flow=flow`)).json()) as { items: Array<{ reason: string; requestId: string | null; error: string }> };
+        assert.equal(listed.items.length, 2);
+        return listed.items;
+      },
+      { timeoutInMs: 30_000 },
+    );
+    assert.ok(entries.every((x) => x.reason === 'poison' && x.requestId === null && /invalid fields: (body|blobs)/.test(x.error)), JSON.stringify(entries));
+    assert.equal(endpoint.calls.length, 0, 'no endpoint saw them');
+    assert.equal((await lock.getProperties()).leaseState, 'leased', 'the lock blob is there, leased');
+    assert.equal(e.runtime.engine.isSweeper, true, 'by the engine, still its sweeper');
+    assert.equal(e.logged('sweeper.lost').length, 0);
   });
 
   it('clears the completion and the error of a replayed request, which a merge write used to leave behind', async () => {

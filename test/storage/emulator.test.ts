@@ -22,7 +22,7 @@ describe('the embedded emulator', () => {
     try {
       const first = await Emulator.start({ location, ports: { blob: 0, queue: 0, table: 0 }, startTimeoutInMs: 60_000 });
       const created = await provisionStorage(clientsFor(first, names), { queueNames, abortSignal: AbortSignal.timeout(30_000) });
-      assert.equal(created.created.length, 4);
+      assert.equal(created.created.length, 5, 'a queue, two tables, the container and its lock blob');
       await first.close();
       assert.ok((await readdir(location)).some((f) => f.startsWith('__azurite_db_queue')), 'Azurite wrote its workspace');
 

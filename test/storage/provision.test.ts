@@ -4,6 +4,7 @@ import { TableServiceClient } from '@azure/data-tables';
 import { isEngineError } from '../../src/errors.js';
 import { StorageCallCounter } from '../../src/observability/storage-calls.js';
 import { createStorageClients, type StorageClients } from '../../src/storage/clients.js';
+import { SWEEPER_LOCK_BLOB } from '../../src/storage/lock-blob.js';
 import { provisionStorage } from '../../src/storage/provision.js';
 import { clientsFor, startAzurite, uniqueQueueName, uniqueStorageNames, type TestAzurite } from '../support/azurite.js';
 
@@ -22,10 +23,11 @@ describe('provisionStorage', () => {
     for await (const t of tables.listTables()) tableNames.add(t.name ?? '');
     for (const table of [clients.statusTable, clients.dlqTable]) if (tableNames.has(table.tableName)) found.push(`table ${table.tableName}`);
     if (await clients.payloads.exists()) found.push(`container ${clients.payloads.containerName}`);
+    if (await clients.payloads.getBlockBlobClient(SWEEPER_LOCK_BLOB).exists()) found.push(`blob ${clients.payloads.containerName}/${SWEEPER_LOCK_BLOB}`);
     return found.sort();
   }
 
-  it('creates the queues, both tables and the payload container when none exist', async () => {
+  it('creates the queues, both tables, the payload container and the sweepers\' lock blob in it when none exist', async () => {
     const clients = clientsFor(azurite);
     const queueNames = [uniqueQueueName(), uniqueQueueName()];
     assert.deepEqual(await existing(clients, queueNames), []);
@@ -37,6 +39,7 @@ describe('provisionStorage', () => {
       `table ${clients.statusTable.tableName}`,
       `table ${clients.dlqTable.tableName}`,
       `container ${clients.payloads.containerName}`,
+      `blob ${clients.payloads.containerName}/${SWEEPER_LOCK_BLOB}`,
     ].sort();
     assert.deepEqual(created, expected);
     assert.deepEqual(await existing(clients, queueNames), expected);
@@ -58,7 +61,7 @@ describe('provisionStorage', () => {
     const results = await Promise.all(replicas.map((c) => provisionStorage(c, { queueNames, abortSignal: AbortSignal.timeout(30_000) })));
 
     const all = results.flatMap((r) => r.created).sort();
-    assert.equal(all.length, queueNames.length + 3, `created: ${all.join(', ')}`);
+    assert.equal(all.length, queueNames.length + 4, `created: ${all.join(', ')}`);
     assert.equal(new Set(all).size, all.length, 'nothing was reported created twice');
     assert.deepEqual(await existing(replicas[0]!, queueNames), all);
   });

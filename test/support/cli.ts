@@ -4,10 +4,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import type { RuntimeTimings } from '../../src/runtime.js';
 
 /** The repository root (tests run compiled, from dist/test/<area>/). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+const RUNTIME_CHILD = fileURLToPath(new URL('./runtime-child.js', import.meta.url));
 
 export interface CliResult {
   code: number | null;
@@ -33,6 +35,14 @@ export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 
 export function spawnCli(args: string[], { env = cleanEnv(), cwd = REPO_ROOT }: CliOptions = {}): RunningCli {
   return new RunningCli(spawn(process.execPath, [MAIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/**
+ * A replica in a child process with shortened `timings`, which the command line cannot take: for
+ * tests that kill a replica. Logs and `startedUrl()` as for the command.
+ */
+export function spawnRuntime(configPath: string, timings: Partial<RuntimeTimings>, { env = cleanEnv(), cwd = REPO_ROOT }: CliOptions = {}): RunningCli {
+  return new RunningCli(spawn(process.execPath, [RUNTIME_CHILD, configPath, JSON.stringify(timings)], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /** Runs the command to its end. */

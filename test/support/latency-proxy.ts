@@ -1,7 +1,8 @@
 /**
  * An HTTP proxy on 127.0.0.1 that holds the answers to chosen requests for a fixed time: a storage
  * service far away, in front of a real Azurite. Which requests are slow is the test's choice, so a
- * test can slow the one call whose duration it reasons about and leave the others fast.
+ * test can slow the one call whose duration it reasons about and leave the others fast. Chosen
+ * requests can also be blocked: never passed on nor answered, as behind a network partition.
  */
 import { once } from 'node:events';
 import { Agent, createServer, request, type IncomingMessage, type Server } from 'node:http';
@@ -11,6 +12,8 @@ export interface LatencyProxyOptions {
   latencyInMs: number;
   /** Which requests wait `latencyInMs` for their answer; every request when not given. */
   isDelayed?: (method: string, url: URL) => boolean;
+  /** Which requests never reach the service and get no answer (until the proxy closes); none when not given. */
+  isBlocked?: (method: string, url: URL) => boolean;
 }
 
 /** A Queue service receive (Get Messages): GET on a queue's messages that is not a peek. */
@@ -32,8 +35,9 @@ export class LatencyProxy {
   readonly #server: Server;
 
   private constructor(readonly options: LatencyProxyOptions) {
-    const { upstreamPort, latencyInMs, isDelayed = () => true } = options;
+    const { upstreamPort, latencyInMs, isDelayed = () => true, isBlocked = () => false } = options;
     this.#server = createServer((req, res) => {
+      if (isBlocked(req.method ?? 'GET', new URL(req.url ?? '/', 'http://proxy'))) return;
       const delay = isDelayed(req.method ?? 'GET', new URL(req.url ?? '/', 'http://proxy')) ? latencyInMs : 0;
       const upstream = request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: endToEndHeaders(req), agent: this.#agent }, (answer) => {
         setTimeout(() => {

@@ -68,6 +68,8 @@ const table: Record<StorageService, Case[]> = {
     ['DELETE', `${BLOB}/payloads?restype=container`, undefined, 'blob.admin'],
     ['GET', `${BLOB}/payloads?restype=container&comp=list`, undefined, 'blob.admin'],
     ['POST', `${BLOB}/payloads/req-1-step-0`, undefined, 'blob.admin'],
+    ['PUT', `${BLOB}/payloads/locks/sweeper?comp=lease`, undefined, 'blob.lease'],
+    ['PUT', `${BLOB}/payloads?restype=container&comp=lease`, undefined, 'blob.admin'],
   ],
 };
 

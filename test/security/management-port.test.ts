@@ -82,7 +82,7 @@ describe('the management port under auth "oidc"', () => {
       else assert.equal((JSON.parse(text) as { status?: string; role?: string })[route === '/actuator/info' ? 'role' : 'status'], route === '/actuator/info' ? 'all' : 'UP');
     }
     const health = (await (await fetch(`${management}/actuator/health`)).json()) as { components: Record<string, unknown> };
-    assert.deepEqual(Object.keys(health.components).sort(), ['auth', 'pollers', 'storage'], 'health keeps its details there');
+    assert.deepEqual(Object.keys(health.components).sort(), ['auth', 'pollers', 'storage', 'sweeper'], 'health keeps its details there');
   });
 
   it('serves none of them on the main port, token or not, while /api/* there still needs a token', async () => {

@@ -133,33 +133,25 @@ function assertDrained(npm: RunningCli): void {
 }
 
 describe('npm start, stopped by a signal', { concurrency: false }, () => {
-  it('SIGTERM to npm (a container runtime or process manager stopping it) drains the engine and stops its emulator', async () => {
-    const run = await startWithNpm();
-    try {
-      run.npm.child.kill('SIGTERM');
-      const { code } = await npmExit(run);
-      await assertNothingLeft(run);
-      await run.npm.exited;
-      assert.equal(code, 0, run.npm.stderr);
-      assertDrained(run.npm);
-    } finally {
-      await cleanUp(run);
-    }
-  });
-
-  it('SIGINT to npm alone drains the engine and stops its emulator', async () => {
-    const run = await startWithNpm();
-    try {
-      run.npm.child.kill('SIGINT');
-      const { code } = await npmExit(run);
-      await assertNothingLeft(run);
-      await run.npm.exited;
-      assert.equal(code, 0, run.npm.stderr);
-      assertDrained(run.npm);
-    } finally {
-      await cleanUp(run);
-    }
-  });
+  const forwarded: Array<[NodeJS.Signals, string]> = [
+    ['SIGTERM', 'SIGTERM to npm (a container runtime or process manager stopping it) drains the engine and stops its emulator'],
+    ['SIGINT', 'SIGINT to npm alone drains the engine and stops its emulator'],
+  ];
+  for (const [signal, title] of forwarded) {
+    it(title, async () => {
+      const run = await startWithNpm();
+      try {
+        run.npm.child.kill(signal);
+        const { code } = await npmExit(run);
+        await assertNothingLeft(run);
+        await run.npm.exited;
+        assert.equal(code, 0, run.npm.stderr);
+        assertDrained(run.npm);
+      } finally {
+        await cleanUp(run);
+      }
+    });
+  }
 
   it('SIGINT to the whole process group (Ctrl-C in a terminal: npm forwards it, so the engine gets it twice) drains once and exits 0', async () => {
     const run = await startWithNpm();

@@ -146,8 +146,8 @@ export class CallbackDelivery {
     } catch (err) {
       if (!(err instanceof CallbackMessageError)) throw err;
       // It names nothing the engine could deliver; the status rows keep everything a callback needs.
-      messageLog.warn({ error: err.message, dequeueCount: message.dequeueCount }, 'callback.unreadable');
       await this.#delete(context);
+      messageLog.warn({ error: err.message, dequeueCount: message.dequeueCount }, 'callback.unreadable');
       return 'dropped';
     }
     const { requestId, attempt } = callback;
@@ -155,8 +155,8 @@ export class CallbackDelivery {
     const row = await this.#statusTable.get(requestId, signal);
     const due = dueCallback(row?.status ?? null, callback);
     if (due.kind === 'drop') {
-      log.info({ reason: due.reason, attempt }, 'callback.dropped');
       await this.#delete(context);
+      log.info({ reason: due.reason, attempt }, 'callback.dropped');
       return 'dropped';
     }
     const { status, url, completedAt } = due;
@@ -164,15 +164,15 @@ export class CallbackDelivery {
     const refusal = callbackRefusal(url, this.#targets);
     if (refusal !== null) {
       await this.#statusTable.setCallbackStatus(requestId, 'failed', signal, completedAt);
-      log.warn({ target: originOf(url), reason: refusal }, 'callback.refused');
       await this.#delete(context);
+      log.warn({ target: originOf(url), reason: refusal }, 'callback.refused');
       return 'refused';
     }
     const { maxDequeueCount } = this.#source.options;
     if (isPoisonByDequeueCount(message.dequeueCount, attempt, maxDequeueCount)) {
       await this.#statusTable.setCallbackStatus(requestId, 'failed', signal, completedAt);
-      log.warn({ attempt, dequeueCount: message.dequeueCount, reason: `received more than maxDequeueCount ${maxDequeueCount} times beyond its attempts` }, 'callback.given_up');
       await this.#delete(context);
+      log.warn({ attempt, dequeueCount: message.dequeueCount, reason: `received more than maxDequeueCount ${maxDequeueCount} times beyond its attempts` }, 'callback.given_up');
       return 'failed';
     }
 
@@ -181,15 +181,15 @@ export class CallbackDelivery {
     lease.signal.throwIfAborted();
     if (error === null) {
       await this.#statusTable.setCallbackStatus(requestId, 'delivered', signal, completedAt);
-      log.info({ attempt }, 'callback.delivered');
       await this.#delete(context);
+      log.info({ attempt }, 'callback.delivered');
       return 'delivered';
     }
     if (attempt > this.#retries) {
       log.warn({ attempt, error }, 'callback.failed_attempt');
       await this.#statusTable.setCallbackStatus(requestId, 'failed', signal, completedAt);
-      log.warn({ attempts: attempt, retries: this.#retries }, 'callback.given_up');
       await this.#delete(context);
+      log.warn({ attempts: attempt, retries: this.#retries }, 'callback.given_up');
       return 'failed';
     }
     const retryInMs = backoffDelayInMs(attempt, FIRST_RETRY_DELAY_IN_MS, MAX_RETRY_DELAY_IN_MS);

@@ -29,6 +29,12 @@ const MAX_ATTEMPT = 1000;
 /** Date.prototype.toISOString's form, which is what the engine writes. */
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
+/** Whether `text` is an instant as toISOString() writes it (no 30 February, which Date would roll over). */
+function isIsoInstant(text: string): boolean {
+  const ms = Date.parse(text);
+  return ISO_INSTANT.test(text) && !Number.isNaN(ms) && new Date(ms).toISOString() === text;
+}
+
 /** Why a callback queue message could not be read. */
 export class CallbackMessageError extends Error {
   override name = 'CallbackMessageError';
@@ -56,7 +62,7 @@ export function decodeCallbackMessage(messageText: string): CallbackMessage {
   };
   need('requestId', isRequestId(m['requestId']));
   const completedAt = m['completedAt'];
-  need('completedAt', typeof completedAt === 'string' && ISO_INSTANT.test(completedAt) && new Date(completedAt).toISOString() === completedAt);
+  need('completedAt', typeof completedAt === 'string' && isIsoInstant(completedAt));
   need('attempt', Number.isInteger(m['attempt']) && (m['attempt'] as number) >= 1 && (m['attempt'] as number) <= MAX_ATTEMPT);
   const extra = Object.keys(m).filter((key) => !['v', 'requestId', 'completedAt', 'attempt'].includes(key));
   if (extra.length > 0) problems.push(`unknown fields (${extra.length})`);

@@ -177,14 +177,15 @@ export class CallbackDelivery {
     }
 
     const error = await this.#post(url, await this.#body(status, signal), requestId, lease.signal);
-    // A lost lease or the shutdown deadline cut the try short: run() lets the message go.
-    lease.signal.throwIfAborted();
     if (error === null) {
+      // Recorded even if the lease was lost meanwhile: the receiver has it.
       await this.#statusTable.setCallbackStatus(requestId, 'delivered', signal, completedAt);
       await this.#delete(context);
       log.info({ attempt }, 'callback.delivered');
       return 'delivered';
     }
+    // A lost lease or the shutdown deadline cut the try short: it does not count, and run() lets the message go.
+    lease.signal.throwIfAborted();
     if (attempt > this.#retries) {
       log.warn({ attempt, error }, 'callback.failed_attempt');
       await this.#statusTable.setCallbackStatus(requestId, 'failed', signal, completedAt);

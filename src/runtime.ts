@@ -10,12 +10,14 @@ import type Koa from 'koa';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isLoopbackAddress } from './common/addresses.js';
+import { callbackQueueName } from './config/callback-queue.js';
 import { type OwnAddress, ownAddressOf } from './common/own-address.js';
 import { whenSettledOrAborted } from './common/pause.js';
 import { OidcIssuer } from './auth/oidc-issuer.js';
 import { TokenVerifier } from './auth/token-verifier.js';
 import type { EngineConfig, OpenIdOptions } from './config/types.js';
 import { createDemoRoutes } from './demo/endpoints.js';
+import { callbackConcurrency } from './engine/callbacks.js';
 import { Completions } from './engine/completions.js';
 import { Engine } from './engine/engine.js';
 import { ReplayJobs } from './engine/replay-jobs.js';
@@ -212,7 +214,14 @@ export class Runtime {
         http,
         platformToken,
         redelivery: config.redelivery,
-        callback: { timeoutInMs: config.callback.timeoutInMs, retries: config.callback.retries, allowedHosts: config.callback.allowedHosts, ownAddresses: () => ownAddresses },
+        callback: {
+          timeoutInMs: config.callback.timeoutInMs,
+          retries: config.callback.retries,
+          allowedHosts: config.callback.allowedHosts,
+          ownAddresses: () => ownAddresses,
+          queue: createStepQueue(clients.queues.getQueueClient(callbackQueueName(config.tables.statusTable))),
+          concurrency: callbackConcurrency(config.http.routeConnections),
+        },
         completions,
         inlineLimitBytes: config.payload.inlineLimitBytes,
         expirySweepInMs: config.server.expirySweepInMs,

@@ -4,6 +4,7 @@
  * type is skipped here (its own check already reported it).
  */
 import { isPrivateAddress } from '../common/addresses.js';
+import { callbackQueueName } from './callback-queue.js';
 import { isPlainObject } from './checks.js';
 import { readHttpStatus } from './http-status.js';
 import type { ConfigIssue } from './issues.js';
@@ -21,6 +22,7 @@ export function crossCheck(props: Props): ConfigIssue[] {
   return [
     ...checkStorage(props),
     ...checkQueues(props),
+    ...checkCallbackQueue(props),
     ...checkFlows(props),
     ...checkRedelivery(props),
     ...checkLimits(props),
@@ -98,6 +100,19 @@ function checkQueues(props: Props): ConfigIssue[] {
     else seen.set(name, i);
   });
   return issues;
+}
+
+/** The engine's own callback queue is named after the status table; no declared queue may take its name. */
+function checkCallbackQueue(props: Props): ConfigIssue[] {
+  const statusTable = str(at(props, 'table.config.statusTable'));
+  // An invalid table name was reported by its own check.
+  if (statusTable === undefined || !/^[A-Za-z][A-Za-z0-9]{2,62}$/.test(statusTable)) return [];
+  const own = callbackQueueName(statusTable);
+  return objects(at(props, 'queue.config')).flatMap(([queue, i]) =>
+    queue['name'] === own
+      ? [{ path: `queue.config[${i}].name`, message: `is the engine's own callback queue (named after table.config.statusTable "${statusTable}"): choose another name`, value: own }]
+      : [],
+  );
 }
 
 function checkFlows(props: Props): ConfigIssue[] {

@@ -4,171 +4,140 @@
  * callback.config's time-out and retries, following no redirect, and records the outcome in the
  * status row (`pending`, then `delivered` or `failed`).
  *
- * The URL is judged twice by the same rules ({@link callbackRefusal}): at submission, and again
- * before delivery, because the configuration may have changed since (a host removed from
- * allowedHosts) and a replayed request carries the URL it was submitted with.
+ * A callback is work like a step, so it travels like one: through a queue of the engine's own
+ * (config/callback-queue.ts), at least once. Whoever writes a request's final status with a
+ * callback URL (the settle of its last step or of its dead-lettering, the expiry sweep) sends a
+ * callback message after that write and before deleting its own message (settle.ts), and a poller
+ * with a small pool of its own delivers it under a lease, with retries as queue redeliveries
+ * (callback-delivery.ts). Nothing lives only in memory: a crash, a restart or a receiver that is
+ * down for a while delays a callback, and whichever engine polls next delivers it.
+ *
+ * The URL is judged at submission and again before each delivery (callback-targets.ts).
  */
-import { request } from 'undici';
-import { isOwnAddress, type OwnAddress } from '../common/own-address.js';
-import type { Logger } from '../observability/log.js';
-import type { PayloadStore } from '../storage/payloads.js';
-import { toStatusJson, type StatusTable } from '../storage/status-table.js';
-import { backoffDelayInMs } from '../common/backoff.js';
-import { pause, whenSettledOrAborted } from '../common/pause.js';
-import { EngineError } from '../errors.js';
+import type { QueueOptions } from '../config/types.js';
 import type { OutboundHttp } from '../http/agent.js';
-import { withConnection } from '../http/endpoint-call.js';
-
-/** Which URLs may be called back. */
-export interface CallbackTargets {
-  /** callback.config.allowedHosts */
-  allowedHosts: readonly string[];
-  /** Where this engine's own HTTP servers listen (the ingress, the management port); none before they do. */
-  ownAddresses: () => readonly OwnAddress[];
-}
+import type { Logger } from '../observability/log.js';
+import { CALLBACK_MESSAGE_VERSION, encodeCallbackMessage } from '../storage/callback-message.js';
+import type { PayloadStore } from '../storage/payloads.js';
+import { MAX_RECEIVE_COUNT, type StepQueue } from '../storage/queues.js';
+import type { StatusTable } from '../storage/status-table.js';
+import { CallbackDelivery } from './callback-delivery.js';
+import type { CallbackTargets } from './callback-targets.js';
+import { PollState } from './poll-state.js';
+import { Poller, type PollTarget } from './poller.js';
+import { RateGate } from './rate-gate.js';
+import { WorkerPool } from './worker-pool.js';
 
 export interface CallbacksOptions extends CallbackTargets {
+  /** The engine's callback queue. */
+  queue: StepQueue;
+  /** The step queues' options: the callback queue is polled as patiently as they are when idle. */
+  stepQueues: readonly QueueOptions[];
+  /** Deliveries at once in this process (see {@link callbackConcurrency}). */
+  concurrency: number;
   /** The engine's outbound Agent and connection permits, shared with the endpoint calls. */
   http: OutboundHttp;
   statusTable: StatusTable;
   payloads: PayloadStore;
   timeoutInMs: number;
   retries: number;
+  /** Aborted when the engine gives up on in-flight work (at the shutdown deadline). */
+  workSignal: AbortSignal;
   log: Logger;
 }
 
-/** Retries wait up to this long at first, each next one up to twice as long, never more than the max (full jitter). */
-const FIRST_RETRY_DELAY_IN_MS = 1000;
-const MAX_RETRY_DELAY_IN_MS = 60_000;
+/** The poll waits of a deployment without steps (queue.config's defaults). */
+const DEFAULT_POLL_DELAY_IN_MS = 500;
+const DEFAULT_MAX_IDLE_DELAY_IN_MS = 5000;
+/**
+ * A received callback stays hidden for its time-out plus this, so its lease seldom needs renewing
+ * (reading the status row and the result comes on top of the POST); at most a minute, since that is
+ * how long a callback held by an engine that died waits before another engine takes it.
+ */
+const VISIBILITY_MARGIN_IN_MS = 5000;
+const MAX_VISIBILITY_IN_MS = 60_000;
+/** queue.config's default: a callback message received this often beyond its attempts is given up. */
+const MAX_DEQUEUE_COUNT = 5;
 
-/** Whether `url` may be called back: its host (`host`, or `host:port` for that port only) is allowed. */
-export function isCallbackAllowed(url: string, allowedHosts: readonly string[]): boolean {
-  if (!URL.canParse(url)) return false;
-  const parsed = new URL(url);
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return false;
-  const host = parsed.hostname.toLowerCase();
-  const port = parsed.port || (parsed.protocol === 'https:' ? '443' : '80');
-  return allowedHosts.some((allowed) => allowed === host || allowed === `${host}:${port}`);
+/**
+ * How many callbacks one engine delivers at once: http.connection.config.routeConnections, at most
+ * 32. More could not be connected to one receiver at once anyway (routeConnections is the limit per
+ * origin), one receive (at most 32 messages) fills the pool, and the endpoint calls keep
+ * totalConnections - routeConnections of the shared connection permits whatever the callbacks do.
+ */
+export function callbackConcurrency(routeConnections: number): number {
+  return Math.max(1, Math.min(routeConnections, MAX_RECEIVE_COUNT));
 }
 
 /**
- * Why `url` may not be called back, or null when it may: it must be an http(s) URL on an allowed
- * host, carry no credentials (undici would not send them, and the status JSON shows the URL), and
- * not point at this engine's own ingress (whose API a callback could otherwise drive in a loop) or
- * its management port.
+ * The callback queue's options, derived rather than configured: polled as soon as the quickest step
+ * queue (`delay`) and, when idle, as seldom as the most patient one (`maxIdleDelay`), greedily (the
+ * pool bounds it); its messages never expire (retries bound a callback's life, and an expired
+ * message would leave its callback pending for ever).
  */
-export function callbackRefusal(url: string, { allowedHosts, ownAddresses }: CallbackTargets): string | null {
-  if (!isCallbackAllowed(url, allowedHosts)) return 'X-Callback-Url must be an http(s) URL on a host of callback.config.allowedHosts';
-  const { username, password } = new URL(url);
-  if (username !== '' || password !== '') return 'X-Callback-Url must not carry credentials (user:password@)';
-  if (ownAddresses().some((own) => isOwnAddress(url, own))) return "X-Callback-Url must not point at the engine's own address";
-  return null;
+export function callbackQueueOptions(name: string, stepQueues: readonly QueueOptions[], timeoutInMs: number): QueueOptions {
+  const delays = stepQueues.map((q) => q.pollDelayInMs);
+  const idleDelays = stepQueues.map((q) => q.maxIdleDelayInMs);
+  return {
+    name,
+    maxMessages: MAX_RECEIVE_COUNT,
+    pollDelayInMs: delays.length > 0 ? Math.min(...delays) : DEFAULT_POLL_DELAY_IN_MS,
+    maxIdleDelayInMs: idleDelays.length > 0 ? Math.max(...idleDelays) : DEFAULT_MAX_IDLE_DELAY_IN_MS,
+    greedy: true,
+    timeToLiveInMs: null,
+    visibilityTimeoutInMs: Math.min(timeoutInMs + VISIBILITY_MARGIN_IN_MS, MAX_VISIBILITY_IN_MS),
+    maxDequeueCount: MAX_DEQUEUE_COUNT,
+  };
 }
 
-/** What a log line may show of a callback URL: its origin, never its credentials, path or query. */
-function originOf(url: string): string {
-  return URL.canParse(url) ? new URL(url).origin : '(not a URL)';
-}
-
+/** The engine's callback queue: sending to it, and the poller and pool that deliver from it. */
 export class Callbacks {
-  readonly #http: OutboundHttp;
-  readonly #statusTable: StatusTable;
-  readonly #payloads: PayloadStore;
-  readonly #timeoutInMs: number;
-  readonly #retries: number;
-  readonly #targets: CallbackTargets;
-  readonly #log: Logger;
-  readonly #inFlight = new Set<Promise<void>>();
-  readonly #stop = new AbortController();
+  readonly #lane: PollTarget;
+  readonly #poller: Poller;
 
-  constructor({ http, statusTable, payloads, timeoutInMs, retries, allowedHosts, ownAddresses, log }: CallbacksOptions) {
-    this.#http = http;
-    this.#targets = { allowedHosts, ownAddresses };
-    this.#statusTable = statusTable;
-    this.#payloads = payloads;
-    this.#timeoutInMs = timeoutInMs;
-    this.#retries = retries;
-    this.#log = log;
+  constructor({ queue, stepQueues, concurrency, http, statusTable, payloads, timeoutInMs, retries, allowedHosts, ownAddresses, workSignal, log }: CallbacksOptions) {
+    this.#lane = {
+      source: { queue, options: callbackQueueOptions(queue.name, stepQueues, timeoutInMs) },
+      pool: new WorkerPool({ size: concurrency }),
+      polling: new PollState(),
+      gate: new RateGate({ maxRatePerSecond: null, now: () => performance.now() }),
+    };
+    const delivery = new CallbackDelivery({
+      source: this.#lane.source,
+      polling: this.#lane.polling,
+      http,
+      statusTable,
+      payloads,
+      targets: { allowedHosts, ownAddresses },
+      timeoutInMs,
+      retries,
+      log,
+    });
+    this.#poller = new Poller({ target: this.#lane, handle: (message, signal) => delivery.run(message, signal), workSignal, log: log.child({ callbacks: true }) });
   }
 
-  /** Delivers the callback of request `requestId` in the background. */
-  notify(requestId: string): void {
-    // After close() nothing starts: a loop of callbacks that submit again ends with the engine.
-    if (this.#stop.signal.aborted) return;
-    const delivery = this.#deliver(requestId).catch((err: unknown) => this.#log.error({ err, requestId }, 'callback.error'));
-    this.#inFlight.add(delivery);
-    void delivery.finally(() => this.#inFlight.delete(delivery));
-  }
-
-  /**
-   * Lets deliveries under way go on until `deadline` aborts, then abandons the rest (they stay
-   * `pending`) and resolves once they have let go. Idempotent.
-   */
-  async close(deadline: AbortSignal): Promise<void> {
-    await whenSettledOrAborted([...this.#inFlight], deadline);
-    this.#stop.abort(new EngineError('AE_SHUTDOWN', 'the shutdown deadline passed'));
-    await Promise.allSettled([...this.#inFlight]);
-  }
-
-  async #deliver(requestId: string): Promise<void> {
-    const signal = this.#stop.signal;
-    const row = await this.#statusTable.get(requestId, signal);
-    const url = row?.status.callbackUrl;
-    if (!row || !url) return;
-    const { status } = row;
-    const log = this.#log.child({ requestId, flow: status.flow });
-    const refusal = callbackRefusal(url, this.#targets);
-    if (refusal !== null) {
-      await this.#statusTable.setCallbackStatus(requestId, 'failed', signal);
-      log.warn({ target: originOf(url), reason: refusal }, 'callback.refused');
-      return;
-    }
-    let body: Record<string, unknown> = toStatusJson(status);
-    if (status.status === 'completed' && status.result) {
-      const bytes = 'bytes' in status.result ? status.result.bytes : await this.#payloads.get(status.result.blobName, signal);
-      body = { ...body, result: { contentType: status.result.contentType, encoding: 'base64', data: bytes.toString('base64') } };
-    }
-    const payload = JSON.stringify(body);
-    for (let attempt = 1; attempt <= this.#retries + 1 && !signal.aborted; attempt++) {
-      const outcome = await this.#post(url, payload, requestId, signal);
-      if (outcome === null) {
-        await this.#statusTable.setCallbackStatus(requestId, 'delivered', signal);
-        log.info({ attempt }, 'callback.delivered');
-        return;
-      }
-      log.warn({ attempt, error: outcome }, 'callback.failed_attempt');
-      if (attempt <= this.#retries) await pause(backoffDelayInMs(attempt, FIRST_RETRY_DELAY_IN_MS, MAX_RETRY_DELAY_IN_MS), signal);
-    }
-    if (signal.aborted) return; // shutdown: the callback stays pending
-    await this.#statusTable.setCallbackStatus(requestId, 'failed', AbortSignal.timeout(10_000));
-    log.warn({ retries: this.#retries }, 'callback.given_up');
+  /** The deliveries' pool: the engine drains it with the steps'. */
+  get pool(): WorkerPool {
+    return this.#lane.pool;
   }
 
   /**
-   * One POST, holding a connection permit like an endpoint call, within callback.config's timeout
-   * (and callTimeout, when shorter); null when the receiver answered 2xx, else what went wrong.
+   * Queues the callback of request `requestId`'s outcome that was written with `completedAt`; call
+   * only after that final status is written. Wakes this engine's poller, so an idle engine delivers
+   * at once.
    */
-  async #post(url: string, payload: string, requestId: string, stop: AbortSignal): Promise<string | null> {
-    const { callTimeoutInMs } = this.#http;
-    const timeoutInMs = callTimeoutInMs > 0 ? Math.min(this.#timeoutInMs, callTimeoutInMs) : this.#timeoutInMs;
-    try {
-      return await withConnection(this.#http, url, timeoutInMs, stop, async (signal) => {
-        const response = await request(url, {
-          method: 'POST',
-          dispatcher: this.#http.agent,
-          headers: { 'content-type': 'application/json', 'x-request-id': requestId },
-          body: payload,
-          signal,
-          headersTimeout: timeoutInMs,
-          bodyTimeout: timeoutInMs,
-        });
-        // The answer's body means nothing here: read no more of it than maxResponseBytes.
-        await response.body.dump({ limit: this.#http.maxResponseBytes });
-        // undici follows no redirect unless told: a 3xx is an answer like any other non-2xx.
-        return response.statusCode >= 200 && response.statusCode < 300 ? null : `HTTP ${response.statusCode}`;
-      });
-    } catch (err) {
-      return err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message}` : String(err);
-    }
+  async send(requestId: string, completedAt: Date, signal: AbortSignal): Promise<void> {
+    const text = encodeCallbackMessage({ v: CALLBACK_MESSAGE_VERSION, requestId, completedAt: completedAt.toISOString(), attempt: 1 });
+    await this.#lane.source.queue.send(text, { timeToLiveInMs: null, abortSignal: signal });
+    this.#lane.polling.wake();
+  }
+
+  start(): void {
+    this.#poller.start();
+  }
+
+  /** Stops receiving; deliveries under way go on in the pool, which the engine drains. Idempotent. */
+  close(): Promise<void> {
+    return this.#poller.close();
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Wires the parts of the engine together: per flow step a step runner and a poller on the step's
- * source queue, feeding the step's worker pool; the completion callbacks; and the expiry sweep,
+ * source queue, feeding the step's worker pool; the completion callbacks, with their own queue,
+ * poller and pool; and the expiry sweep,
  * run while this replica is the elected sweeper. Makes no decisions of its own.
  */
 import { setMaxListeners } from 'node:events';
@@ -13,8 +14,10 @@ import type { Logger } from '../observability/log.js';
 import type { DlqTable } from '../storage/dlq-table.js';
 import type { LockBlob } from '../storage/lock-blob.js';
 import type { PayloadStore } from '../storage/payloads.js';
+import type { StepQueue } from '../storage/queues.js';
 import type { StatusTable } from '../storage/status-table.js';
-import { Callbacks, type CallbackTargets } from './callbacks.js';
+import type { CallbackTargets } from './callback-targets.js';
+import { Callbacks } from './callbacks.js';
 import type { Completions } from './completions.js';
 import { ExpirySweep } from './expiry-sweep.js';
 import { allSteps, type Flows, type Step } from './flows.js';
@@ -36,7 +39,8 @@ export interface EngineOptions {
   /** The engine's token for endpointName steps; null when no step needs one. */
   platformToken: PlatformToken | null;
   redelivery: RedeliveryOptions;
-  callback: CallbackTargets & { timeoutInMs: number; retries: number };
+  /** callback.config, the engine's callback queue and how many callbacks it delivers at once. */
+  callback: CallbackTargets & { timeoutInMs: number; retries: number; queue: StepQueue; concurrency: number };
   /** Told of every request this engine brings to a final state (Prefer: wait at the ingress). */
   completions: Completions;
   inlineLimitBytes: number;
@@ -65,20 +69,20 @@ export class Engine {
     this.#log = log;
     this.#shutdownGraceInMs = shutdownGraceInMs;
     this.#steps = allSteps(flows);
-    this.#callbacks = new Callbacks({ http, statusTable, payloads, ...callback, log });
+    this.#callbacks = new Callbacks({ ...callback, stepQueues: this.#steps.map((s) => s.source.options), http, statusTable, payloads, workSignal: this.#work.signal, log });
     this.#pollers = this.#steps.map((step) => {
       const runner = new StepRunner({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks: this.#callbacks, completions, platformToken, inlineLimitBytes, log });
       return new Poller({
-        step,
+        target: step,
         handle: (message, signal) => runner.run(message, signal),
         workSignal: this.#work.signal,
         log: log.child({ flow: step.flowName, step: step.index }),
       });
     });
-    // Every step in flight holds abort listeners on the work signal: its lease's, and one for each of
-    // its storage calls under way (a settle runs up to three at once). That many is expected, not a
+    // Every step or callback in flight holds abort listeners on the work signal: its lease's, and one
+    // for each of its storage calls under way (a settle runs up to three at once). That many is expected, not a
     // leak, so Node's warning threshold is raised to it, and stays there to catch a real leak.
-    const inFlightCapacity = this.#steps.reduce((n, s) => n + s.pool.size, 0);
+    const inFlightCapacity = this.#steps.reduce((n, s) => n + s.pool.size, 0) + this.#callbacks.pool.size;
     setMaxListeners(LISTENERS_PER_STEP_IN_FLIGHT * inFlightCapacity + DEFAULT_MAX_LISTENERS, this.#work.signal);
     const sweep = new ExpirySweep({ flows, statusTable, dlqTable, callbacks: this.#callbacks, completions, intervalInMs: expirySweepInMs, log });
     this.#sweep = sweep;
@@ -108,15 +112,17 @@ export class Engine {
   start(): void {
     this.#isRunning = true;
     for (const poller of this.#pollers) poller.start();
+    this.#callbacks.start();
     this.#sweeper?.start();
     this.#log.info({ pollers: this.#pollers.length }, 'engine.pollers_started');
   }
 
   /**
-   * Stops intake (pollers; the sweeps, whose lease is then released for another replica), lets
-   * in-flight steps and callbacks finish until `deadline` aborts (by default after
-   * shutdownGraceMs), then aborts what is left: each aborted step makes its message visible again
-   * at once, callbacks not delivered stay pending. Idempotent: the first call's deadline holds.
+   * Stops intake (the steps' and the callback queue's pollers; the sweeps, whose lease is then
+   * released for another replica), lets in-flight steps and callbacks finish until `deadline`
+   * aborts (by default after shutdownGraceMs), then aborts what is left: each aborted step or
+   * callback makes its message visible again at once for another engine (a callback stays pending
+   * until then). Idempotent: the first call's deadline holds.
    */
   close(deadline: AbortSignal = AbortSignal.timeout(this.#shutdownGraceInMs)): Promise<void> {
     this.#closing ??= this.#close(deadline);
@@ -127,21 +133,22 @@ export class Engine {
     this.#isRunning = false;
     // Alongside the drain: the sweep finishes its row (cut off at the deadline), then the lease is released.
     const sweeperStopped = this.#sweeper?.close(deadline).catch((err: unknown) => this.#log.error({ err }, 'engine.sweep_stop_failed'));
-    await Promise.all(this.#pollers.map((p) => p.close().catch((err: unknown) => this.#log.error({ err }, 'engine.poller_stop_failed'))));
+    const pollers = [...this.#pollers, this.#callbacks];
+    await Promise.all(pollers.map((p) => p.close().catch((err: unknown) => this.#log.error({ err }, 'engine.poller_stop_failed'))));
     this.#log.info({ inFlight: this.#inFlight() }, 'engine.draining');
-    const drained = Promise.all(this.#steps.map((s) => s.pool.whenIdle()));
+    // Steps settling now still queue their callbacks: whichever engine polls next delivers them.
+    const drained = Promise.all([...this.#steps.map((s) => s.pool.whenIdle()), this.#callbacks.pool.whenIdle()]);
     if (!(await whenSettledOrAborted([drained], deadline))) {
       this.#log.warn({ inFlight: this.#inFlight() }, 'engine.drain_timed_out');
       this.#work.abort(new EngineError('AE_SHUTDOWN', 'the shutdown deadline passed'));
       await drained;
     }
-    // Callbacks get what is left of the deadline.
-    await this.#callbacks.close(deadline);
     await sweeperStopped;
     this.#log.info({}, 'engine.drained');
   }
 
+  /** Steps and callback deliveries at work. */
   #inFlight(): number {
-    return this.#steps.reduce((n, s) => n + s.pool.inFlight, 0);
+    return this.#steps.reduce((n, s) => n + s.pool.inFlight, 0) + this.#callbacks.pool.inFlight;
   }
 }

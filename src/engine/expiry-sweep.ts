@@ -135,7 +135,7 @@ export class ExpirySweep {
     }
     deadLettersTotal.inc({ flow: status.flow, step: String(status.step), reason: 'expired' });
     this.#log.warn({ requestId: status.id, flow: status.flow, step: status.step, dlqId }, 'request.expired');
-    if (status.callbackUrl) this.#callbacks.notify(status.id);
+    if (status.callbackUrl) await this.#callbacks.send(status.id, now, signal);
     this.#completions.notify(status.id);
     return true;
   }

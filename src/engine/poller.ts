@@ -19,9 +19,12 @@ import type { ReceivedMessage } from '../storage/queues.js';
 import type { Step } from './flows.js';
 import { idleDelayInMs } from './poll-state.js';
 
+/** What a poller needs of a step: the queue, the pool, the idle wait and the gate. The callback queue has them too. */
+export type PollTarget = Pick<Step, 'source' | 'pool' | 'polling' | 'gate'>;
+
 export interface PollerOptions {
-  /** The step whose source queue this poller receives from, into the step's pool. */
-  step: Step;
+  /** The step (or the callback queue) whose source queue this poller receives from, into its pool. */
+  target: PollTarget;
   /** Runs one message; gets the signal that aborts when shutdown gives up on in-flight work. */
   handle: (message: ReceivedMessage, signal: AbortSignal) => Promise<void>;
   /** Aborted when the engine gives up on in-flight work (at the shutdown deadline). */
@@ -35,18 +38,18 @@ const MAX_ERROR_DELAY_IN_MS = 30_000;
 const RELEASE_TIMEOUT_IN_MS = 1000;
 
 export class Poller {
-  readonly #step: Step;
+  readonly #step: PollTarget;
   readonly #handle: PollerOptions['handle'];
   readonly #workSignal: AbortSignal;
   readonly #log: Logger;
   #intake: AbortController | undefined;
   #loop: Promise<void> | undefined;
 
-  constructor({ step, handle, workSignal, log }: PollerOptions) {
-    this.#step = step;
+  constructor({ target, handle, workSignal, log }: PollerOptions) {
+    this.#step = target;
     this.#handle = handle;
     this.#workSignal = workSignal;
-    this.#log = log.child({ queue: step.source.queue.name });
+    this.#log = log.child({ queue: target.source.queue.name });
   }
 
   start(): void {

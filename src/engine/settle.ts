@@ -9,6 +9,13 @@
  * late duplicate (drop it). A step k+1 running on another replica always finds the row at k+1 with
  * the ETag its message carries, so the row never moves backwards. See step-runner.ts for the
  * crash cases of the success path.
+ *
+ * A request that reaches its final state (completed, dead-lettered) with a callback URL gets a
+ * callback message (callbacks.ts) after the status write (and the DLQ entry) and before the step's
+ * message is deleted. A crash between any two of these calls leaves the step's message to come
+ * back; it finds the row final and written by itself (LastMessageId), and sends the callback
+ * message again unless the callback was delivered or given up meanwhile. So a callback may be
+ * queued twice (its delivery drops the second, or the receiver gets it twice), never lost.
  */
 import { EngineError, isEngineError } from '../errors.js';
 import type { StepOutcome } from '../http/endpoint-call.js';
@@ -17,7 +24,8 @@ import { type DeadLetterReason, type DlqReplay, type DlqTable, isDlqIdOf, makeDl
 import { encodeEnvelope, type Envelope } from '../storage/envelope.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import { type ReceivedMessage, toVisibilitySeconds } from '../storage/queues.js';
-import type { StatusChange, StatusRow, StatusTable, StoredResult } from '../storage/status-table.js';
+import type { RequestStatus, StatusChange, StatusRow, StatusTable, StoredResult } from '../storage/status-table.js';
+import type { Callbacks } from './callbacks.js';
 import { endpointLabel, type Step } from './flows.js';
 import type { Lease } from './lease.js';
 import { resolveConflict } from './routing.js';
@@ -27,6 +35,8 @@ export interface SettlerOptions {
   statusTable: StatusTable;
   dlqTable: DlqTable;
   payloads: PayloadStore;
+  /** Where the callback of a request brought to its final state is sent. */
+  callbacks: Pick<Callbacks, 'send'>;
   inlineLimitBytes: number;
 }
 
@@ -69,25 +79,36 @@ const MAX_STATUS_WRITE_TRIES = 3;
 
 type StatusWrite = { kind: 'written'; etag: string } | { kind: 'moved-on'; row: StatusRow | null };
 
+/**
+ * The outcome (its completedAt) whose callback a final row still waits for, or null: it has no
+ * callback URL, or its callback was delivered or given up already.
+ */
+function pendingCallbackOf(row: RequestStatus): Date | null {
+  if (row.callbackUrl === null || row.callbackStatus === 'delivered' || row.callbackStatus === 'failed') return null;
+  return row.completedAt;
+}
+
 export class Settler {
   readonly #step: Step;
   readonly #statusTable: StatusTable;
   readonly #dlqTable: DlqTable;
   readonly #payloads: PayloadStore;
+  readonly #callbacks: Pick<Callbacks, 'send'>;
   readonly #inlineLimitBytes: number;
 
-  constructor({ step, statusTable, dlqTable, payloads, inlineLimitBytes }: SettlerOptions) {
+  constructor({ step, statusTable, dlqTable, payloads, callbacks, inlineLimitBytes }: SettlerOptions) {
     this.#step = step;
     this.#statusTable = statusTable;
     this.#dlqTable = dlqTable;
     this.#payloads = payloads;
+    this.#callbacks = callbacks;
     this.#inlineLimitBytes = inlineLimitBytes;
   }
 
   /** A 2xx answer: forward to the next step, or complete the request after the last. */
   async succeed(context: EnvelopeContext, outcome: Extract<StepOutcome, { kind: 'ok' }>): Promise<Settled> {
     const { envelope, signal } = context;
-    const { next, flowName } = this.#step;
+    const { next } = this.#step;
     const now = new Date();
     let result: StoredResult | null = null;
     let change: StatusChange;
@@ -101,24 +122,48 @@ export class Settler {
       change = { status: 'completed', updatedAt: now, completedAt: now, lastHttpStatus: outcome.status, lastError: null, result };
     }
 
-    const etag = this.#etagToForwardWith(await this.#writeStatus(envelope, context.message, change, signal), context);
+    const write = await this.#writeStatus(envelope, context.message, change, signal);
+    if (next === null) return this.#complete(context, write, result, now);
+    const etag = this.#etagToForwardWith(write, context);
     if (etag === null) {
-      if (result && 'blobName' in result) await this.#payloads.delete([result.blobName], signal);
       await this.deleteMessage(context);
       return 'stale';
     }
-    if (next !== null) {
-      const packed = await this.#payloads.pack(
-        { ...envelope, step: next.index, attempt: 1, contentType: outcome.contentType, statusEtag: etag },
-        outcome.body,
-        `step-${next.index}`,
-        signal,
-      );
-      await next.source.queue.send(packed.text, { timeToLiveInMs: next.source.options.timeToLiveInMs, abortSignal: signal });
-      next.polling.wake();
-    }
+    const packed = await this.#payloads.pack(
+      { ...envelope, step: next.index, attempt: 1, contentType: outcome.contentType, statusEtag: etag },
+      outcome.body,
+      `step-${next.index}`,
+      signal,
+    );
+    await next.source.queue.send(packed.text, { timeToLiveInMs: next.source.options.timeToLiveInMs, abortSignal: signal });
+    next.polling.wake();
     await this.deleteMessage(context);
-    if (next !== null) return 'forwarded';
+    return 'forwarded';
+  }
+
+  /**
+   * The last step's status write is done: the request is complete, by this write or by this
+   * message's own run before a crash (the row is completed and names this message: its callback
+   * message may be missing). Anything else is a late duplicate. The callback message goes out
+   * before the step's message is deleted.
+   */
+  async #complete(context: EnvelopeContext, write: StatusWrite, result: StoredResult | null, now: Date): Promise<Settled> {
+    const { envelope, message, signal } = context;
+    const { flowName } = this.#step;
+    let callbackOf: Date | null = envelope.callbackUrl === null ? null : now;
+    if (write.kind === 'moved-on') {
+      const row = write.row?.status;
+      const rowBlob = row?.result && 'blobName' in row.result ? row.result.blobName : null;
+      // The result blob this run wrote, unless the row names it (a write that landed though its answer was lost).
+      if (result && 'blobName' in result && result.blobName !== rowBlob) await this.#payloads.delete([result.blobName], signal);
+      if (row?.status !== 'completed' || row.lastMessageId !== message.messageId) {
+        await this.deleteMessage(context);
+        return 'stale';
+      }
+      callbackOf = pendingCallbackOf(row);
+    }
+    if (callbackOf !== null) await this.#callbacks.send(envelope.requestId, callbackOf, signal);
+    await this.deleteMessage(context);
     completedTotal.inc({ flow: flowName });
     requestDuration.observe({ flow: flowName }, Math.max(0, now.getTime() - Date.parse(envelope.acceptedAt)) / 1000);
     if (envelope.blobs.length > 0) {
@@ -170,7 +215,8 @@ export class Settler {
 
   /**
    * Dead-letters the message: status row (naming the DLQ entry), then the DLQ entry, then the
-   * delete. A re-run after a crash finds its own dlqId in the row and writes the same entry again.
+   * callback message, then the delete. A re-run after a crash finds its own dlqId in the row and
+   * writes the same entry again.
    */
   async deadLetter(context: MessageContext, dead: DeadLetter): Promise<Settled> {
     const { message, signal } = context;
@@ -179,6 +225,7 @@ export class Settler {
     const { flowName } = step;
     const now = new Date();
     let dlqId = makeDlqId(flowName, envelope ? now : message.insertedOn, message.messageId);
+    let callbackOf: Date | null = envelope?.callbackUrl ? now : null;
     if (envelope) {
       const write = await this.#writeStatus(
         envelope,
@@ -193,6 +240,7 @@ export class Settler {
           return 'stale';
         }
         dlqId = earlier.dlqId; // this message's own run, before a crash
+        callbackOf = pendingCallbackOf(earlier);
       }
     }
     const replay: DlqReplay = envelope
@@ -215,6 +263,7 @@ export class Settler {
       },
       signal,
     );
+    if (envelope && callbackOf !== null) await this.#callbacks.send(envelope.requestId, callbackOf, signal);
     await this.deleteMessage(context);
     deadLettersTotal.inc({ flow: flowName, step: String(step.index), reason: dead.reason });
     return 'dead_lettered';

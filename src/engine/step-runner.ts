@@ -19,6 +19,8 @@
  *     finish wins its write, the other fails with 412, finds the row past it and is dropped
  *     ("stale"). Endpoints see the duplicate call with the same Idempotency-Key;
  *   - after 3: nothing to redo.
+ * After the last step, 2 is the request's callback message when it has a callback URL: a re-run
+ * finds the row completed by its own message id and sends it again (settle.ts).
  * A late duplicate of an old message fails its write the same way and is dropped: the row is
  * never rewound.
  *
@@ -54,7 +56,8 @@ export interface StepRunnerOptions {
   payloads: PayloadStore;
   http: OutboundHttp;
   redelivery: RedeliveryOptions;
-  callbacks: Callbacks;
+  /** Where the callback of a request this runner brings to its final state is sent. */
+  callbacks: Pick<Callbacks, 'send'>;
   /** Told when a request this runner settled reached its final state. */
   completions: Completions;
   /** The engine's token for endpointName steps; null when no step needs one. */
@@ -82,7 +85,6 @@ export class StepRunner {
   readonly #payloads: PayloadStore;
   readonly #http: OutboundHttp;
   readonly #redelivery: RedeliveryOptions;
-  readonly #callbacks: Callbacks;
   readonly #completions: Completions;
   readonly #platformToken: PlatformToken | null;
   readonly #settler: Settler;
@@ -95,17 +97,15 @@ export class StepRunner {
     this.#payloads = payloads;
     this.#http = http;
     this.#redelivery = redelivery;
-    this.#callbacks = callbacks;
     this.#completions = completions;
     this.#platformToken = platformToken;
-    this.#settler = new Settler({ step, statusTable, dlqTable, payloads, inlineLimitBytes });
+    this.#settler = new Settler({ step, statusTable, dlqTable, payloads, callbacks, inlineLimitBytes });
     this.#log = log.child({ flow: step.flowName, step: step.index, queue: step.source.queue.name });
     this.#labels = { flow: step.flowName, step: String(step.index) };
   }
 
-  /** The request's final status is written: its callback and any client waiting for it are told. */
-  #finished({ requestId, callbackUrl }: Envelope): void {
-    if (callbackUrl) this.#callbacks.notify(requestId);
+  /** The request's final status is written (and its callback queued, settle.ts): a client waiting for it is told. */
+  #finished({ requestId }: Envelope): void {
     this.#completions.notify(requestId);
   }
 

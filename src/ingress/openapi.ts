@@ -103,7 +103,7 @@ const paths: Json = {
           in: 'header',
           required: false,
           description:
-            'An http(s) URL on a host of `callback.config.allowedHosts`; the status JSON is POSTed to it once the request is completed or dead-lettered.',
+            'An http(s) URL on a host of `callback.config.allowedHosts`; the status JSON is POSTed to it when the request is completed or dead-lettered, at least once (dedupe by `X-Request-Id`, `status` and `completedAt`).',
           schema: { type: 'string', format: 'uri' },
         },
         {

@@ -45,6 +45,13 @@ export const deadLettersTotal = new Counter({
   registers: [registry],
 });
 
+export const callbacksTotal = new Counter({
+  name: 'async_engine_callbacks_total',
+  help: 'Callback queue messages finished, by outcome (delivered, failed: retries used up, refused: the URL may not be called, dropped: unreadable, stale or a duplicate).',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
 export const endpointDuration = new Histogram({
   name: 'async_engine_endpoint_duration_seconds',
   help: 'Endpoint calls, from sending to the whole answer read, by flow, step and status class (2xx, 4xx, 5xx, error).',

@@ -1,5 +1,6 @@
 /**
- * Creates what the engine needs in storage: the declared queues, the status and DLQ tables, the
+ * Creates what the engine needs in storage: the queues it is given (the declared ones and the
+ * engine's callback queue, config/callback-queue.ts), the status and DLQ tables, the
  * payload container and in it the sweepers' lock blob (lock-blob.ts). Idempotent, and safe when several replicas start at once: every call is a
  * create-if-missing that treats "already exists" as success.
  */

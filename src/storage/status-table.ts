@@ -115,12 +115,14 @@ export class StatusTable {
   /**
    * Records a callback's outcome on a row that is still final, If-Match its ETag: a row that moved
    * on meanwhile (a replay reset it) is left alone, since changing its ETag would make the
-   * replayed message find the row changed under it.
+   * replayed message find the row changed under it. With `completedAt`, only while the row still
+   * has that outcome (not a later one, after a replay ran it again).
    */
-  async setCallbackStatus(id: string, callbackStatus: 'delivered' | 'failed', abortSignal: AbortSignal): Promise<void> {
+  async setCallbackStatus(id: string, callbackStatus: 'delivered' | 'failed', abortSignal: AbortSignal, completedAt?: Date): Promise<void> {
     for (let tries = 0; tries < CALLBACK_STATUS_TRIES; tries++) {
       const row = await this.get(id, abortSignal);
       if (row === null || !FINAL_STATES.has(row.status.status)) return;
+      if (completedAt !== undefined && row.status.completedAt?.getTime() !== completedAt.getTime()) return;
       try {
         await this.#table.updateEntity({ partitionKey: id, rowKey: ROW_KEY, CallbackStatus: callbackStatus }, 'Merge', { etag: row.etag, abortSignal });
         return;

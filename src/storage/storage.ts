@@ -1,8 +1,10 @@
 /**
  * The engine's storage for its lifetime: starts the embedded emulator when configured, builds the
- * clients and provisions queues, tables and the payload container.
+ * clients and provisions the queues (the steps' and the callback queue), tables and the payload
+ * container.
  */
 import { DefaultAzureCredential } from '@azure/identity';
+import { callbackQueueName } from '../config/callback-queue.js';
 import { STORAGE_ROLES, STORAGE_SCOPE } from '../config/types.js';
 import type { EngineConfig } from '../config/types.js';
 import { EngineError, isEngineError } from '../errors.js';
@@ -62,7 +64,8 @@ export class Storage {
     }
     const clients = createStorageClients(connection, { ...config.tables, container: config.payload.container }, counter);
     try {
-      const queueNames = [...config.queues.keys()];
+      // The step queues and the engine's own callback queue (validation keeps their names apart).
+      const queueNames = [...config.queues.keys(), callbackQueueName(config.tables.statusTable)];
       const { created } = await provisionStorage(clients, { queueNames, abortSignal });
       log.info({ created, queues: queueNames.length }, 'storage.provisioned');
     } catch (err) {

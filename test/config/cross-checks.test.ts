@@ -206,6 +206,17 @@ describe('limits between keys', () => {
     });
     onlyIssue(validDocument({ 'table.config': { dlqTable: 'AsyncEngineStatus' } }), 'table.config.dlqTable', { value: 'AsyncEngineStatus' });
   });
+
+  it("rejects a declared queue named like the engine's own callback queue, which is named after the status table", () => {
+    const doc = validDocument({ 'table.config': { statusTable: 'Requests' } });
+    queuesOf(doc)[1]!.name = 'requests-callbacks';
+    stepsOf(doc)[0]!.targetQueueName = 'requests-callbacks';
+    stepsOf(doc)[1]!.sourceQueueName = 'requests-callbacks';
+    onlyIssue(doc, 'queue.config[1].name', { value: 'requests-callbacks', message: /the engine's own callback queue \(named after table\.config\.statusTable "Requests"\)/ });
+    // With the default status table the callback queue is asyncenginestatus-callbacks: the name is free.
+    delete doc['table.config'];
+    parse(doc);
+  });
 });
 
 describe('authentication', () => {

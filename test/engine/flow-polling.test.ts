@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { echo } from '../support/endpoints.js';
 import { engineSuite, flowDocument, submit, type TestEngine } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
-import { isQueueReceive, LatencyProxy } from '../support/latency-proxy.js';
+import { isQueueReceive, LatencyProxy, queueNameOf } from '../support/latency-proxy.js';
 
 /** A poll delay far longer than any test waits: only greedy polling can take a second message in time. */
 const LONG_DELAY_IN_MS = 60_000;
@@ -30,12 +30,21 @@ describe('polling', () => {
     for (let i = 0; i < count; i++) await submit(idle, 'flow', `{"i":${i}}`);
   }
 
-  /** `doc` with its queue service behind a proxy that holds the answer to every receive for RECEIVE_LATENCY_IN_MS. */
-  async function withSlowReceives(doc: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const proxy = await LatencyProxy.start({ upstreamPort: suite.azurite.ports.queue, latencyInMs: RECEIVE_LATENCY_IN_MS, isDelayed: isQueueReceive });
+  /**
+   * `doc` with its queue service behind a proxy that holds the answer to every receive for
+   * RECEIVE_LATENCY_IN_MS, and counts the receives on the first step's queue (the engine's callback
+   * queue is polled too, and its receives are not the step's).
+   */
+  async function withSlowReceives(doc: Record<string, unknown>): Promise<{ doc: Record<string, unknown>; stepReceives: () => number }> {
+    const stepQueue = (doc['queue.config'] as Array<{ name: string }>)[0]?.name;
+    let count = 0;
+    const onRequest = (method: string, url: URL): void => {
+      if (isQueueReceive(method, url) && queueNameOf(url) === stepQueue) count++;
+    };
+    const proxy = await LatencyProxy.start({ upstreamPort: suite.azurite.ports.queue, latencyInMs: RECEIVE_LATENCY_IN_MS, isDelayed: isQueueReceive, onRequest });
     suite.onClose(() => proxy.close());
     const connectionString = suite.azurite.connectionString.replace(`:${suite.azurite.ports.queue}/`, `:${proxy.port}/`);
-    return { ...doc, 'azure.storage.config': { connectionString } };
+    return { doc: { ...doc, 'azure.storage.config': { connectionString } }, stepReceives: () => count };
   }
 
   for (const greedy of [true, false]) {
@@ -84,16 +93,18 @@ describe('polling', () => {
   /** The receives an engine with SLOTS slots and `delay` has made when the last of BATCHES batches of waiting messages reaches the endpoint. */
   async function receivesForBacklog(delay: number): Promise<number> {
     const messages = SLOTS * BATCHES;
-    let started: TestEngine | undefined;
+    let stepReceives: (() => number) | undefined;
     let receives: number | undefined;
     const server = await suite.endpoint((call, index) => {
       // Counted at the last message's call: any receive after it can only find the queue empty.
-      if (index === messages - 1) receives = started?.storageCalls.snapshot()['queue.receive'];
+      if (index === messages - 1) receives = stepReceives?.();
       return { ...echo(call, index), delayInMs: (index % SLOTS) * SLOT_SPACING_IN_MS };
     });
     const doc = flowDocument(suite.azurite, { steps: [{ url: server.url(), maxThreads: SLOTS }], queue: { maxMessages: SLOTS, delay, greedy: true } });
     await backlog(doc, messages);
-    started = await engine(await withSlowReceives(doc));
+    const slow = await withSlowReceives(doc);
+    stepReceives = slow.stepReceives;
+    await engine(slow.doc);
     await eventually(() => assert.equal(server.calls.length, messages), { timeoutInMs: 60_000 });
     assert.ok(server.maxConcurrent <= SLOTS, `${server.maxConcurrent} calls at once with ${SLOTS} slots`);
     assert.notEqual(receives, undefined, 'the last call came while the engine ran');

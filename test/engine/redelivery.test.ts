@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeEnvelope, encodeEnvelope } from '../../src/storage/envelope.js';
+import { callbackQueueName } from '../../src/config/callback-queue.js';
 import { Callbacks } from '../../src/engine/callbacks.js';
 import { Completions } from '../../src/engine/completions.js';
 import { createFlows } from '../../src/engine/flows.js';
@@ -256,7 +257,20 @@ describe('redelivery and dead-lettering', () => {
       payloads,
       http,
       redelivery: config.redelivery,
-      callbacks: new Callbacks({ http, statusTable, payloads, timeoutInMs: 1000, retries: 0, allowedHosts: [], ownAddresses: () => [], log }),
+      callbacks: new Callbacks({
+        queue: createStepQueue(clients.queues.getQueueClient(callbackQueueName(config.tables.statusTable))),
+        stepQueues: [],
+        concurrency: 1,
+        http,
+        statusTable,
+        payloads,
+        timeoutInMs: 1000,
+        retries: 0,
+        allowedHosts: [],
+        ownAddresses: () => [],
+        workSignal: new AbortController().signal,
+        log,
+      }),
       completions: new Completions(),
       platformToken: null,
       inlineLimitBytes: config.payload.inlineLimitBytes,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { hostname, networkInterfaces } from 'node:os';
 import { describe, it } from 'node:test';
-import { isCallbackAllowed } from '../../src/engine/callbacks.js';
+import { isCallbackAllowed } from '../../src/engine/callback-targets.js';
 import { echo, echoWhen, type EndpointServer, gate } from '../support/endpoints.js';
 import { engineSuite, flowDocument, getStatus, submit, type TestEngine, waitForStatus } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';

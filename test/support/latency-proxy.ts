@@ -14,11 +14,20 @@ export interface LatencyProxyOptions {
   isDelayed?: (method: string, url: URL) => boolean;
   /** Which requests never reach the service and get no answer (until the proxy closes); none when not given. */
   isBlocked?: (method: string, url: URL) => boolean;
+  /** Told of every request as it arrives, e.g. to count one queue's receives. */
+  onRequest?: (method: string, url: URL) => void;
 }
 
 /** A Queue service receive (Get Messages): GET on a queue's messages that is not a peek. */
 export function isQueueReceive(method: string, url: URL): boolean {
   return method === 'GET' && url.pathname.endsWith('/messages') && url.searchParams.get('peekonly') !== 'true';
+}
+
+/** The queue a Queue service request names (`/{account}/{queue}/messages...` on Azurite), or null. */
+export function queueNameOf(url: URL): string | null {
+  const segments = url.pathname.split('/').filter(Boolean);
+  const at = segments.indexOf('messages');
+  return at >= 1 ? (segments[at - 1] ?? null) : null;
 }
 
 /** Connection headers belong to each hop, not to the message the proxy passes on. */
@@ -35,8 +44,9 @@ export class LatencyProxy {
   readonly #server: Server;
 
   private constructor(readonly options: LatencyProxyOptions) {
-    const { upstreamPort, latencyInMs, isDelayed = () => true, isBlocked = () => false } = options;
+    const { upstreamPort, latencyInMs, isDelayed = () => true, isBlocked = () => false, onRequest = () => undefined } = options;
     this.#server = createServer((req, res) => {
+      onRequest(req.method ?? 'GET', new URL(req.url ?? '/', 'http://proxy'));
       if (isBlocked(req.method ?? 'GET', new URL(req.url ?? '/', 'http://proxy'))) return;
       const delay = isDelayed(req.method ?? 'GET', new URL(req.url ?? '/', 'http://proxy')) ? latencyInMs : 0;
       const upstream = request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: endToEndHeaders(req), agent: this.#agent }, (answer) => {

@@ -7,7 +7,7 @@ import { submittedTotal } from '../../observability/metrics.js';
 import type { PayloadStore } from '../../storage/payloads.js';
 import { isRequestId } from '../../storage/envelope.js';
 import { REQUEST_STATES, type RequestState, type RequestStatus, type StatusRow, type StatusTable, toStatusJson } from '../../storage/status-table.js';
-import { callbackRefusal } from '../../engine/callbacks.js';
+import { callbackRefusal } from '../../engine/callback-targets.js';
 import type { Completions } from '../../engine/completions.js';
 import type { OwnAddress } from '../../common/own-address.js';
 import { Backlog } from '../backlog.js';

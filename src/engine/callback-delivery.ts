@@ -36,7 +36,7 @@ import { type ReceivedMessage, toVisibilitySeconds } from '../storage/queues.js'
 import { FINAL_STATES, type RequestStatus, type StatusTable, toStatusJson } from '../storage/status-table.js';
 import { type CallbackTargets, callbackRefusal, originOf } from './callback-targets.js';
 import type { BoundQueue } from './flows.js';
-import { Lease } from './lease.js';
+import { type Lease, runLeased } from './lease.js';
 import type { PollState } from './poll-state.js';
 import { isPoisonByDequeueCount } from './redelivery.js';
 
@@ -60,8 +60,6 @@ const FIRST_RETRY_DELAY_IN_MS = 1000;
 const MAX_RETRY_DELAY_IN_MS = 60_000;
 /** A retry's wake-up comes this long after its message is due, so that the receive finds it. */
 const RETRY_WAKE_MARGIN_IN_MS = 100;
-/** How long releasing a message the engine gave up on may take at most. */
-const RELEASE_TIMEOUT_IN_MS = 1000;
 
 /** How a callback message ended in this process; null while it waits for its next try. */
 type Finished = 'delivered' | 'failed' | 'refused' | 'dropped';
@@ -112,30 +110,12 @@ export class CallbackDelivery {
 
   /** Runs one received message to its end. Never throws: a failure is logged and leaves the message to reappear. */
   async run(message: ReceivedMessage, engineSignal: AbortSignal): Promise<void> {
-    const log = this.#log.child({ messageId: message.messageId });
-    const lease = new Lease({
-      queue: this.#source.queue,
-      messageId: message.messageId,
-      popReceipt: message.popReceipt,
-      visibilityTimeoutInMs: this.#source.options.visibilityTimeoutInMs,
-      parentSignal: engineSignal,
-      log,
-    });
-    try {
-      const finished = await this.#deliver({ message, lease, signal: engineSignal }, log);
+    const scope = { log: this.#log.child({ messageId: message.messageId }) };
+    const { queue, options } = this.#source;
+    await runLeased({ queue, message, visibilityTimeoutInMs: options.visibilityTimeoutInMs, engineSignal, scope, kind: 'callback' }, async (lease) => {
+      const finished = await this.#deliver({ message, lease, signal: engineSignal }, scope.log);
       if (finished !== null) callbacksTotal.inc({ outcome: finished });
-    } catch (err) {
-      await lease.close();
-      if (lease.isLost) return; // already logged by the lease; the message is someone else's now
-      if (engineSignal.aborted) {
-        await this.#release(message, lease, log);
-        return;
-      }
-      // Storage unreachable, ...: the message reappears after its visibility timeout, the callback stays pending.
-      log.error({ err }, 'callback.error');
-    } finally {
-      await lease.close();
-    }
+    });
   }
 
   async #deliver(context: Context, messageLog: Logger): Promise<Finished | null> {
@@ -252,12 +232,4 @@ export class CallbackDelivery {
   }
 
   /** Shutdown gave up on the delivery: the message is visible again at once for another engine; the callback stays pending. */
-  async #release(message: ReceivedMessage, lease: Lease, log: Logger): Promise<void> {
-    try {
-      await this.#source.queue.updateVisibility(message.messageId, lease.popReceipt, 0, AbortSignal.timeout(RELEASE_TIMEOUT_IN_MS));
-      log.info({}, 'callback.released');
-    } catch (err) {
-      log.warn({ err }, 'callback.release_failed');
-    }
-  }
 }

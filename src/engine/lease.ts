@@ -104,3 +104,47 @@ export class Lease {
     }
   }
 }
+
+/** How long releasing a message at shutdown may take; it reappears after its visibility timeout anyway. */
+const RELEASE_TIMEOUT_IN_MS = 1000;
+
+export interface LeasedWorkOptions {
+  queue: StepQueue;
+  message: { messageId: string; popReceipt: string };
+  visibilityTimeoutInMs: number;
+  /** The engine's signal: aborted when shutdown gives up on the work under way. */
+  engineSignal: AbortSignal;
+  /** The work's log; the work may bind more to it (the request id) for the lines written here. */
+  scope: { log: Logger };
+  /** The prefix of the events logged here: `{kind}.released`, `{kind}.release_failed`, `{kind}.error`. */
+  kind: 'step' | 'callback';
+}
+
+/**
+ * Runs `work` on a received message under a lease of its own. Never throws: when the work fails, a
+ * message whose lease was lost is left alone (the lease logged it; the message is someone else's
+ * now), one that shutdown gave up on is made visible again at once for another engine, and any
+ * other failure (storage unreachable, ...) is logged while the message reappears after its
+ * visibility timeout, so that the at-least-once protocol runs it again.
+ */
+export async function runLeased({ queue, message, visibilityTimeoutInMs, engineSignal, scope, kind }: LeasedWorkOptions, work: (lease: Lease) => Promise<void>): Promise<void> {
+  const lease = new Lease({ queue, messageId: message.messageId, popReceipt: message.popReceipt, visibilityTimeoutInMs, parentSignal: engineSignal, log: scope.log });
+  try {
+    await work(lease);
+  } catch (err) {
+    await lease.close();
+    if (lease.isLost) return;
+    if (!engineSignal.aborted) {
+      scope.log.error({ err }, `${kind}.error`);
+      return;
+    }
+    try {
+      await queue.updateVisibility(message.messageId, lease.popReceipt, 0, AbortSignal.timeout(RELEASE_TIMEOUT_IN_MS));
+      scope.log.info({}, `${kind}.released`);
+    } catch (releaseErr) {
+      scope.log.warn({ err: releaseErr }, `${kind}.release_failed`);
+    }
+  } finally {
+    await lease.close();
+  }
+}

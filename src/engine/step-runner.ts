@@ -43,7 +43,7 @@ import type { ReceivedMessage } from '../storage/queues.js';
 import type { StatusTable } from '../storage/status-table.js';
 import type { Callbacks } from './callbacks.js';
 import type { Step } from './flows.js';
-import { Lease } from './lease.js';
+import { runLeased } from './lease.js';
 import { decideRedelivery, describeFailure, isPoisonByDequeueCount } from './redelivery.js';
 import { isPastStep } from './routing.js';
 import type { Completions } from './completions.js';
@@ -76,8 +76,6 @@ type Reading = { kind: 'ok'; envelope: Envelope } | { kind: 'poison'; error: str
  */
 const MAX_STEP_PAUSE_IN_MS = 5 * 60_000;
 
-/** How long releasing a message the engine gave up on may take at most. */
-const RELEASE_TIMEOUT_IN_MS = 1000;
 
 export class StepRunner {
   readonly #step: Step;
@@ -111,43 +109,25 @@ export class StepRunner {
 
   /** Runs one received message to its end. Never throws: a failure is logged and leaves the message to reappear. */
   async run(message: ReceivedMessage, engineSignal: AbortSignal): Promise<void> {
-    let log = this.#log.child({ messageId: message.messageId });
-    const lease = new Lease({
-      queue: this.#step.source.queue,
-      messageId: message.messageId,
-      popReceipt: message.popReceipt,
-      visibilityTimeoutInMs: this.#step.source.options.visibilityTimeoutInMs,
-      parentSignal: engineSignal,
-      log,
-    });
-    const context = { message, lease, signal: engineSignal };
-    try {
+    const scope = { log: this.#log.child({ messageId: message.messageId }) };
+    const { queue, options } = this.#step.source;
+    await runLeased({ queue, message, visibilityTimeoutInMs: options.visibilityTimeoutInMs, engineSignal, scope, kind: 'step' }, async (lease) => {
+      const context = { message, lease, signal: engineSignal };
       const reading = this.#read(message);
       if (reading.kind === 'poison') {
         const settled = await this.#settler.deadLetter(context, { reason: 'poison', error: reading.error, lastHttpStatus: null, envelope: reading.envelope });
         if (settled === 'dead_lettered' && reading.envelope) this.#finished(reading.envelope);
-        log.warn({ settled, requestId: reading.envelope?.requestId, reason: 'poison', error: reading.error }, `step.${settled}`);
+        scope.log.warn({ settled, requestId: reading.envelope?.requestId, reason: 'poison', error: reading.error }, `step.${settled}`);
         return;
       }
       const { envelope } = reading;
-      log = log.child({ requestId: envelope.requestId });
+      scope.log = scope.log.child({ requestId: envelope.requestId });
+      const log = scope.log;
       const settled = await this.#process({ ...context, envelope }, log);
       stepsTotal.inc({ ...this.#labels, outcome: settled });
       if (settled === 'completed' || settled === 'dead_lettered') this.#finished(envelope);
       if (settled === 'stale') log.info({ attempt: envelope.attempt }, 'step.stale');
-    } catch (err) {
-      await lease.close();
-      if (lease.isLost) return; // already logged by the lease; the message is someone else's now
-      if (engineSignal.aborted) {
-        await this.#release(message, lease, log);
-        return;
-      }
-      // An engine fault (storage unreachable, ...): the message reappears after its visibility
-      // timeout and the status write protocol makes the re-run safe.
-      log.error({ err }, 'step.error');
-    } finally {
-      await lease.close();
-    }
+    });
   }
 
   async #process(context: EnvelopeContext, log: Logger): Promise<Settled> {
@@ -265,13 +245,5 @@ export class StepRunner {
   }
 
   /** Shutdown gave up on the step: make the message visible again at once for another replica. */
-  async #release(message: ReceivedMessage, lease: Lease, log: Logger): Promise<void> {
-    try {
-      await this.#step.source.queue.updateVisibility(message.messageId, lease.popReceipt, 0, AbortSignal.timeout(RELEASE_TIMEOUT_IN_MS));
-      log.info({}, 'step.released');
-    } catch (err) {
-      log.warn({ err }, 'step.release_failed');
-    }
-  }
 }
 

@@ -320,6 +320,7 @@ describe('durable callbacks', () => {
     assert.equal(calls['table.update'], 2 * n, 'the step\'s status write and the callback\'s');
     // The delivery reads the row, and recording the delivery reads it for its If-Match.
     assert.equal(calls['table.read'], 2 * n);
-    assert.equal(calls['queue.update'] ?? 0, 0, 'no retry, no lease renewal');
+    // No retry; queue updates may still come from lease renewals of the 1 s visibility on a busy machine.
+    assert.equal(e.logged('callback.failed_attempt').length, 0, 'no retry');
   });
 });

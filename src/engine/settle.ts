@@ -13,6 +13,7 @@
 import { EngineError, isEngineError } from '../errors.js';
 import type { StepOutcome } from '../http/endpoint-call.js';
 import { completedTotal, deadLettersTotal, requestDuration, retriesTotal } from '../observability/metrics.js';
+import type { Throughput } from '../observability/throughput.js';
 import { type DeadLetterReason, type DlqReplay, type DlqTable, isDlqIdOf, makeDlqId } from '../storage/dlq-table.js';
 import { encodeEnvelope, type Envelope } from '../storage/envelope.js';
 import type { PayloadStore } from '../storage/payloads.js';
@@ -28,6 +29,8 @@ export interface SettlerOptions {
   dlqTable: DlqTable;
   payloads: PayloadStore;
   inlineLimitBytes: number;
+  /** Counts what this process settles, for the dashboard. */
+  throughput: Throughput;
 }
 
 /** One received message while it is being settled. */
@@ -75,13 +78,15 @@ export class Settler {
   readonly #dlqTable: DlqTable;
   readonly #payloads: PayloadStore;
   readonly #inlineLimitBytes: number;
+  readonly #throughput: Throughput;
 
-  constructor({ step, statusTable, dlqTable, payloads, inlineLimitBytes }: SettlerOptions) {
+  constructor({ step, statusTable, dlqTable, payloads, inlineLimitBytes, throughput }: SettlerOptions) {
     this.#step = step;
     this.#statusTable = statusTable;
     this.#dlqTable = dlqTable;
     this.#payloads = payloads;
     this.#inlineLimitBytes = inlineLimitBytes;
+    this.#throughput = throughput;
   }
 
   /** A 2xx answer: forward to the next step, or complete the request after the last. */
@@ -118,8 +123,10 @@ export class Settler {
       next.polling.wake();
     }
     await this.deleteMessage(context);
+    this.#throughput.countStep(flowName, this.#step.index, 'completed');
     if (next !== null) return 'forwarded';
     completedTotal.inc({ flow: flowName });
+    this.#throughput.countRequest(flowName, 'completed');
     requestDuration.observe({ flow: flowName }, Math.max(0, now.getTime() - Date.parse(envelope.acceptedAt)) / 1000);
     if (envelope.blobs.length > 0) {
       // The request is complete: no live message can name its inputs any more (see payloads.ts).
@@ -165,6 +172,7 @@ export class Settler {
     // process need not be backing off past it.
     setTimeout(() => this.#step.polling.wake(), toVisibilitySeconds(delayInMs) * 1000 + RETRY_WAKE_MARGIN_IN_MS).unref();
     retriesTotal.inc({ flow: this.#step.flowName, step: String(this.#step.index), status: String(failure.lastHttpStatus ?? 0) });
+    this.#throughput.countStep(this.#step.flowName, this.#step.index, 'failed');
     return 'retry_scheduled';
   }
 
@@ -217,6 +225,8 @@ export class Settler {
     );
     await this.deleteMessage(context);
     deadLettersTotal.inc({ flow: flowName, step: String(step.index), reason: dead.reason });
+    this.#throughput.countStep(flowName, step.index, 'failed');
+    this.#throughput.countRequest(flowName, 'deadLettered');
     return 'dead_lettered';
   }
 

@@ -150,6 +150,7 @@ function startShell(api) {
   let paused = false;
   let stopped = false;
   let lastUpdate = null;
+  let failed = false;
   let flowsCatalog = null;
   const context = {
     api,
@@ -178,7 +179,8 @@ function startShell(api) {
     if (!paused) void refresh();
   };
   const showStatus = () => {
-    status.textContent = paused ? 'Refresh paused' : lastUpdate ? `Updated ${clockTime(lastUpdate)} · every ${REFRESH_IN_MS / 1000} s` : 'Loading…';
+    const last = lastUpdate ? `${failed ? 'Tried' : 'Updated'} ${clockTime(lastUpdate)}${failed ? ', with an error (above)' : ''}` : 'Loading…';
+    status.textContent = paused ? `${last} · refresh paused` : `${last} · every ${REFRESH_IN_MS / 1000} s`;
   };
 
   let running = null;
@@ -191,11 +193,13 @@ function startShell(api) {
       if (document.visibilityState === 'visible') {
         try {
           await current.refresh();
-          lastUpdate = new Date();
+          failed = false;
         } catch (err) {
           // The view shows the error in place; the loop goes on.
           current.fail(err);
+          failed = true;
         }
+        lastUpdate = new Date();
         showStatus();
       }
       if (current === view && !paused && !stopped) timer = setTimeout(() => void refresh(), REFRESH_IN_MS);

@@ -25,7 +25,9 @@ function describe(status, problem, fullPath) {
   if (status === 403 && problem.type === 'urn:async-engine:problem:forbidden') {
     return `The API refused ${path} (403 Forbidden): your sign-in lacks a role that rbac.config requires for it. Ask for the role, or sign in as someone who has it.`;
   }
-  if (status === 401) return `The API refused ${path} (401 Unauthorized): you are not signed in, or your session ended. Sign in again.`;
+  if (status === 401) {
+    return `The API refused ${path} (401 Unauthorized): it does not accept your token. Sign out and in again; if that does not help, the dashboard's OpenID client may lack the engine's audience (see the README, Dashboard).`;
+  }
   if (status === 0) return `The engine cannot be reached (${path})${detail}.`;
   return `${problem.title ?? 'Error'} (${status})${detail}`;
 }

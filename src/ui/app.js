@@ -18,7 +18,7 @@ const main = document.getElementById('main');
 const session = document.getElementById('session');
 const toasts = document.getElementById('toasts');
 const footer = document.getElementById('footer');
-const dialog = document.getElementById('confirm');
+const dialog = /** @type {HTMLDialogElement} */ (document.getElementById('confirm'));
 
 /** A message that goes away by itself; errors stay until closed. */
 function notify(message, kind = 'info') {
@@ -202,7 +202,8 @@ function startShell(api) {
         lastUpdate = new Date();
         showStatus();
       }
-      if (current === view && !paused && !stopped) timer = setTimeout(() => void refresh(), REFRESH_IN_MS);
+      // A view may ask for a quicker pace while something it shows is about to change.
+      if (current === view && !paused && !stopped) timer = setTimeout(() => void refresh(), current.refreshInMs?.() ?? REFRESH_IN_MS);
     })().finally(() => {
       running = null;
     });
@@ -211,8 +212,8 @@ function startShell(api) {
 
   function show() {
     const route = routeOf(location.hash);
-    for (const link of document.querySelectorAll('#nav a')) {
-      if (link.dataset.view === route.name) link.setAttribute('aria-current', 'page');
+    for (const link of document.querySelectorAll('#nav a[data-view]')) {
+      if (link.getAttribute('data-view') === route.name) link.setAttribute('aria-current', 'page');
       else link.removeAttribute('aria-current');
     }
     view?.dispose?.();

@@ -7,10 +7,11 @@
  * An element: `h('a', { href: '#/flows', class: 'nav' }, 'Flows')`. Attributes whose value is
  * null, undefined or false are left out; `on` maps event names to listeners. Children are nodes,
  * strings (text), arrays of them, or null/false (nothing).
- * @param {string} tag
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
  * @param {Record<string, unknown>} [attributes]
  * @param {...unknown} children
- * @returns {HTMLElement}
+ * @returns {HTMLElementTagNameMap[K]}
  */
 export function h(tag, attributes = {}, ...children) {
   const element = document.createElement(tag);

@@ -9,6 +9,9 @@ const STATES = ['queued', 'processing', 'retrying', 'completed', 'dead-lettered'
 const PAGE_SIZE = 25;
 /** The most of a result the page shows as text; the download has all of it. */
 const PREVIEW_BYTES = 64 * 1024;
+/** A request on its way is read again this often, so the page follows it step by step. */
+const FOLLOW_IN_MS = 1_000;
+const FINAL_STATES = new Set(['completed', 'dead-lettered']);
 
 const requestHash = (id) => `#/requests/${encodeURIComponent(id)}`;
 
@@ -184,7 +187,9 @@ export function requestView(context, id) {
       const type = response.headers.get('content-type') ?? 'application/octet-stream';
       const blob = await response.blob();
       dropDownload();
-      downloadUrl = URL.createObjectURL(blob);
+      // As bytes only: a blob URL belongs to this page's origin, and a result (whatever an endpoint
+      // answered, HTML included) must never be rendered there, even opened in a tab of its own.
+      downloadUrl = URL.createObjectURL(new Blob([blob], { type: 'application/octet-stream' }));
       const isText = /^(text\/|application\/([\w.+-]*\+)?(json|xml|x-www-form-urlencoded))/i.test(type);
       let preview = null;
       if (isText) {
@@ -263,6 +268,7 @@ export function requestView(context, id) {
     element,
     title: `Request ${id}`,
     refresh,
+    refreshInMs: () => (shownStatus === null || FINAL_STATES.has(shownStatus) ? undefined : FOLLOW_IN_MS),
     fail(err) {
       if (err.status === 404) {
         replaceChildren(head, h('h1', {}, 'Request ', h('span', { class: 'mono break' }, id)));

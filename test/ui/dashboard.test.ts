@@ -21,20 +21,26 @@ describe('the dashboard (auth "none")', { skip: NO_BROWSER }, () => {
   const suite = engineSuite();
   const browser = browserSuite();
   let e: TestEngine;
+  let document: Record<string, unknown>;
   let desktop: WatchedPage;
   /** While true, step 1 answers 400, which is dead-lettered at once. */
   let refusing = false;
+  /** Step 1 holds a body that says "hold" until the test lets it go. */
+  let letGo: () => void = () => undefined;
+  let held = Promise.resolve();
 
   before(async () => {
     const first = await suite.endpoint();
-    const second = await suite.endpoint((call) => (refusing ? { status: 400, body: 'refused by the test' } : { body: call.body, contentType: 'application/json' }));
-    e = await suite.engine(
-      flowDocument(suite.azurite, {
-        flowName: 'orders',
-        steps: [{ url: first.url('/validate') }, { url: second.url('/fulfil') }],
-        extra: { 'redelivery.config': { default: { count: 0, delay: 0 } } },
-      }),
-    );
+    const second = await suite.endpoint(async (call) => {
+      if (call.body.includes('hold')) await held;
+      return refusing ? { status: 400, body: 'refused by the test' } : { body: call.body, contentType: 'application/json' };
+    });
+    document = flowDocument(suite.azurite, {
+      flowName: 'orders',
+      steps: [{ url: first.url('/validate') }, { url: second.url('/fulfil') }],
+      extra: { 'redelivery.config': { default: { count: 0, delay: 0 } } },
+    });
+    e = await suite.engine(document);
     desktop = await browser.open(DESKTOP);
   });
 
@@ -46,8 +52,25 @@ describe('the dashboard (auth "none")', { skip: NO_BROWSER }, () => {
     return id;
   }
 
+  /** Submits `body` while step 1 refuses, and waits until its DLQ entry is there. */
+  async function deadLetter(body: string): Promise<string> {
+    const id = await request(body, { refused: true });
+    // The status row is written before the entry (settle.ts): wait for the entry itself.
+    await eventually(
+      async () => {
+        const listed = (await (await fetch(`${e.url}/api/dlq?flow=orders`)).json()) as { items: Array<{ requestId: string }> };
+        assert.ok(listed.items.some((item) => item.requestId === id));
+      },
+      { timeoutInMs: UI_TIMEOUT_IN_MS },
+    );
+    return id;
+  }
+
+  /** Opens the dashboard at `hash`, afresh: the same address again would be no navigation at all. */
   async function goto(page: Page, hash: string): Promise<void> {
-    await page.goto(`${e.url}/ui${hash}`);
+    const target = `${e.url}/ui${hash}`;
+    if (page.url() === target) await page.reload();
+    else await page.goto(target);
   }
 
   it('loads with no console error, and shows the flows with their steps and a chart', async () => {
@@ -80,6 +103,24 @@ describe('the dashboard (auth "none")', { skip: NO_BROWSER }, () => {
     assert.deepEqual(problems, []);
   });
 
+  it('follows a request on its way, by itself, until it is completed', async () => {
+    const { page, problems } = desktop;
+    held = new Promise((resolve) => {
+      letGo = resolve;
+    });
+    refusing = false;
+    const id = await submit(e, 'orders', '{"order":"hold"}');
+    await goto(page, `#/requests/${id}`);
+    const state = page.locator('.view-head .badge');
+    await state.waitFor({ timeout: UI_TIMEOUT_IN_MS });
+    assert.match(await textOf(state), /^(queued|processing)$/, 'the endpoint holds the request: it cannot be completed yet');
+    assert.match(await textOf(page.locator('.result')), /still on its way/);
+    letGo();
+    await page.locator('.view-head .badge-completed').waitFor({ timeout: UI_TIMEOUT_IN_MS });
+    assert.equal(await page.locator('#show-result').isVisible(), true);
+    assert.deepEqual(problems, []);
+  });
+
   it('finds a request by its id', async () => {
     const { page } = desktop;
     const id = await request('{"order":"search-me"}');
@@ -92,7 +133,7 @@ describe('the dashboard (auth "none")', { skip: NO_BROWSER }, () => {
 
   it('shows a dead-lettered request in the DLQ; replaying it from the page sends it through and removes the entry', async () => {
     const { page } = desktop;
-    const id = await request('{"order":"replay-me"}', { refused: true });
+    const id = await deadLetter('{"order":"replay-me"}');
     await goto(page, '#/dlq?flow=orders');
     const entry = page.locator(`article.entry[data-request="${id}"]`);
     await entry.waitFor({ timeout: UI_TIMEOUT_IN_MS });
@@ -113,7 +154,7 @@ describe('the dashboard (auth "none")', { skip: NO_BROWSER }, () => {
 
   it('deletes a DLQ entry from the page, after a confirmation', async () => {
     const { page } = desktop;
-    const id = await request('{"order":"delete-me"}', { refused: true });
+    const id = await deadLetter('{"order":"delete-me"}');
     await goto(page, '#/dlq?flow=orders');
     const entry = page.locator(`article.entry[data-request="${id}"]`);
     await entry.waitFor({ timeout: UI_TIMEOUT_IN_MS });
@@ -127,11 +168,33 @@ describe('the dashboard (auth "none")', { skip: NO_BROWSER }, () => {
     );
   });
 
+  it('replays a whole flow from the page, after a confirmation, and follows the job', async () => {
+    const { page } = desktop;
+    const ids = [await deadLetter('{"order":"all-1"}'), await deadLetter('{"order":"all-2"}')];
+    refusing = false;
+    await goto(page, '#/dlq?flow=orders');
+    const section = page.locator('section.dlq-flow[data-flow="orders"]');
+    for (const id of ids) await section.locator(`article.entry[data-request="${id}"]`).waitFor({ timeout: UI_TIMEOUT_IN_MS });
+    await section.locator('button[data-action="replay-flow"]').click();
+    await page.locator('dialog[open] button[value="ok"]').click();
+    await eventually(async () => assert.match(await textOf(section.locator('.job')), /done/), { timeoutInMs: UI_TIMEOUT_IN_MS });
+    await section.locator('article.entry').first().waitFor({ state: 'detached', timeout: UI_TIMEOUT_IN_MS });
+    for (const id of ids) await waitForStatus(e, id, 'completed');
+  });
+
+  it('says on an ingress that it runs no steps, so its counts stay at 0', async () => {
+    const ingress = await suite.engine(document, {}, 'ingress');
+    const { page } = desktop;
+    await page.goto(`${ingress.url}/ui`);
+    await page.locator('article.flow[data-flow="orders"] svg.chart').waitFor({ timeout: UI_TIMEOUT_IN_MS });
+    assert.match(await textOf(page.locator('.note')), /is an ingress \(role ingress\): it runs no steps/);
+  });
+
   it('is readable on a phone-width window', async () => {
     const phone = await browser.open(PHONE);
     try {
       await request('{"order":"phone"}');
-      await request('{"order":"phone-dead"}', { refused: true });
+      await deadLetter('{"order":"phone-dead"}');
       await goto(phone.page, '');
       await phone.page.locator('article.flow svg.chart').waitFor({ timeout: UI_TIMEOUT_IN_MS });
       await browser.screenshot(phone.page, 'flows-phone');

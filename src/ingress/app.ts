@@ -20,8 +20,9 @@ import type { IngressRouter, IngressState } from './state.js';
 
 /**
  * What one HTTP server answers. The paths are in two areas: `/actuator` and below, and everything
- * else (the API: `/api/*`, `/openapi.json`, the dashboard, the demo service). A path of an area the server does not
- * serve answers 404 before authentication, as a path no route has: it is not there, token or not.
+ * else (the API: `/api/*`, `/openapi.json`, the dashboard, the demo service). A path of an area the
+ * server does not serve answers 404 before authentication, as a path no route has: it is not
+ * there, token or not.
  */
 export interface ServedRoutes {
   /** `/api/*`, `/openapi.json`, the dashboard (`/ui`) and the public routers: false on a worker and on the management port. */

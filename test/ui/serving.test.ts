@@ -167,6 +167,24 @@ describe('the dashboard over HTTP (auth "oidc")', () => {
     assert.deepEqual(await (await fetch(`${e.url}/ui/config.json`)).json(), { auth: 'oidc', issuer: idp.issuer, clientId: 'async-engine-ui' });
   });
 
+  it('is refused over plain HTTP where ssl-required refuses the API: a page that signs in must come over https', async () => {
+    const e = await suite.engine(
+      flowDocument(suite.azurite, {
+        steps: [{ url: 'http://127.0.0.1:9/x' }],
+        extra: { 'server.config': { auth: 'oidc', trustProxy: true }, 'openid.config': openid(), 'ui.config': { clientId: 'async-engine-ui' } },
+      }),
+    );
+    await e.runtime.engine.close();
+    const fromAfar = { 'x-forwarded-for': '203.0.113.7' };
+    for (const target of ['/ui', '/ui/app.js', '/ui/config.json']) {
+      const refused = await fetch(`${e.url}${target}`, { headers: fromAfar });
+      assert.equal(refused.status, 403, target);
+      assert.equal(((await refused.json()) as { type: string }).type, 'urn:async-engine:problem:https-required');
+    }
+    assert.equal((await fetch(`${e.url}/ui`, { headers: { ...fromAfar, 'x-forwarded-proto': 'https' } })).status, 200, 'https at the proxy');
+    assert.equal((await fetch(`${e.url}/ui`, { headers: { 'x-forwarded-for': '10.1.2.3' } })).status, 200, 'a private client under "external"');
+  });
+
   it('says when no client is configured, and is not served by a worker or on the management port', async () => {
     const document = flowDocument(suite.azurite, {
       steps: [{ url: 'http://127.0.0.1:9/x' }],

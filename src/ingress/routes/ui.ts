@@ -8,13 +8,17 @@
  * user's token, under the same RBAC as any client. Every answer carries a strict
  * Content-Security-Policy: the page's own scripts and styles only, nothing inline, no framing, and
  * connections to this origin and, under auth "oidc", to the OpenID provider's (discovery and the
- * token endpoint of the sign-in).
+ * token endpoint of the sign-in). Under "oidc" the page is refused where openid.config's
+ * ssl-required refuses the API: a page that signs users in must not travel over plain HTTP, where
+ * anyone on the way could change its scripts and take the tokens.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { OpenIdOptions } from '../../config/types.js';
 import type { Logger } from '../../observability/log.js';
+import { isTransportAllowed } from '../auth.js';
 import { HttpProblem } from '../problem.js';
 import { createRouter, type IngressContext, type IngressRouter } from '../state.js';
 
@@ -26,6 +30,8 @@ export type UiSettings =
 
 export interface UiRoutesDeps {
   ui: UiSettings;
+  /** Under auth "oidc": where https is required (the API's own rule); null under "none". */
+  auth: { openid: Pick<OpenIdOptions, 'sslRequired'> } | null;
   log: Logger;
 }
 
@@ -87,6 +93,10 @@ export function createUiRoutes(deps: UiRoutesDeps): IngressRouter {
   const config = JSON.stringify(deps.ui);
 
   const secure = (ctx: IngressContext): void => {
+    const { client } = ctx.state;
+    if (deps.auth && !isTransportAllowed(client.protocol, client.ip, deps.auth.openid.sslRequired)) {
+      throw new HttpProblem(403, 'https-required', 'Forbidden', 'HTTPS is required (openid.config.ssl-required)');
+    }
     ctx.set('content-security-policy', policy);
     ctx.set('x-frame-options', 'DENY');
     // The sign-in returns with its code in the URL: no other site may see it in a Referer.

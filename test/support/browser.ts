@@ -77,7 +77,11 @@ export function browserSuite(): BrowserSuite {
         if (message.type() === 'error') problems.push(`console: ${message.text()} (${message.location().url})`);
       });
       page.on('pageerror', (err) => problems.push(`uncaught: ${err.message}`));
-      page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()} ${request.failure()?.errorText ?? ''}`));
+      page.on('requestfailed', (request) => {
+        const reason = request.failure()?.errorText ?? '';
+        // A request cut off by a navigation (a reload, the way to the sign-in page) failed nothing.
+        if (reason !== 'net::ERR_ABORTED') problems.push(`request failed: ${request.url()} ${reason}`);
+      });
       return { page, context, problems };
     },
     async screenshot(page, name) {

@@ -26,7 +26,13 @@ const LEVELS = [
   [{ name: 'main', paths: ['^src/main[.]ts$'] }],
 ];
 
-const ALL_LAYER_PATHS = LEVELS.flat().flatMap((part) => part.paths);
+/**
+ * The dashboard's browser code (served as is by the ingress, GET /ui): apart from the layers. It runs
+ * in a browser without a bundler, so it imports only its own files, and no engine module imports it.
+ */
+const BROWSER = { name: 'ui', paths: ['^src/ui/'] };
+
+const ALL_LAYER_PATHS = [...LEVELS.flat().flatMap((part) => part.paths), ...BROWSER.paths];
 
 /** One rule per part: an import from the part into src/ must land in the part or a lower level. */
 function layerRule(part, level) {
@@ -39,7 +45,8 @@ function layerRule(part, level) {
     comment: `layer ${part.name} may import only from ${below}${siblingNote}. Move the shared code down a layer or pass it in from above.`,
     severity: 'error',
     from: { path: part.paths },
-    to: { path: '^src/', pathNot: [part, ...lower].flatMap((p) => p.paths) },
+    // An import of the browser code breaks a rule of its own (no-import-of-ui).
+    to: { path: '^src/', pathNot: [part, ...lower, BROWSER].flatMap((p) => p.paths) },
   };
 }
 
@@ -47,6 +54,20 @@ function layerRule(part, level) {
 module.exports = {
   forbidden: [
     ...LEVELS.flatMap((parts, level) => parts.map((part) => layerRule(part, level))),
+    {
+      name: 'ui-browser-only',
+      comment: "the dashboard's browser code (src/ui) is served as is, without a bundler: it may import only its own files, never the engine's modules or a package",
+      severity: 'error',
+      from: { path: BROWSER.paths },
+      to: { pathNot: BROWSER.paths },
+    },
+    {
+      name: 'no-import-of-ui',
+      comment: "src/ui is the dashboard's browser code, served as files by ingress/routes/ui.ts: no engine module imports it",
+      severity: 'error',
+      from: { path: '^src/', pathNot: BROWSER.paths },
+      to: { path: BROWSER.paths },
+    },
     {
       name: 'layer-unassigned',
       comment: 'every module in src/ belongs to a layer: add its path to LEVELS in .dependency-cruiser.cjs',

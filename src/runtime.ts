@@ -13,7 +13,7 @@ import { isLoopbackAddress } from './common/addresses.js';
 import { callbackQueueName } from './config/callback-queue.js';
 import { type OwnAddress, ownAddressOf } from './common/own-address.js';
 import { whenSettledOrAborted } from './common/pause.js';
-import { OidcIssuer } from './auth/oidc-issuer.js';
+import { issuerOf, OidcIssuer } from './auth/oidc-issuer.js';
 import { TokenVerifier } from './auth/token-verifier.js';
 import type { EngineConfig, OpenIdOptions } from './config/types.js';
 import { createDemoRoutes } from './demo/endpoints.js';
@@ -34,6 +34,7 @@ import type { HealthReport } from './ingress/routes/actuator.js';
 import type { Logger } from './observability/log.js';
 import { inFlightSteps, queueDepth, storageOperationsTotal } from './observability/metrics.js';
 import type { StorageCallCounter } from './observability/storage-calls.js';
+import { Throughput } from './observability/throughput.js';
 import { DlqTable } from './storage/dlq-table.js';
 import { IdempotencyKeys } from './storage/idempotency-keys.js';
 import { LockBlob, SWEEPER_LOCK_BLOB } from './storage/lock-blob.js';
@@ -206,6 +207,7 @@ export class Runtime {
       // Where the HTTP servers listen, once they do: no callback may point there.
       const ownAddresses: OwnAddress[] = [];
       const completions = new Completions();
+      const throughput = new Throughput({ flows: config.flows });
       const engine = new Engine({
         flows,
         statusTable,
@@ -223,6 +225,7 @@ export class Runtime {
           concurrency: callbackConcurrency(config.http.routeConnections),
         },
         completions,
+        throughput,
         inlineLimitBytes: config.payload.inlineLimitBytes,
         expirySweepInMs: config.server.expirySweepInMs,
         sweeper: {
@@ -277,6 +280,9 @@ export class Runtime {
           flows: config.flows.map((f) => ({ name: f.name, steps: f.steps.length })),
         }),
         replayJobs,
+        throughput,
+        role,
+        ui: config.auth.mode === 'oidc' ? { auth: 'oidc', issuer: issuerOf(config.auth.openid), clientId: config.ui.clientId } : { auth: 'none' },
         log,
       };
       const { maxConnections, headersTimeoutInMs, requestTimeoutInMs, maxBodyBytes } = config.server;

@@ -118,6 +118,7 @@ interface RawConfig {
   };
   callback: { config: { allowedHosts: string[]; timeout: number; retries: number } };
   payload: { config: { inlineLimitBytes: number; container: string; maxResponseBytes: number } };
+  ui: { config: { clientId: string | null } };
 }
 interface RawStorage {
   accountName: string | null;
@@ -241,6 +242,7 @@ function resolve(raw: RawConfig): EngineConfig {
     },
     callback: { allowedHosts: raw.callback.config.allowedHosts, timeoutInMs: raw.callback.config.timeout, retries: raw.callback.config.retries },
     payload: { ...raw.payload.config },
+    ui: { clientId: raw.ui.config.clientId },
   };
 }
 

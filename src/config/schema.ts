@@ -388,6 +388,16 @@ export const schema = {
       },
     },
   },
+  ui: {
+    config: {
+      clientId: {
+        doc: "The dashboard's public OIDC client (authorization code with PKCE, no secret) under auth \"oidc\"; its tokens must carry openid.config.resource as audience.",
+        format: nonEmptyString,
+        default: null,
+        nullable: true,
+      },
+    },
+  },
 } satisfies Group;
 
 /** The top-level keys of the document, as users write them. */
@@ -407,6 +417,7 @@ export const SECTION_KEYS = [
   'server.config',
   'callback.config',
   'payload.config',
+  'ui.config',
 ] as const;
 export type SectionKey = (typeof SECTION_KEYS)[number];
 

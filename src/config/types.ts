@@ -192,4 +192,6 @@ export interface EngineConfig {
   };
   callback: { allowedHosts: readonly string[]; timeoutInMs: number; retries: number };
   payload: { inlineLimitBytes: number; container: string; maxResponseBytes: number };
+  /** The dashboard (GET /ui): its public OIDC client under auth "oidc"; null = none configured. */
+  ui: { clientId: string | null };
 }

@@ -11,6 +11,7 @@ import { EngineError } from '../errors.js';
 import type { OutboundHttp } from '../http/agent.js';
 import type { PlatformToken } from '../http/platform-token.js';
 import type { Logger } from '../observability/log.js';
+import type { Throughput } from '../observability/throughput.js';
 import type { DlqTable } from '../storage/dlq-table.js';
 import type { LockBlob } from '../storage/lock-blob.js';
 import type { PayloadStore } from '../storage/payloads.js';
@@ -43,6 +44,8 @@ export interface EngineOptions {
   callback: CallbackTargets & { timeoutInMs: number; retries: number; queue: StepQueue; concurrency: number };
   /** Told of every request this engine brings to a final state (Prefer: wait at the ingress). */
   completions: Completions;
+  /** Counts what this engine settles and sweeps, for the dashboard. */
+  throughput: Throughput;
   inlineLimitBytes: number;
   expirySweepInMs: number;
   /** The lock blob whose lease elects the replica that sweeps, and how often a standby asks for it. */
@@ -65,13 +68,13 @@ export class Engine {
   #closing: Promise<void> | undefined;
   #isRunning = false;
 
-  constructor({ flows, statusTable, dlqTable, payloads, http, platformToken, redelivery, callback, completions, inlineLimitBytes, expirySweepInMs, sweeper, shutdownGraceInMs, log }: EngineOptions) {
+  constructor({ flows, statusTable, dlqTable, payloads, http, platformToken, redelivery, callback, completions, throughput, inlineLimitBytes, expirySweepInMs, sweeper, shutdownGraceInMs, log }: EngineOptions) {
     this.#log = log;
     this.#shutdownGraceInMs = shutdownGraceInMs;
     this.#steps = allSteps(flows);
     this.#callbacks = new Callbacks({ ...callback, stepQueues: this.#steps.map((s) => s.source.options), http, statusTable, payloads, workSignal: this.#work.signal, log });
     this.#pollers = this.#steps.map((step) => {
-      const runner = new StepRunner({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks: this.#callbacks, completions, platformToken, inlineLimitBytes, log });
+      const runner = new StepRunner({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks: this.#callbacks, completions, platformToken, inlineLimitBytes, throughput, log });
       return new Poller({
         target: step,
         handle: (message, signal) => runner.run(message, signal),
@@ -84,7 +87,7 @@ export class Engine {
     // leak, so Node's warning threshold is raised to it, and stays there to catch a real leak.
     const inFlightCapacity = this.#steps.reduce((n, s) => n + s.pool.size, 0) + this.#callbacks.pool.size;
     setMaxListeners(LISTENERS_PER_STEP_IN_FLIGHT * inFlightCapacity + DEFAULT_MAX_LISTENERS, this.#work.signal);
-    const sweep = new ExpirySweep({ flows, statusTable, dlqTable, callbacks: this.#callbacks, completions, intervalInMs: expirySweepInMs, log });
+    const sweep = new ExpirySweep({ flows, statusTable, dlqTable, callbacks: this.#callbacks, completions, intervalInMs: expirySweepInMs, throughput, log });
     this.#sweep = sweep;
     this.#sweeper = sweep.hasWork ? new SweeperElection({ ...sweeper, duties: [(term, signal) => sweep.run(term, signal)], log }) : null;
   }

@@ -19,6 +19,7 @@
 import { pause } from '../common/pause.js';
 import type { Logger } from '../observability/log.js';
 import { deadLettersTotal } from '../observability/metrics.js';
+import type { Throughput } from '../observability/throughput.js';
 import { makeDlqId, type DlqTable } from '../storage/dlq-table.js';
 import type { StatusRow, StatusTable } from '../storage/status-table.js';
 import type { Callbacks } from './callbacks.js';
@@ -32,6 +33,8 @@ export interface ExpirySweepOptions {
   callbacks: Callbacks;
   completions: Completions;
   intervalInMs: number;
+  /** Counts the requests this sweep records as expired, for the dashboard. */
+  throughput: Throughput;
   log: Logger;
 }
 
@@ -46,17 +49,19 @@ export class ExpirySweep {
   readonly #callbacks: Callbacks;
   readonly #completions: Completions;
   readonly #intervalInMs: number;
+  readonly #throughput: Throughput;
   readonly #log: Logger;
   readonly #ttlByQueueInMs: ReadonlyMap<string, number>;
   readonly #marginInMs: number;
 
-  constructor({ flows, statusTable, dlqTable, callbacks, completions, intervalInMs, log }: ExpirySweepOptions) {
+  constructor({ flows, statusTable, dlqTable, callbacks, completions, intervalInMs, throughput, log }: ExpirySweepOptions) {
     this.#flows = flows;
     this.#statusTable = statusTable;
     this.#dlqTable = dlqTable;
     this.#callbacks = callbacks;
     this.#completions = completions;
     this.#intervalInMs = intervalInMs;
+    this.#throughput = throughput;
     this.#log = log;
     const queues = allSteps(flows).map((step) => step.source.options);
     this.#ttlByQueueInMs = new Map(queues.flatMap((q) => (q.timeToLiveInMs === null ? [] : [[q.name, q.timeToLiveInMs] as const])));
@@ -134,6 +139,7 @@ export class ExpirySweep {
       return false;
     }
     deadLettersTotal.inc({ flow: status.flow, step: String(status.step), reason: 'expired' });
+    this.#throughput.countRequest(status.flow, 'deadLettered');
     this.#log.warn({ requestId: status.id, flow: status.flow, step: status.step, dlqId }, 'request.expired');
     if (status.callbackUrl) await this.#callbacks.send(status.id, now, signal);
     this.#completions.notify(status.id);

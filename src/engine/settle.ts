@@ -20,6 +20,7 @@
 import { EngineError, isEngineError } from '../errors.js';
 import type { StepOutcome } from '../http/endpoint-call.js';
 import { completedTotal, deadLettersTotal, requestDuration, retriesTotal } from '../observability/metrics.js';
+import type { Throughput } from '../observability/throughput.js';
 import { type DeadLetterReason, type DlqReplay, type DlqTable, isDlqIdOf, makeDlqId } from '../storage/dlq-table.js';
 import { encodeEnvelope, type Envelope } from '../storage/envelope.js';
 import type { PayloadStore } from '../storage/payloads.js';
@@ -38,6 +39,8 @@ export interface SettlerOptions {
   /** Where the callback of a request brought to its final state is sent. */
   callbacks: Pick<Callbacks, 'send'>;
   inlineLimitBytes: number;
+  /** Counts what this process settles, for the dashboard. */
+  throughput: Throughput;
 }
 
 /** One received message while it is being settled. */
@@ -95,14 +98,16 @@ export class Settler {
   readonly #payloads: PayloadStore;
   readonly #callbacks: Pick<Callbacks, 'send'>;
   readonly #inlineLimitBytes: number;
+  readonly #throughput: Throughput;
 
-  constructor({ step, statusTable, dlqTable, payloads, callbacks, inlineLimitBytes }: SettlerOptions) {
+  constructor({ step, statusTable, dlqTable, payloads, callbacks, inlineLimitBytes, throughput }: SettlerOptions) {
     this.#step = step;
     this.#statusTable = statusTable;
     this.#dlqTable = dlqTable;
     this.#payloads = payloads;
     this.#callbacks = callbacks;
     this.#inlineLimitBytes = inlineLimitBytes;
+    this.#throughput = throughput;
   }
 
   /** A 2xx answer: forward to the next step, or complete the request after the last. */
@@ -138,6 +143,7 @@ export class Settler {
     await next.source.queue.send(packed.text, { timeToLiveInMs: next.source.options.timeToLiveInMs, abortSignal: signal });
     next.polling.wake();
     await this.deleteMessage(context);
+    this.#throughput.countStep(this.#step.flowName, this.#step.index, 'completed');
     return 'forwarded';
   }
 
@@ -164,7 +170,9 @@ export class Settler {
     }
     if (callbackOf !== null) await this.#callbacks.send(envelope.requestId, callbackOf, signal);
     await this.deleteMessage(context);
+    this.#throughput.countStep(flowName, this.#step.index, 'completed');
     completedTotal.inc({ flow: flowName });
+    this.#throughput.countRequest(flowName, 'completed');
     requestDuration.observe({ flow: flowName }, Math.max(0, now.getTime() - Date.parse(envelope.acceptedAt)) / 1000);
     if (envelope.blobs.length > 0) {
       // The request is complete: no live message can name its inputs any more (see payloads.ts).
@@ -210,6 +218,7 @@ export class Settler {
     // process need not be backing off past it.
     setTimeout(() => this.#step.polling.wake(), toVisibilitySeconds(delayInMs) * 1000 + RETRY_WAKE_MARGIN_IN_MS).unref();
     retriesTotal.inc({ flow: this.#step.flowName, step: String(this.#step.index), status: String(failure.lastHttpStatus ?? 0) });
+    this.#throughput.countStep(this.#step.flowName, this.#step.index, 'failed');
     return 'retry_scheduled';
   }
 
@@ -266,6 +275,8 @@ export class Settler {
     if (envelope && callbackOf !== null) await this.#callbacks.send(envelope.requestId, callbackOf, signal);
     await this.deleteMessage(context);
     deadLettersTotal.inc({ flow: flowName, step: String(step.index), reason: dead.reason });
+    this.#throughput.countStep(flowName, step.index, 'failed');
+    this.#throughput.countRequest(flowName, 'deadLettered');
     return 'dead_lettered';
   }
 

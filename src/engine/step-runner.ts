@@ -35,6 +35,7 @@ import type { OutboundHttp } from '../http/agent.js';
 import { callEndpoint, type StepOutcome } from '../http/endpoint-call.js';
 import type { PlatformToken } from '../http/platform-token.js';
 import type { Logger } from '../observability/log.js';
+import type { Throughput } from '../observability/throughput.js';
 import { endpointDuration, statusClass, stepsTotal } from '../observability/metrics.js';
 import type { DlqTable } from '../storage/dlq-table.js';
 import { decodeEnvelope, type Envelope, EnvelopeError } from '../storage/envelope.js';
@@ -63,6 +64,8 @@ export interface StepRunnerOptions {
   /** The engine's token for endpointName steps; null when no step needs one. */
   platformToken: PlatformToken | null;
   inlineLimitBytes: number;
+  /** Counts what this runner settles, for the dashboard. */
+  throughput: Throughput;
   log: Logger;
 }
 
@@ -89,7 +92,7 @@ export class StepRunner {
   readonly #log: Logger;
   readonly #labels: { flow: string; step: string };
 
-  constructor({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks, completions, platformToken, inlineLimitBytes, log }: StepRunnerOptions) {
+  constructor({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks, completions, platformToken, inlineLimitBytes, throughput, log }: StepRunnerOptions) {
     this.#step = step;
     this.#statusTable = statusTable;
     this.#payloads = payloads;
@@ -97,7 +100,7 @@ export class StepRunner {
     this.#redelivery = redelivery;
     this.#completions = completions;
     this.#platformToken = platformToken;
-    this.#settler = new Settler({ step, statusTable, dlqTable, payloads, callbacks, inlineLimitBytes });
+    this.#settler = new Settler({ step, statusTable, dlqTable, payloads, callbacks, inlineLimitBytes, throughput });
     this.#log = log.child({ flow: step.flowName, step: step.index, queue: step.source.queue.name });
     this.#labels = { flow: step.flowName, step: String(step.index) };
   }

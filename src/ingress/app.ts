@@ -14,21 +14,24 @@ import { createDlqRoutes, type DlqRoutesDeps } from './routes/dlq.js';
 import { createFlowRoutes, type FlowRoutesDeps } from './routes/flows.js';
 import { createProbeRoutes, type ProbeDeps } from './routes/probes.js';
 import { createRequestRoutes, type RequestRoutesDeps } from './routes/requests.js';
+import { createThroughputRoutes, type ThroughputRoutesDeps } from './routes/throughput.js';
+import { createUiRoutes, type UiRoutesDeps } from './routes/ui.js';
 import type { IngressRouter, IngressState } from './state.js';
 
 /**
  * What one HTTP server answers. The paths are in two areas: `/actuator` and below, and everything
- * else (the API: `/api/*`, `/openapi.json`, the demo service). A path of an area the server does not
- * serve answers 404 before authentication, as a path no route has: it is not there, token or not.
+ * else (the API: `/api/*`, `/openapi.json`, the dashboard, the demo service). A path of an area the
+ * server does not serve answers 404 before authentication, as a path no route has: it is not
+ * there, token or not.
  */
 export interface ServedRoutes {
-  /** `/api/*`, `/openapi.json` and the public routers: false on a worker and on the management port. */
+  /** `/api/*`, `/openapi.json`, the dashboard (`/ui`) and the public routers: false on a worker and on the management port. */
   hasApi: boolean;
   /** Health, the probes, prometheus and info: false on the main port while a management port serves them. */
   hasActuator: boolean;
 }
 
-export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps, DlqRoutesDeps, FlowRoutesDeps, ProbeDeps {
+export interface IngressDeps extends RequestRoutesDeps, ActuatorDeps, DlqRoutesDeps, FlowRoutesDeps, ThroughputRoutesDeps, ProbeDeps, UiRoutesDeps {
   served: ServedRoutes;
   /** Mounted before authentication: routes anyone may call (the demo service). Only with `served.hasApi`. */
   publicRouters: readonly Router[];
@@ -48,7 +51,7 @@ function createUnguardedApiRouters(deps: IngressDeps): IngressRouter[] {
 function createGuardedApiRouters(deps: IngressDeps): IngressRouter[] {
   const { served } = deps;
   return [
-    ...(served.hasApi ? [createRequestRoutes(deps), createFlowRoutes(deps), createDlqRoutes(deps)] : []),
+    ...(served.hasApi ? [createRequestRoutes(deps), createFlowRoutes(deps), createThroughputRoutes(deps), createDlqRoutes(deps)] : []),
     ...(served.hasActuator ? [createActuatorRoutes(deps)] : []),
     ...(served.hasApi ? [createOpenApiRoutes({ hasActuator: served.hasActuator })] : []),
   ];
@@ -105,7 +108,9 @@ export function createIngressApp(deps: IngressDeps): Koa<IngressState> {
     // Not `throw: true`: the router sets Allow only on the answer it makes itself.
     app.use(router.allowedMethods());
   };
-  for (const router of [...(deps.served.hasApi ? deps.publicRouters : []), ...createUnguardedApiRouters(deps)]) mount(router);
+  // The dashboard's page is public (it holds no data: it reads the API with the user's token).
+  const publicRouters = deps.served.hasApi ? [createUiRoutes(deps), ...deps.publicRouters] : [];
+  for (const router of [...publicRouters, ...createUnguardedApiRouters(deps)]) mount(router);
   if (deps.auth) app.use(createAuthMiddleware({ ...deps.auth, log }));
   for (const router of createGuardedApiRouters(deps)) mount(router);
   // Errors are answered by the middleware above; this only keeps Koa from printing to stderr.

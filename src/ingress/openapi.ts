@@ -230,6 +230,22 @@ const paths: Json = {
       },
     }),
   },
+  '/api/flows/{flowName}/throughput': {
+    get: operation({
+      operationId: 'getFlowThroughput',
+      summary: "A flow's throughput over the last 15 minutes, as this process counted it",
+      description:
+        'Requests completed and dead-lettered in 10-second buckets over the last 15 minutes, and per step the messages finished and the attempts failed in the last minute, ' +
+        'from counts each engine process keeps in memory (no storage call). The counts are those of the process that answers: an ingress (`--role ingress`) runs no steps and counts nothing, ' +
+        'and each replica counts only its own work. The dashboard (`GET /ui`) draws it.',
+      tags: ['flows'],
+      parameters: [{ name: 'flowName', in: 'path', required: true, description: 'A flow of `flow.config`.', schema: { type: 'string' } }],
+      responses: {
+        '200': json('The series, oldest bucket first; the last bucket is the one under way.', schemaRef('FlowThroughput')),
+        '404': problem('`unknown-flow`: there is no flow of that name.'),
+      },
+    }),
+  },
   '/api/dlq': {
     get: operation({
       operationId: 'listDlqEntries',
@@ -516,6 +532,51 @@ const schemas: Json = {
         type: 'integer',
         minimum: 0,
         description: "Milliseconds this engine's poller of the step waits before its next receive: `delay` while messages come, backing off up to `maxIdleDelay` while the queue is empty; 0 while it receives.",
+      },
+    },
+  },
+  FlowThroughput: {
+    type: 'object',
+    required: ['flow', 'role', 'bucketSeconds', 'buckets', 'lastMinute', 'steps'],
+    additionalProperties: false,
+    properties: {
+      flow: { type: 'string' },
+      role: { type: 'string', enum: ['all', 'ingress', 'worker'], description: 'The `--role` of the process whose counts these are; an ingress runs no steps.' },
+      bucketSeconds: { type: 'integer', minimum: 1, description: 'The width of a bucket: 10.' },
+      buckets: {
+        type: 'array',
+        description: '90 buckets, oldest first: the last 15 minutes.',
+        items: {
+          type: 'object',
+          required: ['start', 'completed', 'deadLettered'],
+          additionalProperties: false,
+          properties: {
+            start: { type: 'string', format: 'date-time' },
+            completed: { type: 'integer', minimum: 0, description: 'Requests whose last step this process completed.' },
+            deadLettered: { type: 'integer', minimum: 0, description: 'Requests this process dead-lettered (a step, or the expiry sweep).' },
+          },
+        },
+      },
+      lastMinute: {
+        type: 'object',
+        description: 'The last six buckets (the one under way included).',
+        required: ['completed', 'deadLettered'],
+        additionalProperties: false,
+        properties: { completed: { type: 'integer', minimum: 0 }, deadLettered: { type: 'integer', minimum: 0 } },
+      },
+      steps: {
+        type: 'array',
+        description: 'Per step, in chain order, over the last minute.',
+        items: {
+          type: 'object',
+          required: ['step', 'completed', 'failed'],
+          additionalProperties: false,
+          properties: {
+            step: { type: 'integer', minimum: 0 },
+            completed: { type: 'integer', minimum: 0, description: 'Messages of the step this process finished: forwarded to the next step, or the request completed.' },
+            failed: { type: 'integer', minimum: 0, description: 'Attempts that failed: a redelivery scheduled, or dead-lettered.' },
+          },
+        },
       },
     },
   },

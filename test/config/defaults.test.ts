@@ -20,6 +20,7 @@ const CONTRACT_KEYS = [
   'server.config',
   'callback.config',
   'payload.config',
+  'ui.config',
 ];
 
 describe('defaults', () => {
@@ -259,6 +260,14 @@ describe('defaults', () => {
     const { config, document } = parse(validDocument());
     assert.deepEqual(config.payload, { inlineLimitBytes: 32768, container: 'async-engine-payloads', maxResponseBytes: 10_485_760 });
     assert.deepEqual(document['payload.config'], { inlineLimitBytes: 32768, container: 'async-engine-payloads', maxResponseBytes: 10_485_760 });
+  });
+
+  it('names no dashboard client unless ui.config.clientId is set', () => {
+    assert.deepEqual(parse(validDocument()).config.ui, { clientId: null });
+    const { config, document } = parse(validDocument({ 'ui.config': { clientId: 'async-engine-ui' } }));
+    assert.deepEqual(config.ui, { clientId: 'async-engine-ui' });
+    assert.deepEqual(document['ui.config'], { clientId: 'async-engine-ui' });
+    onlyIssue(validDocument({ 'ui.config': { clientId: '' } }), 'ui.config.clientId', { value: '' });
   });
 
   it('reaches a storage account under core.windows.net unless another suffix is given', () => {

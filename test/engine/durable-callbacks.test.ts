@@ -10,6 +10,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import type { QueueClient } from '@azure/storage-queue';
+import { Throughput } from '../../src/observability/throughput.js';
 import { callbackQueueName } from '../../src/config/callback-queue.js';
 import { Callbacks } from '../../src/engine/callbacks.js';
 import { Completions } from '../../src/engine/completions.js';
@@ -238,7 +239,7 @@ describe('durable callbacks', () => {
       workSignal: new AbortController().signal,
       log,
     });
-    const runner = new StepRunner({ step: step!, statusTable, dlqTable: new DlqTable(clients.dlqTable), payloads, http, redelivery: config.redelivery, callbacks, completions: new Completions(), platformToken: null, inlineLimitBytes: config.payload.inlineLimitBytes, log });
+    const runner = new StepRunner({ step: step!, statusTable, dlqTable: new DlqTable(clients.dlqTable), payloads, http, redelivery: config.redelivery, callbacks, completions: new Completions(), platformToken: null, inlineLimitBytes: config.payload.inlineLimitBytes, throughput: new Throughput({ flows: config.flows }), log });
     const [message] = await step!.source.queue.receive(1, { visibilityTimeoutInMs: 1000, abortSignal: AbortSignal.timeout(10_000) });
     await runner.run(message!, new AbortController().signal);
 

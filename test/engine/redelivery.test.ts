@@ -8,6 +8,7 @@ import { createFlows } from '../../src/engine/flows.js';
 import { StepRunner } from '../../src/engine/step-runner.js';
 import { createOutboundHttp } from '../../src/http/agent.js';
 import { createLogger } from '../../src/observability/log.js';
+import { Throughput } from '../../src/observability/throughput.js';
 import { DlqTable, type DlqEntry } from '../../src/storage/dlq-table.js';
 import { PayloadStore } from '../../src/storage/payloads.js';
 import { createStepQueue, type StepQueue } from '../../src/storage/queues.js';
@@ -274,6 +275,7 @@ describe('redelivery and dead-lettering', () => {
       completions: new Completions(),
       platformToken: null,
       inlineLimitBytes: config.payload.inlineLimitBytes,
+      throughput: new Throughput({ flows: config.flows }),
       log,
     });
     const runOnce = async (): Promise<void> => {

@@ -11,6 +11,7 @@ import { Admission } from '../../src/ingress/admission.js';
 import { createApiRouters, type IngressDeps, type ServedRoutes } from '../../src/ingress/app.js';
 import { createOpenApiDocument } from '../../src/ingress/openapi.js';
 import { createLogger } from '../../src/observability/log.js';
+import { Throughput } from '../../src/observability/throughput.js';
 import { DlqTable } from '../../src/storage/dlq-table.js';
 import { IdempotencyKeys } from '../../src/storage/idempotency-keys.js';
 import { PayloadStore } from '../../src/storage/payloads.js';
@@ -106,6 +107,9 @@ function idleDeps(served: ServedRoutes): IngressDeps {
     refreshGauges: () => Promise.resolve(),
     replayJobs: new ReplayJobs({ flows, statusTable, dlqTable, jobTable: new ReplayJobTable(table), closing: new AbortController().signal, log }),
     info: () => ({}),
+    throughput: new Throughput({ flows: [] }),
+    role: 'all',
+    ui: { auth: 'none' },
     log,
   };
 }

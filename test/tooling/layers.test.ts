@@ -61,6 +61,11 @@ const FIXTURE: Record<string, string> = {
   'node_modules/dev-only/package.json': JSON.stringify({ name: 'dev-only', version: '1.0.0', main: 'index.js', types: 'index.d.ts' }),
   'node_modules/dev-only/index.js': 'exports.start = () => 1;\n',
   'node_modules/dev-only/index.d.ts': 'export declare function start(): number;\nexport interface Options { port: number }\n',
+  // ui-browser-only: the dashboard's browser code imports only its own files.
+  'src/ui/app.js': "import { h } from './dom.js';\nimport { EngineError } from '../errors.js';\nexport const app = [h, EngineError];\n",
+  'src/ui/dom.js': 'export const h = () => 1;\n',
+  // no-import-of-ui: no engine module imports the browser code.
+  'src/ingress/page.ts': "import { h } from '../ui/dom.js';\nexport const page = h;\n",
   // Allowed: the top layers import downwards, main imports runtime.
   'src/runtime.ts': "import { decide } from './engine/decide.js';\nimport { verify } from './auth/verify.js';\nexport const runtime = [decide, verify];\n",
   'src/main.ts': "import { runtime } from './runtime.js';\nimport { endpoints } from './demo/endpoints.js';\nexport const main = [runtime, endpoints];\n",
@@ -77,7 +82,7 @@ describe('layer rules (.dependency-cruiser.cjs)', () => {
   });
   after(() => rm(tmp, { recursive: true, force: true }));
 
-  it('fail on upward, sibling, circular, test, unassigned and devDependency imports, naming each rule', async () => {
+  it('fail on upward, sibling, circular, test, unassigned, devDependency and browser-code imports, naming each rule', async () => {
     const { code, output } = await cruise(tmp);
     assert.notEqual(code, 0, output);
     const expected = [
@@ -89,6 +94,8 @@ describe('layer rules (.dependency-cruiser.cjs)', () => {
       'error layer-unassigned: src/extra/thing.ts → src/errors.ts',
       'error no-dev-dependency-in-src: src/storage/emulator.ts → node_modules/dev-only/',
       'error no-dev-dependency-in-src: src/storage/emulator-types.ts → node_modules/dev-only/',
+      'error ui-browser-only: src/ui/app.js → src/errors.ts',
+      'error no-import-of-ui: src/ingress/page.ts → src/ui/dom.js',
     ];
     for (const line of expected) assert.ok(output.includes(line), `missing "${line}" in:\n${output}`);
     // Each violation is explained by its rule's comment (err-long wraps it), e.g. which layers are below.

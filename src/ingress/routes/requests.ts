@@ -12,7 +12,7 @@ import type { Completions } from '../../engine/completions.js';
 import type { OwnAddress } from '../../common/own-address.js';
 import { Backlog } from '../backlog.js';
 import { readBody } from '../body.js';
-import { validTraceparent } from '../trace-context.js';
+import { validTraceparent } from '../../common/trace-context.js';
 import { preferredWaitInSeconds, waitForFinal, waitSignal } from '../prefer-wait.js';
 import { HttpProblem } from '../problem.js';
 import { cursorOf, flowOf, limitOf, queryOf } from '../query.js';

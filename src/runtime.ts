@@ -30,7 +30,7 @@ import type { AuthDeps } from './ingress/auth.js';
 import type { IngressState } from './ingress/state.js';
 import type { HealthReport } from './ingress/routes/actuator.js';
 import type { Logger } from './observability/log.js';
-import { inFlightSteps, queueDepth, storageOperationsTotal } from './observability/metrics.js';
+import { inFlightSteps, queueDepth, storageErrorsTotal, storageOperationsTotal } from './observability/metrics.js';
 import type { StorageCallCounter } from './observability/storage-calls.js';
 import { DlqTable } from './storage/dlq-table.js';
 import { IdempotencyKeys } from './storage/idempotency-keys.js';
@@ -163,6 +163,7 @@ export class Runtime {
     const timings: RuntimeTimings = { ...DEFAULT_RUNTIME_TIMINGS, ...overrides };
     const startedAt = new Date();
     storageCalls.onCall((kind) => storageOperationsTotal.inc({ kind }));
+    storageCalls.onFailure((kind, failure) => storageErrorsTotal.inc({ kind, status_class: failure }));
     const storage = await Storage.open(config, { log, abortSignal, counter: storageCalls });
     // Whatever fails from here on, nothing started is left running (the embedded emulator above all).
     const undo: Array<() => Promise<unknown> | undefined> = [() => storage.close()];

@@ -30,6 +30,8 @@ export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   }
   // What DefaultAzureCredential reads: a developer's own identity must not reach the engine under test.
   for (const key of Object.keys(env)) if (/^(AZURE_|IDENTITY_|MSI_|IMDS_)/.test(key)) delete env[key];
+  // A developer's tracing setup must not turn tracing on in the engine under test.
+  for (const key of Object.keys(env)) if (key.startsWith('OTEL_')) delete env[key];
   return { ...env, ...extra };
 }
 

@@ -11,6 +11,7 @@
 import { request } from 'undici';
 import { isOwnAddress, type OwnAddress } from '../common/own-address.js';
 import type { Logger } from '../observability/log.js';
+import { ATTR, SpanKind, setSpanError, traced } from '../observability/spans.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import { toStatusJson, type StatusTable } from '../storage/status-table.js';
 import { backoffDelayInMs } from '../common/backoff.js';
@@ -130,7 +131,12 @@ export class Callbacks {
     }
     const payload = JSON.stringify(body);
     for (let attempt = 1; attempt <= this.#retries + 1 && !signal.aborted; attempt++) {
-      const outcome = await this.#post(url, payload, requestId, signal);
+      const callbackAttributes = () => ({ [ATTR.httpMethod]: 'POST', [ATTR.urlFull]: originOf(url), [ATTR.requestId]: requestId, [ATTR.attempt]: attempt });
+      const outcome = await traced('callback', SpanKind.CLIENT, callbackAttributes, async (span) => {
+        const failure = await this.#post(url, payload, requestId, signal);
+        if (span && failure !== null) setSpanError(span, failure);
+        return failure;
+      });
       if (outcome === null) {
         await this.#statusTable.setCallbackStatus(requestId, 'delivered', signal);
         log.info({ attempt }, 'callback.delivered');

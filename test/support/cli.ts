@@ -20,6 +20,8 @@ export interface CliResult {
 export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Node's own options before the script (`--import ...`). */
+  execArgv?: string[];
 }
 
 /** The environment tests start from: the parent's, without the variables the engine reads. */
@@ -35,8 +37,8 @@ export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-export function spawnCli(args: string[], { env = cleanEnv(), cwd = REPO_ROOT }: CliOptions = {}): RunningCli {
-  return new RunningCli(spawn(process.execPath, [MAIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+export function spawnCli(args: string[], { env = cleanEnv(), cwd = REPO_ROOT, execArgv = [] }: CliOptions = {}): RunningCli {
+  return new RunningCli(spawn(process.execPath, [...execArgv, MAIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /**

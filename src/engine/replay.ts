@@ -37,7 +37,7 @@
  */
 import { EngineError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
-import { ATTR, activeSpan, errorTypeOf, inSpan, isTracingOn, linkTo, SpanKind, setSpanError, startSpan, traceHeadersOf } from '../observability/spans.js';
+import { ATTR, activeSpan, isTracingOn, linkTo, runInSpan, SpanKind, startSpan, traceHeadersOf } from '../observability/spans.js';
 import type { DlqEntry, DlqReplay, DlqTable, StoredDlqEntry } from '../storage/dlq-table.js';
 import { ENVELOPE_VERSION, encodeEnvelope } from '../storage/envelope.js';
 import type { RequestStatus, StatusChange, StatusTable } from '../storage/status-table.js';
@@ -80,16 +80,11 @@ export async function replayEntry(deps: ReplayDeps, entry: StoredDlqEntry, claim
     links: original === null ? [] : [original],
     isRoot: true,
   });
-  try {
-    const outcome = await inSpan(span, () => replayInTrace(deps, entry, claimant, abortSignal));
+  return runInSpan(span, async () => {
+    const outcome = await replayInTrace(deps, entry, claimant, abortSignal);
     span.setAttribute(ATTR.outcome, outcome.kind);
     return outcome;
-  } catch (err) {
-    setSpanError(span, err instanceof Error ? err.message : String(err), errorTypeOf(err));
-    throw err;
-  } finally {
-    span.end();
-  }
+  });
 }
 
 async function replayInTrace(deps: ReplayDeps, entry: StoredDlqEntry, claimant: string, abortSignal: AbortSignal): Promise<ReplayOutcome> {

@@ -35,7 +35,7 @@ import type { PlatformToken } from '../http/platform-token.js';
 import type { Logger } from '../observability/log.js';
 import { endpointDuration, statusClass, stepsTotal } from '../observability/metrics.js';
 import type { DlqTable } from '../storage/dlq-table.js';
-import { type Attributes, ATTR, failActiveSpan, inSpan, isTracingOn, MESSAGING_SYSTEM, remoteParentOf, ROOT_CONTEXT, SpanKind, setActiveSpanAttribute, startSpan } from '../observability/spans.js';
+import { type Attributes, ATTR, failActiveSpan, isTracingOn, MESSAGING_SYSTEM, remoteParentOf, ROOT_CONTEXT, runInSpan, SpanKind, setActiveSpanAttribute, startSpan } from '../observability/spans.js';
 import { type Envelope, EnvelopeError, readEnvelope } from '../storage/envelope.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import type { ReceivedMessage } from '../storage/queues.js';
@@ -131,11 +131,7 @@ export class StepRunner {
       attributes: this.#spanAttributes(message, reading.envelope),
       parent: reading.envelope ? remoteParentOf(reading.envelope.traceparent, reading.envelope.tracestate) : ROOT_CONTEXT,
     });
-    try {
-      await inSpan(span, () => this.#run(message, reading, engineSignal), ROOT_CONTEXT);
-    } finally {
-      span.end();
-    }
+    await runInSpan(span, () => this.#run(message, reading, engineSignal), ROOT_CONTEXT);
   }
 
   #spanAttributes(message: ReceivedMessage, envelope: Envelope | null): Attributes {

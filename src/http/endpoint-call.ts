@@ -12,7 +12,7 @@
 import { type Dispatcher, request } from 'undici';
 import { redactUrl } from '../common/redact-url.js';
 import { EngineError, isEngineError } from '../errors.js';
-import { ATTR, errorTypeOf, isTracingOn, SpanKind, setSpanError, startSpan, traceHeadersOf } from '../observability/spans.js';
+import { ATTR, isTracingOn, runInSpan, SpanKind, setSpanError, startSpan, traceHeadersOf } from '../observability/spans.js';
 import type { OutboundHttp } from './agent.js';
 
 export type StepOutcome =
@@ -54,7 +54,7 @@ export async function callEndpoint(http: OutboundHttp, req: EndpointRequest, sig
       [ATTR.serverPort]: port === '' ? (protocol === 'https:' ? 443 : 80) : Number(port),
     },
   });
-  try {
+  return runInSpan(span, async () => {
     // The endpoint's own spans become children of this one.
     const { traceparent, tracestate } = traceHeadersOf(span);
     const outcome = await call(http, req, traceparent, tracestate, signal);
@@ -65,12 +65,7 @@ export async function callEndpoint(http: OutboundHttp, req: EndpointRequest, sig
       if (outcome.kind === 'http-error') setSpanError(span, `HTTP ${outcome.status}`, String(outcome.status));
     }
     return outcome;
-  } catch (err) {
-    setSpanError(span, err instanceof Error ? err.message : String(err), errorTypeOf(err));
-    throw err;
-  } finally {
-    span.end();
-  }
+  });
 }
 
 /** The call itself, sending `traceparent` and `tracestate` when not null. */

@@ -10,13 +10,12 @@ import { validTraceparent } from '../common/trace-context.js';
 import {
   ATTR,
   activeSpan,
-  errorTypeOf,
   inSpan,
   isTracingOn,
   ROOT_CONTEXT,
   remoteParentOf,
   SpanKind,
-  setSpanError,
+  setSpanThrown,
   startSpan,
   traceHeadersOf,
 } from '../observability/spans.js';
@@ -49,7 +48,7 @@ export function traceSubmission(): Middleware<IngressState> {
       // only a 5xx marks it failed (a 4xx is the client's doing).
       const { status } = toProblem(err).body;
       span.setAttribute(ATTR.httpStatus, status);
-      if (status >= 500) setSpanError(span, err instanceof Error ? err.message : String(err), errorTypeOf(err));
+      if (status >= 500) setSpanThrown(span, err);
       throw err;
     } finally {
       span.end();

@@ -136,6 +136,26 @@ export function setSpanError(span: Span, message: string, errorType?: string): v
   if (errorType !== undefined) span.setAttribute(ATTR.errorType, errorType);
 }
 
+/** Marks `span` failed by what was thrown: its message, and its code or class as `error.type`. */
+export function setSpanThrown(span: Span, err: unknown): void {
+  setSpanError(span, err instanceof Error ? err.message : String(err), errorTypeOf(err));
+}
+
+/**
+ * Runs `work` with `span` active (on top of `base`), marks the span failed if it throws (and
+ * rethrows), and ends it.
+ */
+export async function runInSpan<T>(span: Span, work: () => Promise<T>, base: Context = context.active()): Promise<T> {
+  try {
+    return await inSpan(span, work, base);
+  } catch (err) {
+    setSpanThrown(span, err);
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
 /** The active span, to add what became known later (an outcome, a request id). Only while {@link isTracingOn}. */
 export function activeSpan(): Span | undefined {
   return trace.getActiveSpan();
@@ -152,7 +172,7 @@ export function failActiveSpan(failure: unknown): void {
   const span = trace.getActiveSpan();
   if (span === undefined) return;
   if (typeof failure === 'string') setSpanError(span, failure);
-  else setSpanError(span, failure instanceof Error ? failure.message : String(failure), errorTypeOf(failure));
+  else setSpanThrown(span, failure);
 }
 
 /**
@@ -162,14 +182,7 @@ export function failActiveSpan(failure: unknown): void {
 export async function traced<T>(name: string, kind: SpanKind, attributes: () => Attributes, work: (span: Span | null) => Promise<T>): Promise<T> {
   if (!isOn) return work(null);
   const span = startSpan(name, { kind, attributes: attributes() });
-  try {
-    return await inSpan(span, () => work(span));
-  } catch (err) {
-    setSpanError(span, err instanceof Error ? err.message : String(err), errorTypeOf(err));
-    throw err;
-  } finally {
-    span.end();
-  }
+  return runInSpan(span, () => work(span));
 }
 
 /** A low-cardinality name for an error: its code, else its class. */

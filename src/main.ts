@@ -134,11 +134,11 @@ async function start(configPath: string | undefined, role: RuntimeRole, tracingS
   const { config } = loaded;
   log.info({ config: loaded.source, version: VERSION, role, flows: config.flows.map((f) => f.name) }, 'engine.starting');
   for (const warning of loaded.warnings) log.warn({ path: warning.path, warning: warning.message }, 'config.warning');
-  // Before any span could be made; the SDK's modules are loaded only now, and only when tracing is on.
-  const tracing: Tracing | null = await startTracing(tracingSettings, log);
 
   const stopping = new AbortController();
   const stopSignal = waitForStop(stopping, { watchParent: process.env['npm_lifecycle_event'] !== undefined });
+  // Before any span could be made; the SDK's modules are loaded only now, and only when tracing is on.
+  const tracing: Tracing | null = await startTracing(tracingSettings, log);
   let runtime: Runtime;
   try {
     runtime = await Runtime.start(config, { log, abortSignal: stopping.signal, storageCalls: new StorageCallCounter(), role, tracing });

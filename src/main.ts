@@ -11,6 +11,7 @@ import { describeStorage } from './config/storage-credential.js';
 import { EngineError, type EngineErrorCode, isEngineError } from './errors.js';
 import { logLevelProblem, rootLogger } from './observability/log.js';
 import { StorageCallCounter } from './observability/storage-calls.js';
+import { startTracing, type Tracing, type TracingSettings, tracingSettingsOf } from './observability/tracing.js';
 import { RUNTIME_ROLES, Runtime, type RuntimeRole } from './runtime.js';
 import { VERSION } from './version.js';
 
@@ -82,13 +83,17 @@ async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const command = positionals.join(' ');
-  if (logLevelProblem !== null && (command === 'start' || command === 'config check')) throw new EngineError('AE_INVALID_CONFIG', logLevelProblem);
+  const tracing = tracingSettingsOf(process.env);
+  if (command === 'start' || command === 'config check') {
+    if (logLevelProblem !== null) throw new EngineError('AE_INVALID_CONFIG', logLevelProblem);
+    if (tracing.problems.length > 0) throw new EngineError('AE_INVALID_CONFIG', tracing.problems.join('\n'));
+  }
   if (values.role !== undefined && command !== 'start') throw new EngineError('AE_USAGE', '--role applies to start only');
   switch (command) {
     case 'start':
-      return start(values.config, roleOf(values.role, process.env['ASYNC_ENGINE_ROLE']));
+      return start(values.config, roleOf(values.role, process.env['ASYNC_ENGINE_ROLE']), tracing.settings);
     case 'config check':
-      return checkConfig(values.config);
+      return checkConfig(values.config, tracing.settings);
     default:
       throw new EngineError('AE_USAGE', command ? `unknown command "${command}"` : 'no command given');
   }
@@ -106,16 +111,24 @@ async function load(configPath: string | undefined): Promise<LoadedConfig> {
   return loadConfigFile({ path: configPath, env: process.env, cwd: process.cwd() });
 }
 
-async function checkConfig(configPath: string | undefined): Promise<number> {
+async function checkConfig(configPath: string | undefined, tracing: TracingSettings): Promise<number> {
   const loaded = await load(configPath);
   process.stdout.write(`${JSON.stringify(loaded.document, null, 2)}\n`);
   for (const warning of loaded.warnings) process.stderr.write(`warning: ${formatIssue(warning)}\n`);
   for (const line of describeStorage(loaded.config.storage, process.env)) process.stderr.write(`${line}\n`);
+  process.stderr.write(
+    tracing.kind === 'off'
+      ? 'tracing: off (no OTEL_* variable set, OTEL_TRACES_EXPORTER=none or OTEL_SDK_DISABLED=true)\n'
+      : `tracing: spans over OTLP (${tracing.protocol}) to ${tracing.endpoint}\n`,
+  );
   process.stderr.write(`${loaded.source} is valid${loaded.warnings.length > 0 ? ` (${loaded.warnings.length} ${loaded.warnings.length === 1 ? 'warning' : 'warnings'})` : ''}\n`);
   return 0;
 }
 
-async function start(configPath: string | undefined, role: RuntimeRole): Promise<number> {
+/** How long a start that failed gives the tracing SDK to send what it has. */
+const TRACING_CLOSE_AFTER_FAILURE_IN_MS = 1000;
+
+async function start(configPath: string | undefined, role: RuntimeRole, tracingSettings: TracingSettings): Promise<number> {
   const log = rootLogger;
   const loaded = await load(configPath);
   const { config } = loaded;
@@ -124,10 +137,13 @@ async function start(configPath: string | undefined, role: RuntimeRole): Promise
 
   const stopping = new AbortController();
   const stopSignal = waitForStop(stopping, { watchParent: process.env['npm_lifecycle_event'] !== undefined });
+  // Before any span could be made; the SDK's modules are loaded only now, and only when tracing is on.
+  const tracing: Tracing | null = await startTracing(tracingSettings, log);
   let runtime: Runtime;
   try {
-    runtime = await Runtime.start(config, { log, abortSignal: stopping.signal, storageCalls: new StorageCallCounter(), role });
+    runtime = await Runtime.start(config, { log, abortSignal: stopping.signal, storageCalls: new StorageCallCounter(), role, tracing });
   } catch (err) {
+    await tracing?.close(AbortSignal.timeout(TRACING_CLOSE_AFTER_FAILURE_IN_MS));
     if (stopping.signal.aborted) return 0;
     log.error({ code: isEngineError(err) ? err.code : (err as NodeJS.ErrnoException).code }, 'engine.start_failed');
     process.stderr.write(`async-engine: ${startFailure(err, config.server)}\n`);
@@ -136,7 +152,11 @@ async function start(configPath: string | undefined, role: RuntimeRole): Promise
   log.info({ role, url: runtime.url, managementUrl: runtime.managementUrl }, 'engine.started');
   const reason = await stopSignal;
   log.info(reason === 'parent-exited' ? { reason } : { signal: reason }, 'engine.stopping');
+  // One deadline for the whole shutdown: the runtime's close exports the spans within it, and the
+  // exporter is stopped within what is left of it.
+  const deadline = AbortSignal.timeout(config.server.shutdownGraceInMs);
   await runtime.close();
+  await tracing?.close(deadline);
   log.info({}, 'engine.stopped');
   return 0;
 }

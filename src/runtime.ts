@@ -32,9 +32,10 @@ import type { AuthDeps } from './ingress/auth.js';
 import type { IngressState } from './ingress/state.js';
 import type { HealthReport } from './ingress/routes/actuator.js';
 import type { Logger } from './observability/log.js';
-import { inFlightSteps, queueDepth, storageOperationsTotal } from './observability/metrics.js';
+import { inFlightSteps, queueDepth, storageErrorsTotal, storageOperationsTotal } from './observability/metrics.js';
 import type { StorageCallCounter } from './observability/storage-calls.js';
 import { Throughput } from './observability/throughput.js';
+import type { Tracing } from './observability/tracing.js';
 import { DlqTable } from './storage/dlq-table.js';
 import { IdempotencyKeys } from './storage/idempotency-keys.js';
 import { LockBlob, SWEEPER_LOCK_BLOB } from './storage/lock-blob.js';
@@ -90,6 +91,8 @@ export interface RuntimeOptions {
   timings?: Partial<RuntimeTimings>;
   /** Default `all`. */
   role?: RuntimeRole;
+  /** The running tracing SDK (main.ts starts it when OTEL_* asks); close() flushes its spans. */
+  tracing?: Tracing | null;
 }
 
 /** How long an Idempotency-Key is remembered. */
@@ -118,6 +121,7 @@ interface RuntimeParts {
   /** Aborted as the shutdown begins: submissions waiting for their result (Prefer: wait) answer 202. */
   shuttingDown: AbortController;
   shutdownGraceInMs: number;
+  tracing: Tracing | null;
   log: Logger;
 }
 
@@ -140,10 +144,11 @@ export class Runtime {
   readonly #closingRoutes: AbortController;
   readonly #shuttingDown: AbortController;
   readonly #shutdownGraceInMs: number;
+  readonly #tracing: Tracing | null;
   readonly #log: Logger;
   #closing: Promise<void> | undefined;
 
-  private constructor({ flows, admission, engine, replayJobs, storage, server, managementServer, http, issuer, closing, shuttingDown, shutdownGraceInMs, log }: RuntimeParts) {
+  private constructor({ flows, admission, engine, replayJobs, storage, server, managementServer, http, issuer, closing, shuttingDown, shutdownGraceInMs, tracing, log }: RuntimeParts) {
     this.flows = flows;
     this.admission = admission;
     this.engine = engine;
@@ -159,13 +164,15 @@ export class Runtime {
     this.#closingRoutes = closing;
     this.#shuttingDown = shuttingDown;
     this.#shutdownGraceInMs = shutdownGraceInMs;
+    this.#tracing = tracing;
     this.#log = log;
   }
 
-  static async start(config: EngineConfig, { log, abortSignal, storageCalls, timings: overrides = {}, role = 'all' }: RuntimeOptions): Promise<Runtime> {
+  static async start(config: EngineConfig, { log, abortSignal, storageCalls, timings: overrides = {}, role = 'all', tracing = null }: RuntimeOptions): Promise<Runtime> {
     const timings: RuntimeTimings = { ...DEFAULT_RUNTIME_TIMINGS, ...overrides };
     const startedAt = new Date();
     storageCalls.onCall((kind) => storageOperationsTotal.inc({ kind }));
+    storageCalls.onFailure((kind, failure) => storageErrorsTotal.inc({ kind, status_class: failure }));
     const storage = await Storage.open(config, { log, abortSignal, counter: storageCalls });
     // Whatever fails from here on, nothing started is left running (the embedded emulator above all).
     const undo: Array<() => Promise<unknown> | undefined> = [() => storage.close()];
@@ -302,7 +309,22 @@ export class Runtime {
           ? null
           : await listen(createIngressApp({ ...deps, served: { hasApi: false, hasActuator: true }, publicRouters: [], auth: null }), managementPort, managementHost);
       if (hasPollers) engine.start();
-      const runtime = new Runtime({ flows, admission, engine, replayJobs, storage, server, managementServer, http, issuer, closing, shuttingDown, shutdownGraceInMs: config.server.shutdownGraceInMs, log });
+      const runtime = new Runtime({
+        flows,
+        admission,
+        engine,
+        replayJobs,
+        storage,
+        server,
+        managementServer,
+        http,
+        issuer,
+        closing,
+        shuttingDown,
+        shutdownGraceInMs: config.server.shutdownGraceInMs,
+        tracing,
+        log,
+      });
       if (runtime.url !== null) log.info({ url: runtime.url }, 'ingress.listening');
       if (runtime.managementUrl !== null) log.info({ url: runtime.managementUrl }, 'management.listening');
       return runtime;
@@ -317,7 +339,8 @@ export class Runtime {
    * connection, the pollers no new message), lets HTTP requests, steps and callbacks in flight
    * finish until the drain deadline, then closes every connection left, aborts the rest of the
    * work (its messages are released for another engine) and closes the provider, the Agent and
-   * storage. Every step runs even if one fails. Idempotent.
+   * storage; last, the spans of what ran are exported, within what is left of the grace period.
+   * Every step runs even if one fails. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -326,6 +349,8 @@ export class Runtime {
 
   async #close(): Promise<void> {
     const grace = this.#shutdownGraceInMs;
+    // The whole shutdown's deadline: the spans' export may use what the steps before leave of it.
+    const closeDeadline = AbortSignal.timeout(grace);
     const drainDeadline = AbortSignal.timeout(Math.max(grace - Math.min(CLOSE_RESERVE_IN_MS, grace / 4), 0));
     const server = this.#server;
     const management = this.#managementServer;
@@ -358,6 +383,7 @@ export class Runtime {
       // Whatever still holds a connection was aborted above; destroy does not wait for it.
       ['agent', () => (drainDeadline.aborted ? this.#http.agent.destroy() : this.#http.agent.close())],
       ['storage', () => this.storage.close()],
+      ['tracing', async () => this.#tracing?.flush(closeDeadline)],
     ];
     for (const [name, step] of steps) {
       try {

@@ -30,6 +30,7 @@ import type { OutboundHttp } from '../http/agent.js';
 import { withConnection } from '../http/endpoint-call.js';
 import type { Logger } from '../observability/log.js';
 import { callbacksTotal } from '../observability/metrics.js';
+import { type Attributes, ATTR, SpanKind, setSpanError, traced } from '../observability/spans.js';
 import { type CallbackMessage, CallbackMessageError, decodeCallbackMessage, encodeCallbackMessage } from '../storage/callback-message.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import { type ReceivedMessage, toVisibilitySeconds } from '../storage/queues.js';
@@ -156,7 +157,13 @@ export class CallbackDelivery {
       return 'failed';
     }
 
-    const error = await this.#post(url, await this.#body(status, signal), requestId, lease.signal);
+    const payload = await this.#body(status, signal);
+    const spanAttributes = (): Attributes => ({ [ATTR.httpMethod]: 'POST', [ATTR.urlFull]: originOf(url), [ATTR.requestId]: requestId, [ATTR.attempt]: attempt });
+    const error = await traced('callback', SpanKind.CLIENT, spanAttributes, async (span) => {
+      const failure = await this.#post(url, payload, requestId, lease.signal);
+      if (span && failure !== null) setSpanError(span, failure);
+      return failure;
+    });
     if (error === null) {
       // Recorded even if the lease was lost meanwhile: the receiver has it.
       await this.#statusTable.setCallbackStatus(requestId, 'delivered', signal, completedAt);

@@ -37,6 +37,7 @@
  */
 import { EngineError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
+import { ATTR, activeSpan, isTracingOn, linkTo, runInSpan, SpanKind, startSpan, traceHeadersOf } from '../observability/spans.js';
 import type { DlqEntry, DlqReplay, DlqTable, StoredDlqEntry } from '../storage/dlq-table.js';
 import { ENVELOPE_VERSION, encodeEnvelope } from '../storage/envelope.js';
 import type { RequestStatus, StatusChange, StatusTable } from '../storage/status-table.js';
@@ -70,6 +71,23 @@ type Plan = { kind: 'raw'; messageText: string } | { kind: 'request'; requestId:
  * there is nothing to replay or nowhere to send it; storage errors as they come.
  */
 export async function replayEntry(deps: ReplayDeps, entry: StoredDlqEntry, claimant: string, abortSignal: AbortSignal): Promise<ReplayOutcome> {
+  if (!isTracingOn()) return replayInTrace(deps, entry, claimant, abortSignal);
+  // A new trace, linked to the one the request ran in: the replayed steps are its children.
+  const original = entry.replay.kind === 'request' ? linkTo(entry.replay.traceparent) : null;
+  const span = startSpan(`${entry.flow} replay`, {
+    kind: SpanKind.PRODUCER,
+    attributes: { [ATTR.flow]: entry.flow, [ATTR.step]: entry.step, [ATTR.dlqId]: entry.dlqId, ...(entry.requestId === null ? {} : { [ATTR.requestId]: entry.requestId }) },
+    links: original === null ? [] : [original],
+    isRoot: true,
+  });
+  return runInSpan(span, async () => {
+    const outcome = await replayInTrace(deps, entry, claimant, abortSignal);
+    span.setAttribute(ATTR.outcome, outcome.kind);
+    return outcome;
+  });
+}
+
+async function replayInTrace(deps: ReplayDeps, entry: StoredDlqEntry, claimant: string, abortSignal: AbortSignal): Promise<ReplayOutcome> {
   const step = deps.flows.get(entry.flow)?.steps[entry.step];
   if (!step) throw new EngineError('AE_REPLAY_IMPOSSIBLE', `flow "${entry.flow}" has no step ${entry.step} any more`, { expose: true });
   const plan = planOf(entry);
@@ -126,6 +144,12 @@ function planOf(entry: DlqEntry): Plan {
   }
 }
 
+/** The traceparent of the replay's span, made by replayEntry (the active span here). */
+function replayTraceparent(): string | null {
+  const span = activeSpan();
+  return span === undefined ? null : traceHeadersOf(span).traceparent;
+}
+
 function envelopeText(entry: DlqEntry, { requestId, replay }: Extract<Plan, { kind: 'request' }>, reset: { etag: string; createdAt: Date }): string {
   return encodeEnvelope({
     v: ENVELOPE_VERSION,
@@ -135,7 +159,8 @@ function envelopeText(entry: DlqEntry, { requestId, replay }: Extract<Plan, { ki
     attempt: 1,
     contentType: replay.contentType,
     statusEtag: reset.etag,
-    traceparent: replay.traceparent,
+    // The replay's span while tracing is on (a new trace); else the client's, as it came.
+    traceparent: isTracingOn() ? replayTraceparent() : replay.traceparent,
     callbackUrl: replay.callbackUrl,
     acceptedAt: reset.createdAt.toISOString(),
     body: replay.body,

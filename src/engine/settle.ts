@@ -20,6 +20,7 @@
 import { EngineError, isEngineError } from '../errors.js';
 import type { StepOutcome } from '../http/endpoint-call.js';
 import { completedTotal, deadLettersTotal, requestDuration, retriesTotal } from '../observability/metrics.js';
+import { ATTR, isTracingOn, SpanKind, setActiveSpanAttribute, setSpanError, traced } from '../observability/spans.js';
 import type { Throughput } from '../observability/throughput.js';
 import { type DeadLetterReason, type DlqReplay, type DlqTable, isDlqIdOf, makeDlqId } from '../storage/dlq-table.js';
 import { encodeEnvelope, type Envelope } from '../storage/envelope.js';
@@ -198,7 +199,13 @@ export class Settler {
    * reappear with its old text after its visibility timeout; its next status write then finds the
    * row at the same step and writes again with the row's ETag.
    */
-  async retry(context: EnvelopeContext, failure: Failure, delayInMs: number): Promise<Settled> {
+  retry(context: EnvelopeContext, failure: Failure, delayInMs: number): Promise<Settled> {
+    if (!isTracingOn()) return this.#retry(context, failure, delayInMs);
+    const attributes = () => ({ [ATTR.attempt]: context.envelope.attempt + 1, [ATTR.retryDelayInMs]: delayInMs });
+    return traced('retry scheduled', SpanKind.INTERNAL, attributes, () => this.#retry(context, failure, delayInMs));
+  }
+
+  async #retry(context: EnvelopeContext, failure: Failure, delayInMs: number): Promise<Settled> {
     const { envelope, message, lease, signal } = context;
     const nextAttempt = envelope.attempt + 1;
     const write = await this.#writeStatus(
@@ -227,7 +234,19 @@ export class Settler {
    * callback message, then the delete. A re-run after a crash finds its own dlqId in the row and
    * writes the same entry again.
    */
-  async deadLetter(context: MessageContext, dead: DeadLetter): Promise<Settled> {
+  deadLetter(context: MessageContext, dead: DeadLetter): Promise<Settled> {
+    if (!isTracingOn()) return this.#deadLetter(context, dead);
+    return traced('dead-letter', SpanKind.INTERNAL, () => ({ [ATTR.dlqReason]: dead.reason }), async (span) => {
+      const settled = await this.#deadLetter(context, dead);
+      if (span) {
+        span.setAttribute(ATTR.outcome, settled);
+        if (settled === 'dead_lettered') setSpanError(span, `${dead.reason}: ${dead.error}`);
+      }
+      return settled;
+    });
+  }
+
+  async #deadLetter(context: MessageContext, dead: DeadLetter): Promise<Settled> {
     const { message, signal } = context;
     const { envelope } = dead;
     const step = this.#step;
@@ -252,6 +271,7 @@ export class Settler {
         callbackOf = pendingCallbackOf(earlier);
       }
     }
+    setActiveSpanAttribute(ATTR.dlqId, dlqId);
     const replay: DlqReplay = envelope
       ? { kind: 'request', contentType: envelope.contentType, body: envelope.body, traceparent: envelope.traceparent, callbackUrl: envelope.callbackUrl, blobs: envelope.blobs }
       : { kind: 'raw', messageText: message.messageText };

@@ -38,7 +38,8 @@ import type { Logger } from '../observability/log.js';
 import type { Throughput } from '../observability/throughput.js';
 import { endpointDuration, statusClass, stepsTotal } from '../observability/metrics.js';
 import type { DlqTable } from '../storage/dlq-table.js';
-import { decodeEnvelope, type Envelope, EnvelopeError } from '../storage/envelope.js';
+import { type Attributes, ATTR, failActiveSpan, isTracingOn, MESSAGING_SYSTEM, remoteParentOf, ROOT_CONTEXT, runInSpan, SpanKind, setActiveSpanAttribute, startSpan } from '../observability/spans.js';
+import { type Envelope, EnvelopeError, readEnvelope } from '../storage/envelope.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import type { ReceivedMessage } from '../storage/queues.js';
 import type { StatusTable } from '../storage/status-table.js';
@@ -69,8 +70,11 @@ export interface StepRunnerOptions {
   log: Logger;
 }
 
-/** A message as read: its envelope, or why it is poison (with the envelope when it could be decoded). */
-type Reading = { kind: 'ok'; envelope: Envelope } | { kind: 'poison'; error: string; envelope: Envelope | null };
+/**
+ * A message as read: its envelope (and why its trace context was dropped, if it was), or why it is
+ * poison (with the envelope when it could be decoded).
+ */
+type Reading = { kind: 'ok'; envelope: Envelope; traceIgnored: string | null } | { kind: 'poison'; error: string; envelope: Envelope | null };
 
 /**
  * The longest an endpoint's Retry-After pauses its whole step: the calls waiting meanwhile hold
@@ -112,24 +116,70 @@ export class StepRunner {
 
   /** Runs one received message to its end. Never throws: a failure is logged and leaves the message to reappear. */
   async run(message: ReceivedMessage, engineSignal: AbortSignal): Promise<void> {
+    let reading: Reading;
+    try {
+      reading = this.#read(message);
+    } catch (err) {
+      // A fault, not the message's (an unreadable message is poison): it reappears after its visibility timeout.
+      this.#log.error({ err, messageId: message.messageId }, 'step.error');
+      return;
+    }
+    if (!isTracingOn()) return this.#run(message, reading, engineSignal);
+    // One consumer span per attempt, a child of the span the envelope names (the submission's),
+    // and nothing of the poller's context: the step's storage calls and log lines belong to it.
+    const span = startSpan(`${this.#step.flowName} step ${this.#step.index}`, {
+      kind: SpanKind.CONSUMER,
+      attributes: this.#spanAttributes(message, reading.envelope),
+      parent: reading.envelope ? remoteParentOf(reading.envelope.traceparent, reading.envelope.tracestate) : ROOT_CONTEXT,
+    });
+    await runInSpan(span, () => this.#run(message, reading, engineSignal), ROOT_CONTEXT);
+  }
+
+  #spanAttributes(message: ReceivedMessage, envelope: Envelope | null): Attributes {
+    const attributes: Attributes = {
+      [ATTR.messagingSystem]: MESSAGING_SYSTEM,
+      [ATTR.messagingOperationType]: 'process',
+      [ATTR.messagingOperationName]: 'process',
+      [ATTR.messagingDestination]: this.#step.source.queue.name,
+      [ATTR.messageId]: message.messageId,
+      [ATTR.flow]: this.#step.flowName,
+      [ATTR.step]: this.#step.index,
+    };
+    if (envelope) {
+      attributes[ATTR.conversationId] = envelope.requestId;
+      attributes[ATTR.requestId] = envelope.requestId;
+      attributes[ATTR.attempt] = envelope.attempt;
+    }
+    return attributes;
+  }
+
+  async #run(message: ReceivedMessage, reading: Reading, engineSignal: AbortSignal): Promise<void> {
     const scope = { log: this.#log.child({ messageId: message.messageId }) };
     const { queue, options } = this.#step.source;
     await runLeased({ queue, message, visibilityTimeoutInMs: options.visibilityTimeoutInMs, engineSignal, scope, kind: 'step' }, async (lease) => {
       const context = { message, lease, signal: engineSignal };
-      const reading = this.#read(message);
-      if (reading.kind === 'poison') {
-        const settled = await this.#settler.deadLetter(context, { reason: 'poison', error: reading.error, lastHttpStatus: null, envelope: reading.envelope });
-        if (settled === 'dead_lettered' && reading.envelope) this.#finished(reading.envelope);
-        scope.log.warn({ settled, requestId: reading.envelope?.requestId, reason: 'poison', error: reading.error }, `step.${settled}`);
-        return;
+      try {
+        if (reading.kind === 'poison') {
+          failActiveSpan(reading.error);
+          const settled = await this.#settler.deadLetter(context, { reason: 'poison', error: reading.error, lastHttpStatus: null, envelope: reading.envelope });
+          if (settled === 'dead_lettered' && reading.envelope) this.#finished(reading.envelope);
+          setActiveSpanAttribute(ATTR.outcome, settled);
+          scope.log.warn({ settled, requestId: reading.envelope?.requestId, reason: 'poison', error: reading.error }, `step.${settled}`);
+          return;
+        }
+        const { envelope } = reading;
+        scope.log = scope.log.child({ requestId: envelope.requestId });
+        const log = scope.log;
+        if (reading.traceIgnored !== null) log.warn({ reason: reading.traceIgnored }, 'step.trace_context_ignored');
+        const settled = await this.#process({ ...context, envelope }, log);
+        stepsTotal.inc({ ...this.#labels, outcome: settled });
+        setActiveSpanAttribute(ATTR.outcome, settled);
+        if (settled === 'completed' || settled === 'dead_lettered') this.#finished(envelope);
+        if (settled === 'stale') log.info({ attempt: envelope.attempt }, 'step.stale');
+      } catch (err) {
+        failActiveSpan(err);
+        throw err;
       }
-      const { envelope } = reading;
-      scope.log = scope.log.child({ requestId: envelope.requestId });
-      const log = scope.log;
-      const settled = await this.#process({ ...context, envelope }, log);
-      stepsTotal.inc({ ...this.#labels, outcome: settled });
-      if (settled === 'completed' || settled === 'dead_lettered') this.#finished(envelope);
-      if (settled === 'stale') log.info({ attempt: envelope.attempt }, 'step.stale');
     });
   }
 
@@ -155,6 +205,7 @@ export class StepRunner {
       return settled;
     }
     const failure = { lastHttpStatus: outcome.kind === 'http-error' ? outcome.status : null, error: describeFailure(outcome) };
+    failActiveSpan(failure.error);
     const decision = decideRedelivery({ outcome, attempt: envelope.attempt, rules: this.#redelivery, expiresOn: message.expiresOn, now: new Date(), random: Math.random });
     const settled =
       decision.kind === 'retry'
@@ -210,8 +261,9 @@ export class StepRunner {
 
   #read(message: ReceivedMessage): Reading {
     let envelope: Envelope;
+    let traceIgnored: string | null;
     try {
-      envelope = decodeEnvelope(message.messageText);
+      ({ envelope, ignored: traceIgnored } = readEnvelope(message.messageText));
     } catch (err) {
       if (err instanceof EnvelopeError) return { kind: 'poison', error: err.message, envelope: null };
       throw err;
@@ -229,7 +281,7 @@ export class StepRunner {
       const error = `received ${message.dequeueCount} times for ${envelope.attempt} attempt(s), more than maxDequeueCount ${maxDequeueCount}: engines kept failing on it`;
       return { kind: 'poison', error, envelope };
     }
-    return { kind: 'ok', envelope };
+    return { kind: 'ok', envelope, traceIgnored };
   }
 
   /**

@@ -10,7 +10,9 @@
  * redelivery rules apply as for a refused connection.
  */
 import { type Dispatcher, request } from 'undici';
+import { redactUrl } from '../common/redact-url.js';
 import { EngineError, isEngineError } from '../errors.js';
+import { ATTR, isTracingOn, runInSpan, SpanKind, setSpanError, startSpan, traceHeadersOf } from '../observability/spans.js';
 import type { OutboundHttp } from './agent.js';
 
 export type StepOutcome =
@@ -25,6 +27,10 @@ export interface EndpointRequest {
   requestId: string;
   flow: string;
   step: number;
+  /**
+   * Sent as the `traceparent` header while tracing is off (the client's, as the envelope carries it);
+   * while tracing is on, the call's own client span (a child of the active span) is sent instead.
+   */
   traceparent: string | null;
   /** `Bearer ...` for platform endpoints, else null. */
   authorization: string | null;
@@ -36,6 +42,34 @@ export interface EndpointRequest {
 const ERROR_DETAIL_BYTES = 512;
 
 export async function callEndpoint(http: OutboundHttp, req: EndpointRequest, signal: AbortSignal): Promise<StepOutcome> {
+  if (!isTracingOn()) return call(http, req, req.traceparent, null, signal);
+  const url = redactUrl(req.url);
+  const { hostname, port, protocol } = new URL(req.url);
+  const span = startSpan('POST', {
+    kind: SpanKind.CLIENT,
+    attributes: {
+      [ATTR.httpMethod]: 'POST',
+      [ATTR.urlFull]: url,
+      [ATTR.serverAddress]: hostname,
+      [ATTR.serverPort]: port === '' ? (protocol === 'https:' ? 443 : 80) : Number(port),
+    },
+  });
+  return runInSpan(span, async () => {
+    // The endpoint's own spans become children of this one.
+    const { traceparent, tracestate } = traceHeadersOf(span);
+    const outcome = await call(http, req, traceparent, tracestate, signal);
+    if (outcome.kind === 'transport-error') setSpanError(span, outcome.detail, outcome.code);
+    else {
+      span.setAttribute(ATTR.httpStatus, outcome.status);
+      // As the HTTP conventions ask of a client span: a 4xx or 5xx answer is an error.
+      if (outcome.kind === 'http-error') setSpanError(span, `HTTP ${outcome.status}`, String(outcome.status));
+    }
+    return outcome;
+  });
+}
+
+/** The call itself, sending `traceparent` and `tracestate` when not null. */
+async function call(http: OutboundHttp, req: EndpointRequest, traceparent: string | null, tracestate: string | null, signal: AbortSignal): Promise<StepOutcome> {
   const started = performance.now();
   const elapsed = (): number => Math.round(performance.now() - started);
   try {
@@ -47,7 +81,8 @@ export async function callEndpoint(http: OutboundHttp, req: EndpointRequest, sig
         'x-flow-step': String(req.step),
         'idempotency-key': `${req.requestId}:${req.step}`,
       };
-      if (req.traceparent) headers['traceparent'] = req.traceparent;
+      if (traceparent !== null) headers['traceparent'] = traceparent;
+      if (tracestate !== null) headers['tracestate'] = tracestate;
       if (req.authorization) headers['authorization'] = req.authorization;
       const response = await request(req.url, {
         method: 'POST',

@@ -110,7 +110,15 @@ const paths: Json = {
           name: 'traceparent',
           in: 'header',
           required: false,
-          description: 'W3C trace context, passed on as is to every endpoint of the flow.',
+          description:
+            'W3C Trace Context. While tracing is off (no OTEL_* variable), passed on as is to every endpoint of the flow; while it is on, the submission\'s span is its child and each endpoint receives its own call\'s span. Dropped when malformed.',
+          schema: { type: 'string' },
+        },
+        {
+          name: 'tracestate',
+          in: 'header',
+          required: false,
+          description: 'W3C Trace Context vendor data that goes with `traceparent`; passed on to the endpoints while tracing is on. Dropped when malformed, over 32 members or over 512 characters.',
           schema: { type: 'string' },
         },
         {

@@ -32,7 +32,9 @@ export interface Submission {
   readBody: () => Promise<Buffer>;
   idempotencyKey: string | null;
   contentType: string;
+  /** The trace the request's steps continue (submit-trace.ts), and its tracestate. */
   traceparent: string | null;
+  tracestate: string | null;
   callbackUrl: string | null;
   /** The submitting principal under oidc, else null: recorded on the row, and scopes the Idempotency-Key. */
   principal: string | null;
@@ -147,6 +149,7 @@ async function enqueue(deps: SubmitDeps, requestId: string, submission: Submissi
         contentType: submission.contentType,
         statusEtag: etag,
         traceparent: submission.traceparent,
+        ...(submission.tracestate === null ? {} : { tracestate: submission.tracestate }),
         callbackUrl: submission.callbackUrl,
         acceptedAt: now.toISOString(),
         blobs: [],

@@ -1,8 +1,13 @@
 /**
  * The root pino logger: JSON lines on stdout, stable event names as messages, data in fields.
  * Secrets are redacted by key wherever they appear in a logged object, one or two levels deep.
+ * Every line names its process (`pid`, `hostname`), so that the replicas' lines can be told apart
+ * once collected; while tracing is on, a line written within a span (a request's) carries its
+ * `trace_id` and `span_id`.
  */
+import { hostname } from 'node:os';
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { activeTraceFields, NO_TRACE_FIELDS } from './spans.js';
 
 export type { Logger };
 
@@ -20,9 +25,14 @@ export function createLogger({ level, destination }: LoggerOptions): Logger {
   return pino(
     {
       level,
-      base: { service: 'async-engine' },
+      // pino's own base (pid, hostname) and the service's name.
+      base: { pid: process.pid, hostname: hostname(), service: 'async-engine' },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
+      mixin: activeTraceFields,
+      // pino's default merge copies the line's fields into the mixin's object; with tracing off
+      // that object is the shared empty one, which must stay empty, and the line needs no copy.
+      mixinMergeStrategy: (fields: object, trace: object) => (trace === NO_TRACE_FIELDS ? fields : Object.assign(trace, fields)),
     },
     destination ?? pino.destination({ fd: 1, sync: false }),
   );

@@ -3,9 +3,21 @@
  * Labels are bounded: flow, step, status, reason, outcome, kind; never a request id.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { VERSION } from '../version.js';
 
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: 'async_engine_' });
+// prom-client's own names (process_cpu_seconds_total, nodejs_eventloop_lag_seconds, ...), unprefixed,
+// as the stock Node.js dashboards query them.
+collectDefaultMetrics({ register: registry });
+
+/** Always 1; its label says which version runs (`count by (version)` shows a rollout). */
+export const buildInfo = new Gauge({
+  name: 'async_engine_build_info',
+  help: 'The running engine\'s version, as a label; the value is always 1.',
+  labelNames: ['version'] as const,
+  registers: [registry],
+});
+buildInfo.set({ version: VERSION }, 1);
 
 /** Seconds: from a 5 ms endpoint to a 10 minute one. */
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
@@ -72,6 +84,13 @@ export const storageOperationsTotal = new Counter({
   name: 'async_engine_storage_operations_total',
   help: 'Azure Storage calls by kind (queue.send, queue.receive, table.update, blob.write, ...): what the storage bill counts.',
   labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
+export const storageErrorsTotal = new Counter({
+  name: 'async_engine_storage_errors_total',
+  help: 'Azure Storage calls that failed after the SDK\'s own retries, by kind and status class: error (no answer), 5xx, or 4xx for refusals (401, 403, 429); never the 404, 409 and 412 answers the engine expects.',
+  labelNames: ['kind', 'status_class'] as const,
   registers: [registry],
 });
 

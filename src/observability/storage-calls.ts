@@ -2,7 +2,8 @@
  * Counts storage calls by kind (queue.send, queue.receive, table.update, ...) with a policy in each
  * SDK's pipeline. It sits before the SDKs' retry policies, so it counts calls the engine makes,
  * not the SDKs' retries of them (which Azure bills too): a transient fault cannot make a count
- * flaky. Tests use it to keep extra calls from creeping in; metrics export it.
+ * flaky. Tests use it to keep extra calls from creeping in; metrics export it, and the calls that
+ * failed in the end.
  */
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import type { RequestPolicy, RequestPolicyFactory, WebResource } from '@azure/storage-queue';
@@ -11,9 +12,25 @@ export type StorageService = 'queue' | 'table' | 'blob';
 
 export type StorageCallListener = (kind: string) => void;
 
+/** `error` (no answer), `5xx`, or `4xx` for the refusals the engine does not expect (401, 403, 429). */
+export type StorageFailureClass = 'error' | '5xx' | '4xx';
+
+export type StorageFailureListener = (kind: string, failure: StorageFailureClass) => void;
+
+/**
+ * Whether an answer is a failure: a 5xx, or a refusal of the credentials or the rate. 404, 409 and
+ * 412 are answers the engine expects (a conditional write that lost, a message already gone, a
+ * lease held by another replica) and count as calls, not as failures.
+ */
+export function failureOf(status: number): StorageFailureClass | null {
+  if (status >= 500) return '5xx';
+  return status === 401 || status === 403 || status === 429 ? '4xx' : null;
+}
+
 export class StorageCallCounter {
   readonly #counts = new Map<string, number>();
   readonly #listeners: StorageCallListener[] = [];
+  readonly #failureListeners: StorageFailureListener[] = [];
 
   record(kind: string): void {
     this.#counts.set(kind, (this.#counts.get(kind) ?? 0) + 1);
@@ -22,6 +39,29 @@ export class StorageCallCounter {
 
   onCall(listener: StorageCallListener): void {
     this.#listeners.push(listener);
+  }
+
+  /** A call of `kind` failed, after the SDK's own retries (see {@link failureOf}). */
+  recordFailure(kind: string, failure: StorageFailureClass): void {
+    for (const listener of this.#failureListeners) listener(kind, failure);
+  }
+
+  onFailure(listener: StorageFailureListener): void {
+    this.#failureListeners.push(listener);
+  }
+
+  /** Sends through `send`, recording a failed answer, or a call without one unless it was aborted. */
+  async #observe<R extends { status: number }>(kind: string, abortSignal: { aborted: boolean } | undefined, send: () => Promise<R>): Promise<R> {
+    let response: R;
+    try {
+      response = await send();
+    } catch (err) {
+      if (abortSignal?.aborted !== true) this.recordFailure(kind, 'error');
+      throw err;
+    }
+    const failure = failureOf(response.status);
+    if (failure !== null) this.recordFailure(kind, failure);
+    return response;
   }
 
   /** Counts by kind since the start (or the last reset). */
@@ -44,8 +84,9 @@ export class StorageCallCounter {
     return {
       name: `async-engine-count-${service}`,
       sendRequest: (request, next) => {
-        this.record(classify(service, request.method, request.url, request.headers.get('x-http-method')));
-        return next(request);
+        const kind = classify(service, request.method, request.url, request.headers.get('x-http-method'));
+        this.record(kind);
+        return this.#observe(kind, request.abortSignal, () => next(request));
       },
     };
   }
@@ -59,8 +100,9 @@ export class StorageCallCounter {
     return {
       create: (nextPolicy: RequestPolicy): RequestPolicy => ({
         sendRequest: (request: WebResource) => {
-          this.record(classify(service, request.method, request.url, undefined, servicePath));
-          return nextPolicy.sendRequest(request);
+          const kind = classify(service, request.method, request.url, undefined, servicePath);
+          this.record(kind);
+          return this.#observe(kind, request.abortSignal, () => nextPolicy.sendRequest(request));
         },
       }),
     };

@@ -3,6 +3,7 @@
  * The body travels inline (UTF-8 text when it is valid UTF-8, else base64), or in a payload blob
  * that the envelope names (claim check) when it is larger than payload.config.inlineLimitBytes.
  */
+import { validTraceparent, validTracestate } from '../common/trace-context.js';
 
 export const ENVELOPE_VERSION = 1;
 
@@ -24,7 +25,17 @@ export interface Envelope {
    * it, so the normal path needs no read and a stale duplicate cannot rewind the row.
    */
   statusEtag: string;
+  /**
+   * The trace the request's steps continue (W3C traceparent): while tracing is on, the engine's own
+   * span of the submission (or of the DLQ replay); while it is off, the client's traceparent as it
+   * came, if any. Each step's endpoint call is made under it.
+   */
   traceparent: string | null;
+  /**
+   * The tracestate that goes with `traceparent` (the client's, kept while tracing is on); absent
+   * when there is none, and in envelopes written before it existed.
+   */
+  tracestate?: string;
   callbackUrl: string | null;
   /** When the ingress accepted the request (ISO 8601), for the end-to-end latency. */
   acceptedAt: string;
@@ -101,6 +112,17 @@ export function inlineBytes(body: InlineBody): Buffer {
 
 /** Reads a queue message's text; throws {@link EnvelopeError} saying what is wrong. */
 export function decodeEnvelope(messageText: string): Envelope {
+  return readEnvelope(messageText).envelope;
+}
+
+/**
+ * Reads a queue message's text, as {@link decodeEnvelope}; `ignored` says why the trace context was
+ * dropped, if it was. A traceparent or tracestate that is a string but not valid W3C Trace Context
+ * is dropped (the envelope reads as if it had none): it is advice to observers, so the request goes
+ * on without it rather than being dead-lettered, and nothing malformed reaches an endpoint's headers
+ * or a trace.
+ */
+export function readEnvelope(messageText: string): { envelope: Envelope; ignored: string | null } {
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(messageText, 'base64').toString('utf8'));
@@ -122,6 +144,7 @@ export function decodeEnvelope(messageText: string): Envelope {
   need('contentType', typeof e['contentType'] === 'string');
   need('statusEtag', typeof e['statusEtag'] === 'string' && STATUS_ETAG.test(e['statusEtag']));
   need('traceparent', e['traceparent'] === null || typeof e['traceparent'] === 'string');
+  need('tracestate', e['tracestate'] === undefined || typeof e['tracestate'] === 'string');
   need('callbackUrl', e['callbackUrl'] === null || typeof e['callbackUrl'] === 'string');
   need('acceptedAt', typeof e['acceptedAt'] === 'string' && !Number.isNaN(Date.parse(e['acceptedAt'] as string)));
   const requestId = isRequestId(e['requestId']) ? e['requestId'] : null;
@@ -130,7 +153,17 @@ export function decodeEnvelope(messageText: string): Envelope {
   need('body', isBody(e['body']) && (e['body'].kind === 'inline' || isOwnBlob(e['body'].blobName)));
   need('blobs', Array.isArray(e['blobs']) && (e['blobs'] as unknown[]).every(isOwnBlob));
   if (problems.length > 0) throw new EnvelopeError(`the envelope has invalid fields: ${problems.join(', ')}`);
-  return value as Envelope;
+  const envelope = value as Envelope;
+  const ignored: string[] = [];
+  if (envelope.traceparent !== null && validTraceparent(envelope.traceparent) === null) {
+    ignored.push(`traceparent ${preview(envelope.traceparent)} is not W3C Trace Context`);
+    envelope.traceparent = null;
+  }
+  if (envelope.tracestate !== undefined && (envelope.traceparent === null || validTracestate(envelope.tracestate) === null)) {
+    if (envelope.traceparent !== null) ignored.push(`tracestate ${preview(envelope.tracestate)} is not W3C Trace Context`);
+    delete envelope.tracestate;
+  }
+  return { envelope, ignored: ignored.length === 0 ? null : ignored.join('; ') };
 }
 
 function isBody(value: unknown): value is EnvelopeBody {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { VERSION } from '../../src/version.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { echo } from '../support/endpoints.js';
 import { engineSuite, flowDocument, getStatus, submit } from '../support/engine.js';
@@ -41,9 +42,12 @@ describe('the actuator', () => {
     assert.equal(sample(text, 'async_engine_steps_in_flight', { ...flow, step: '0' }), 0);
     assert.equal(sample(text, 'async_engine_queue_depth', { ...flow, step: '1' }), 0);
     assert.ok((sample(text, 'async_engine_storage_operations_total', { kind: 'queue.send' }) ?? 0) >= 4);
-    assert.match(text, /^async_engine_process_cpu_user_seconds_total \d/m, 'default process metrics');
+    assert.equal(sample(text, 'async_engine_build_info', { version: VERSION }), 1);
+    // prom-client's own names, as the stock Node.js dashboards query them.
+    assert.match(text, /^process_cpu_user_seconds_total \d/m, 'default process metrics');
+    assert.match(text, /^nodejs_eventloop_lag_seconds \d/m, 'default Node.js metrics');
     const names = text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]!);
-    assert.deepEqual(names.filter((n) => !n.startsWith('async_engine_')), []);
+    assert.deepEqual(names.filter((n) => !/^(async_engine|process|nodejs)_/.test(n)), []);
   });
 
   it('answers info with the version, the flows and the uptime, and never a secret', async () => {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { validTraceparent } from '../../src/ingress/trace-context.js';
+import { validTraceparent } from '../../src/common/trace-context.js';
 import { engineSuite, flowDocument, submit, waitForStatus } from '../support/engine.js';
 
 describe('answers and forwarded headers', () => {

@@ -20,6 +20,8 @@ export interface CliResult {
 export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Node's own options before the script (`--import ...`). */
+  execArgv?: string[];
 }
 
 /** The environment tests start from: the parent's, without the variables the engine reads. */
@@ -30,11 +32,13 @@ export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   }
   // What DefaultAzureCredential reads: a developer's own identity must not reach the engine under test.
   for (const key of Object.keys(env)) if (/^(AZURE_|IDENTITY_|MSI_|IMDS_)/.test(key)) delete env[key];
+  // A developer's tracing setup must not turn tracing on in the engine under test.
+  for (const key of Object.keys(env)) if (key.startsWith('OTEL_')) delete env[key];
   return { ...env, ...extra };
 }
 
-export function spawnCli(args: string[], { env = cleanEnv(), cwd = REPO_ROOT }: CliOptions = {}): RunningCli {
-  return new RunningCli(spawn(process.execPath, [MAIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+export function spawnCli(args: string[], { env = cleanEnv(), cwd = REPO_ROOT, execArgv = [] }: CliOptions = {}): RunningCli {
+  return new RunningCli(spawn(process.execPath, [...execArgv, MAIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ENVELOPE_VERSION, EnvelopeError, decodeEnvelope, encodeEnvelope, inlineBody, inlineBytes } from '../../src/storage/envelope.js';
+import { ENVELOPE_VERSION, EnvelopeError, decodeEnvelope, encodeEnvelope, inlineBody, inlineBytes, readEnvelope } from '../../src/storage/envelope.js';
 import type { Envelope } from '../../src/storage/envelope.js';
 
 const REQUEST_ID = '6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b';
@@ -185,6 +185,8 @@ describe('decodeEnvelope names each invalid field', () => {
     ['statusEtag', 'longer than any ETag', 'x'.repeat(257)],
     ['traceparent', 'missing', REMOVE],
     ['traceparent', 'a number', 1],
+    ['tracestate', 'a number', 1],
+    ['tracestate', 'null', null],
     ['callbackUrl', 'missing', REMOVE],
     ['callbackUrl', 'an object', { url: 'https://x' }],
     ['acceptedAt', 'missing', REMOVE],
@@ -228,4 +230,41 @@ describe('decodeEnvelope names each invalid field', () => {
     record['blobs'] = null;
     assertEnvelopeError(asMessage(record), /invalid fields: requestId, step, blobs$/);
   });
+});
+
+describe('readEnvelope and trace context', () => {
+  const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
+  it('reads an envelope written before tracestate existed as one without it', () => {
+    const record = asRecord(envelope());
+    delete record['tracestate'];
+    assert.deepEqual(readEnvelope(asMessage(record)), { envelope: envelope(), ignored: null });
+  });
+
+  it('keeps a valid traceparent and tracestate', () => {
+    const e = envelope({ traceparent, tracestate: 'vendor=x,tenant@other=y' });
+    assert.deepEqual(readEnvelope(encodeEnvelope(e)), { envelope: e, ignored: null });
+  });
+
+  const dropped: Array<[label: string, trace: Partial<Envelope>, expected: Partial<Envelope>, reason: RegExp]> = [
+    ['a traceparent that is not W3C Trace Context', { traceparent: 'a\r\nb' }, { traceparent: null }, /^traceparent "a\\r\\nb" is not W3C Trace Context$/],
+    ['an all-zero trace id', { traceparent: `00-${'0'.repeat(32)}-b7ad6b7169203331-01` }, { traceparent: null }, /^traceparent .* is not W3C Trace Context$/],
+    ['the empty traceparent', { traceparent: '' }, { traceparent: null }, /^traceparent "" is not W3C Trace Context$/],
+    ['a tracestate over 512 characters', { traceparent, tracestate: `a=${'x'.repeat(600)}` }, { traceparent }, /^tracestate "a=x{37}\.\.\. is not W3C Trace Context$/],
+    ['a tracestate with an invalid member', { traceparent, tracestate: 'Vendor=x' }, { traceparent }, /^tracestate "Vendor=x" is not W3C Trace Context$/],
+    [
+      'both',
+      { traceparent: 'nope', tracestate: 'a=b' },
+      { traceparent: null },
+      /^traceparent "nope" is not W3C Trace Context$/,
+    ],
+  ];
+  for (const [label, trace, expected, reason] of dropped) {
+    it(`drops ${label}, says why, and reads the rest`, () => {
+      const { envelope: read, ignored } = readEnvelope(encodeEnvelope(envelope(trace)));
+      const { tracestate: _, ...withoutState } = envelope(expected);
+      assert.deepEqual(read, withoutState);
+      assert.match(ignored ?? '', reason);
+    });
+  }
 });

@@ -4,6 +4,7 @@ import { createHttpHeaders, createPipelineRequest } from '@azure/core-rest-pipel
 import type { PipelineResponse } from '@azure/core-rest-pipeline';
 import { StorageCallCounter, classify } from '../../src/observability/storage-calls.js';
 import type { StorageService } from '../../src/observability/storage-calls.js';
+import type { RequestPolicy, RequestPolicyOptions, WebResource } from '@azure/storage-queue';
 
 const QUEUE = 'https://acct.queue.core.windows.net';
 const AZURITE_QUEUE = 'http://127.0.0.1:10001/devstoreaccount1';
@@ -152,5 +153,52 @@ describe('StorageCallCounter', () => {
     assert.equal(answered, response);
     assert.deepEqual(passed, [request]);
     assert.deepEqual(counter.snapshot(), { 'table.update': 1 });
+  });
+});
+
+describe('storage failures', () => {
+  const failures: Array<[status: number, expected: string | null]> = [
+    [200, null],
+    [201, null],
+    [204, null],
+    // Answers the engine expects: a message or row gone, a conditional write that lost, a lease held elsewhere.
+    [404, null],
+    [409, null],
+    [412, null],
+    [400, null],
+    [401, '4xx'],
+    [403, '4xx'],
+    [429, '4xx'],
+    [500, '5xx'],
+    [503, '5xx'],
+  ];
+  for (const [status, expected] of failures) {
+    it(`records an answer ${status} ${expected === null ? 'as no failure' : `as a ${expected} failure`}, through either pipeline`, async () => {
+      const counter = new StorageCallCounter();
+      const seen: string[] = [];
+      counter.onFailure((kind, failure) => seen.push(`${kind} ${failure}`));
+      const request = createPipelineRequest({ url: `${TABLE}/status(PartitionKey='a',RowKey='b')`, method: 'GET' });
+      await counter.corePolicy('table').sendRequest(request, async () => ({ request, status, headers: createHttpHeaders() }));
+      // The Queue SDK's request policies: only the method, URL and answer's status matter here.
+      const next = { sendRequest: async (webResource: WebResource) => ({ request: webResource, status, headers: {} }) } as unknown as RequestPolicy;
+      const queuePolicy = counter.requestPolicyFactory('queue', QUEUE).create(next, {} as RequestPolicyOptions);
+      await queuePolicy.sendRequest({ method: 'POST', url: `${QUEUE}/step-1/messages` } as WebResource);
+      assert.deepEqual(seen, expected === null ? [] : [`table.read ${expected}`, `queue.send ${expected}`]);
+      assert.equal(counter.total(), 2, 'every call counts as a call');
+    });
+  }
+
+  it('records a call that got no answer as an error, unless the engine aborted it', async () => {
+    const counter = new StorageCallCounter();
+    const seen: string[] = [];
+    counter.onFailure((kind, failure) => seen.push(`${kind} ${failure}`));
+    const refused = async (): Promise<never> => {
+      throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    };
+    const request = createPipelineRequest({ url: `${TABLE}/status`, method: 'POST' });
+    await assert.rejects(counter.corePolicy('table').sendRequest(request, refused), /ECONNREFUSED/);
+    const aborted = createPipelineRequest({ url: `${TABLE}/status`, method: 'POST', abortSignal: AbortSignal.abort() });
+    await assert.rejects(counter.corePolicy('table').sendRequest(aborted, refused), /ECONNREFUSED/);
+    assert.deepEqual(seen, ['table.insert error']);
   });
 });

@@ -4,6 +4,7 @@
 import type { Flows } from '../../engine/flows.js';
 import type { Logger } from '../../observability/log.js';
 import { submittedTotal } from '../../observability/metrics.js';
+import { ATTR, setActiveSpanAttribute } from '../../observability/spans.js';
 import type { PayloadStore } from '../../storage/payloads.js';
 import { isRequestId } from '../../storage/envelope.js';
 import { REQUEST_STATES, type RequestState, type RequestStatus, type StatusRow, type StatusTable, toStatusJson } from '../../storage/status-table.js';
@@ -12,12 +13,12 @@ import type { Completions } from '../../engine/completions.js';
 import type { OwnAddress } from '../../common/own-address.js';
 import { Backlog } from '../backlog.js';
 import { readBody } from '../body.js';
-import { validTraceparent } from '../trace-context.js';
 import { preferredWaitInSeconds, waitForFinal, waitSignal } from '../prefer-wait.js';
 import { HttpProblem } from '../problem.js';
 import { cursorOf, flowOf, limitOf, queryOf } from '../query.js';
 import { createRouter, type IngressContext, type IngressRouter } from '../state.js';
 import { acceptSubmission, type SubmissionResult, type SubmitDeps } from '../submit.js';
+import { submissionTraceOf, traceSubmission } from '../submit-trace.js';
 
 export interface RequestRoutesDeps extends SubmitDeps {
   flows: Flows;
@@ -60,7 +61,7 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
   const router = createRouter();
   const backlog = new Backlog();
 
-  router.post('/api/flows/:flowName', async (ctx) => {
+  router.post('/api/flows/:flowName', traceSubmission(), async (ctx) => {
     const flowName = ctx.params['flowName'] ?? '';
     const flow = deps.flows.get(flowName);
     if (!flow) throw new HttpProblem(404, 'unknown-flow', 'Not Found', `there is no flow named "${flowName}"`);
@@ -81,7 +82,7 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
       readBody: () => readBody(ctx, { maxBytes: deps.maxBodyBytes, timeoutInMs: deps.requestTimeoutInMs }),
       idempotencyKey,
       contentType: ctx.get('content-type') || 'application/octet-stream',
-      traceparent: validTraceparent(ctx.get('traceparent')),
+      ...submissionTraceOf(ctx),
       callbackUrl,
       principal: ctx.state.principal?.name ?? null,
       waitForFinal: waiting === null ? null : (requestId: string) => waitForFinal(deps, requestId, waiting.signal),
@@ -205,6 +206,7 @@ function recordSubmission(ctx: IngressContext, result: SubmissionResult, flow: s
   if (result.kind !== 'accepted' && result.kind !== 'idempotent-replay') return;
   const { requestId } = result;
   ctx.state.requestId = requestId;
+  setActiveSpanAttribute(ATTR.requestId, requestId);
   if (result.kind === 'accepted') {
     log.info({ requestId, flow }, 'request.accepted');
     submittedTotal.inc({ flow });

@@ -131,7 +131,7 @@ async function start(configPath: string | undefined, role: RuntimeRole): Promise
     if (stopping.signal.aborted) return 0;
     log.error({ code: isEngineError(err) ? err.code : (err as NodeJS.ErrnoException).code }, 'engine.start_failed');
     process.stderr.write(`async-engine: ${startFailure(err, config.server)}\n`);
-    return EXIT_RUNTIME;
+    return (isEngineError(err) ? EXIT_CODES[err.code] : undefined) ?? EXIT_RUNTIME;
   }
   log.info({ role, url: runtime.url, managementUrl: runtime.managementUrl }, 'engine.started');
   const reason = await stopSignal;

@@ -40,7 +40,7 @@ import type { PayloadStore } from '../storage/payloads.js';
 import type { ReceivedMessage } from '../storage/queues.js';
 import type { StatusTable } from '../storage/status-table.js';
 import type { Callbacks } from './callbacks.js';
-import type { Step } from './flows.js';
+import { endpointUrlOf, type Step } from './flows.js';
 import { Lease } from './lease.js';
 import { decideRedelivery, describeFailure, isPoisonByDequeueCount } from './redelivery.js';
 import { isPastStep } from './routing.js';
@@ -60,6 +60,8 @@ export interface StepRunnerOptions {
   /** The engine's token for endpointName steps; null when no step needs one. */
   platformToken: PlatformToken | null;
   inlineLimitBytes: number;
+  /** The base URL of this process's demo endpoints, for steps that name one by path; null while none is served. */
+  demoBaseUrl: () => string | null;
   log: Logger;
 }
 
@@ -85,11 +87,12 @@ export class StepRunner {
   readonly #callbacks: Callbacks;
   readonly #completions: Completions;
   readonly #platformToken: PlatformToken | null;
+  readonly #demoBaseUrl: () => string | null;
   readonly #settler: Settler;
   readonly #log: Logger;
   readonly #labels: { flow: string; step: string };
 
-  constructor({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks, completions, platformToken, inlineLimitBytes, log }: StepRunnerOptions) {
+  constructor({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks, completions, platformToken, inlineLimitBytes, demoBaseUrl, log }: StepRunnerOptions) {
     this.#step = step;
     this.#statusTable = statusTable;
     this.#payloads = payloads;
@@ -98,6 +101,7 @@ export class StepRunner {
     this.#callbacks = callbacks;
     this.#completions = completions;
     this.#platformToken = platformToken;
+    this.#demoBaseUrl = demoBaseUrl;
     this.#settler = new Settler({ step, statusTable, dlqTable, payloads, inlineLimitBytes });
     this.#log = log.child({ flow: step.flowName, step: step.index, queue: step.source.queue.name });
     this.#labels = { flow: step.flowName, step: String(step.index) };
@@ -194,11 +198,14 @@ export class StepRunner {
    * that cannot be had is an engine fault, which follows the default rule.
    */
   async #call(envelope: Envelope, input: Buffer, signal: AbortSignal): Promise<StepOutcome> {
+    const url = endpointUrlOf(this.#step.endpoint, this.#demoBaseUrl());
+    // Runtime refuses to run such a step where no demo endpoints are served; a bug otherwise.
+    if (url === null) return { kind: 'transport-error', code: 'AE_INVALID_OPTION', detail: 'this process serves no demo endpoints', durationInMs: 0 };
     const call = (authorization: string | null): Promise<StepOutcome> =>
       callEndpoint(
         this.#http,
         {
-          url: this.#step.endpoint.url,
+          url,
           body: input,
           contentType: envelope.contentType,
           requestId: envelope.requestId,

@@ -177,6 +177,9 @@ function portInUse(port: number, requested: EmulatorPorts): EngineError {
   return new EngineError(
     'AE_EMULATOR_PORT_IN_USE',
     `port ${port}${service ? ` (embedded Azurite ${service} service)` : ''} is already in use: stop the program holding it ` +
-      `(perhaps another Azurite or engine), or set ${key} to another port (0 = any free port)`,
+      `(perhaps another Azurite or engine), or set ${key} to another port (0 = any free port). ` +
+      // The developer's own Azurite on the well-known ports is the likeliest holder: say how to use it.
+      'To use an Azurite you already run on ports 10000-10002 instead, replace "emulator": "embedded" in azure.storage.config ' +
+      'with "connectionString": "UseDevelopmentStorage=true"',
   );
 }

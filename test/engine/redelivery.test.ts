@@ -260,6 +260,7 @@ describe('redelivery and dead-lettering', () => {
       completions: new Completions(),
       platformToken: null,
       inlineLimitBytes: config.payload.inlineLimitBytes,
+      demoBaseUrl: () => null,
       log,
     });
     const runOnce = async (): Promise<void> => {

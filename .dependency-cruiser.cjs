@@ -20,6 +20,8 @@ const LEVELS = [
   ],
   [{ name: 'http', paths: ['^src/http/'] }],
   [{ name: 'engine', paths: ['^src/engine/'] }],
+  // What the HTTP API and the command line both do (list, get, replay, delete): one implementation, two faces.
+  [{ name: 'operations', paths: ['^src/operations/'] }],
   [{ name: 'ingress', paths: ['^src/ingress/'] }],
   [{ name: 'demo', paths: ['^src/demo/'] }],
   [{ name: 'runtime', paths: ['^src/runtime[.]ts$'] }],

@@ -24,7 +24,11 @@ const LEVELS = [
   [{ name: 'operations', paths: ['^src/operations/'] }],
   [{ name: 'ingress', paths: ['^src/ingress/'] }],
   [{ name: 'demo', paths: ['^src/demo/'] }],
-  [{ name: 'runtime', paths: ['^src/runtime[.]ts$'] }],
+  [
+    { name: 'runtime', paths: ['^src/runtime[.]ts$'] },
+    // The operator commands: storage and the shared operations, never the running engine.
+    { name: 'cli', paths: ['^src/cli/'] },
+  ],
   [{ name: 'main', paths: ['^src/main[.]ts$'] }],
 ];
 

@@ -52,7 +52,7 @@ export async function runRequestsCommand(deps: OperatorDeps, plan: RequestsPlan,
     [
       { header: 'ID', shrinkOrder: 0 },
       { header: 'FLOW', shrinkOrder: 2 },
-      { header: 'STATUS', shrinkOrder: 1 },
+      { header: 'STATUS', shrinkOrder: 1, minWidth: 13 },
       { header: 'STEP', shrinkOrder: 1, align: 'right' },
       { header: 'ATTEMPT', shrinkOrder: 1, align: 'right' },
       { header: 'UPDATED', shrinkOrder: 3 },

@@ -37,6 +37,8 @@ export interface Column {
    * as an error), 0 last (ids, which a reader copies).
    */
   shrinkOrder: number;
+  /** The narrowest it gets (default MIN_COLUMN_WIDTH): a status cut short says nothing. */
+  minWidth?: number;
   align?: 'left' | 'right';
 }
 
@@ -70,12 +72,12 @@ export function truncate(text: string, width: number): string {
 /**
  * The widths of `columns` for `rows`: each as wide as its widest cell, then, while the table is
  * wider than `width`, the column with the highest shrinkOrder that can still give a character
- * (the widest of those first) gives one, down to MIN_COLUMN_WIDTH.
+ * (the widest of those first) gives one, down to its minWidth.
  */
 export function columnWidths(columns: readonly Column[], rows: readonly Cell[][], width: number | null): number[] {
   const widths = columns.map((column, i) => Math.max(visible(column.header).length, ...rows.map((row) => visible(textOf(row[i] ?? '')).length)));
   if (width === null) return widths;
-  const floor = widths.map((w) => Math.min(w, MIN_COLUMN_WIDTH));
+  const floor = widths.map((w, i) => Math.min(w, columns[i]?.minWidth ?? MIN_COLUMN_WIDTH));
   const total = (): number => widths.reduce((sum, w) => sum + w, 0) + GAP.length * Math.max(columns.length - 1, 0);
   while (total() > width) {
     let pick = -1;
@@ -100,9 +102,10 @@ export function renderTable(columns: readonly Column[], rows: readonly Cell[][],
         const cell = cells[i] ?? '';
         const text = truncate(textOf(cell), w);
         const padding = ' '.repeat(w - visible(text).length);
-        const isLast = i === columns.length - 1;
-        const padded = column.align === 'right' ? `${padding}${text}` : isLast ? text : `${text}${padding}`;
-        return styled(padded, isHeader ? 'bold' : styleOf(cell), hasColour);
+        // The style around the text alone: padding stays plain.
+        const shown = styled(text, isHeader ? 'bold' : styleOf(cell), hasColour);
+        if (column.align === 'right') return `${padding}${shown}`;
+        return i === columns.length - 1 ? shown : `${shown}${padding}`;
       })
       .join(GAP)
       .trimEnd();

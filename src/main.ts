@@ -201,8 +201,16 @@ function waitForStop(controller: AbortController, { watchParent }: { watchParent
   });
 }
 
+/**
+ * Exits once the logs and stdout are written: where stdout is an asynchronous pipe (macOS), a
+ * large `--json` answer would otherwise be cut at process.exit().
+ */
+function exitWhenWritten(code: number): void {
+  rootLogger.flush(() => process.stdout.write('', () => process.exit(code)));
+}
+
 main(process.argv.slice(2)).then(
-  (code) => rootLogger.flush(() => process.exit(code)),
+  (code) => exitWhenWritten(code),
   (err: unknown) => {
     const message = err instanceof EngineError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`async-engine: unexpected failure: ${message}\n`);

@@ -264,6 +264,18 @@ describe('the operator commands on an engine\'s storage', () => {
     assert.deepEqual(await dlqIds(e), [dlqId], 'the entry of another id is untouched');
   });
 
+  it('on storage no engine has run on with its configuration, exits 1 saying the tables are missing, and creates nothing', async () => {
+    // Fresh table and queue names that no engine has provisioned.
+    const file = await configFile(flowDocument(suite.azurite, { steps: [{ url: 'http://127.0.0.1:9/x' }] }));
+    for (let run = 0; run < 2; run++) {
+      for (const args of [['requests', 'list'], ['dlq', 'list'], ['flows']]) {
+        const result = await cli(file, args);
+        assertExit(result, 1);
+        assert.match(result.stderr, /do not exist on this storage\. The engine creates them when it starts/, args.join(' '));
+      }
+    }
+  });
+
   it('shows an entry of a flow its configuration does not have, but exits 1 saying why it cannot replay it', async () => {
     const { e, doc } = await brokenFlow();
     await deadLettered(e, 1);

@@ -20,9 +20,15 @@ const LEVELS = [
   ],
   [{ name: 'http', paths: ['^src/http/'] }],
   [{ name: 'engine', paths: ['^src/engine/'] }],
+  // What the HTTP API and the command line both do (list, get, replay, delete): one implementation, two faces.
+  [{ name: 'operations', paths: ['^src/operations/'] }],
   [{ name: 'ingress', paths: ['^src/ingress/'] }],
   [{ name: 'demo', paths: ['^src/demo/'] }],
-  [{ name: 'runtime', paths: ['^src/runtime[.]ts$'] }],
+  [
+    { name: 'runtime', paths: ['^src/runtime[.]ts$'] },
+    // The operator commands: storage and the shared operations, never the running engine.
+    { name: 'cli', paths: ['^src/cli/'] },
+  ],
   [{ name: 'main', paths: ['^src/main[.]ts$'] }],
 ];
 

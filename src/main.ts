@@ -1,23 +1,25 @@
 #!/usr/bin/env node
 /**
- * The `async-engine` command line: `start` and `config check`. Exit codes: 0 success, 1 the engine
- * failed at run time (storage unreachable, port busy), 2 the configuration is invalid or unreadable,
- * 64 the command line is wrong.
+ * The `async-engine` command line: `start`, `config check`, and the operator commands `flows`,
+ * `requests list|get` and `dlq list|get|replay|delete` (cli/). Exit codes (cli/exit-codes.ts):
+ * 0 success, 1 a failure at run time (storage unreachable, port busy), 2 the configuration is
+ * invalid or unreadable, 3 what an operator command names does not exist, 64 the command line is
+ * wrong, 130 interrupted.
  */
-import { parseArgs } from 'node:util';
+import { type OptionValues, parseCommandLine } from './cli/command-line.js';
+import { type CommandName, commandHelp, globalHelp } from './cli/commands.js';
+import { EXIT_CONFIG, EXIT_RUNTIME, EXIT_USAGE } from './cli/exit-codes.js';
+import { planCommand, runOperatorCommand } from './cli/operator.js';
+import { Terminal } from './cli/terminal.js';
 import { formatIssue } from './config/issues.js';
 import { loadConfigFile, type LoadedConfig } from './config/load.js';
 import { describeStorage } from './config/storage-credential.js';
 import { EngineError, type EngineErrorCode, isEngineError } from './errors.js';
-import { logLevelProblem, rootLogger } from './observability/log.js';
+import { createCommandLogger, logLevelProblem, rootLogger } from './observability/log.js';
 import { StorageCallCounter } from './observability/storage-calls.js';
 import { startTracing, type Tracing, type TracingSettings, tracingSettingsOf } from './observability/tracing.js';
 import { RUNTIME_ROLES, Runtime, type RuntimeRole } from './runtime.js';
 import { VERSION } from './version.js';
-
-const EXIT_RUNTIME = 1;
-const EXIT_CONFIG = 2;
-const EXIT_USAGE = 64;
 
 /** The exit code for an error that ends a command; anything not listed is a runtime failure. */
 const EXIT_CODES: Partial<Record<EngineErrorCode, number>> = {
@@ -26,76 +28,76 @@ const EXIT_CODES: Partial<Record<EngineErrorCode, number>> = {
   AE_CONFIG_UNREADABLE: EXIT_CONFIG,
 };
 
-const HELP = `Usage: async-engine <command> [--config PATH] [--role ROLE]
-
-Commands:
-  start            run the engine until SIGTERM or SIGINT, then drain and exit
-  config check     validate the configuration and print it, secrets as "[redacted]"
-
-Options:
-  -c, --config PATH  configuration file; else $ASYNC_ENGINE_CONFIG,
-                     else config/\${ASYNC_ENGINE_ENV:-local}.json
-  -r, --role ROLE    for start: all (default), ingress (the HTTP API, no pollers)
-                     or worker (pollers, sweeps, callbacks; over HTTP only
-                     /actuator/*); else $ASYNC_ENGINE_ROLE
-  -h, --help         show this help
-  -v, --version      show the version
-
-Secrets may come from the environment: AZURE_STORAGE_CONNECTION_STRING,
-AZURE_STORAGE_ACCOUNT_KEY, OPENAPI_PASSWORD, OIDC_CLIENT_SECRET.
-Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration, 64 usage error.
-`;
-
-const OPTIONS = {
-  config: { type: 'string', short: 'c' },
-  role: { type: 'string', short: 'r' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean', short: 'v' },
-} as const;
-
 async function main(argv: string[]): Promise<number> {
+  // What a usage error prints after its message: the help of the command, once it is known.
+  let help = globalHelp();
   try {
-    return await run(argv);
+    return await run(argv, (text) => {
+      help = text;
+    });
   } catch (err) {
     const code = isEngineError(err) ? EXIT_CODES[err.code] : undefined;
     if (code === undefined) throw err;
-    process.stderr.write(code === EXIT_USAGE ? `async-engine: ${(err as Error).message}\n\n${HELP}` : `${(err as Error).message}\n`);
+    process.stderr.write(code === EXIT_USAGE ? `async-engine: ${(err as Error).message}\n\n${help}` : `${(err as Error).message}\n`);
     return code;
   }
 }
 
-function parseCommandLine(argv: string[]): ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof OPTIONS }>> {
-  try {
-    return parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
-  } catch (err) {
-    throw new EngineError('AE_USAGE', (err as Error).message, { cause: err });
+async function run(argv: string[], setHelp: (text: string) => void): Promise<number> {
+  const invocation = parseCommandLine(argv);
+  switch (invocation.kind) {
+    case 'help':
+      process.stdout.write(invocation.text);
+      return 0;
+    case 'version':
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    case 'usage-error':
+      setHelp(invocation.help);
+      throw new EngineError('AE_USAGE', invocation.message);
+    case 'command':
+      break;
+    default:
+      throw new Error(`unhandled invocation ${(invocation satisfies never as { kind: string }).kind}`);
+  }
+  const { command, values, args } = invocation;
+  setHelp(commandHelp(command));
+  if (logLevelProblem !== null) throw new EngineError('AE_INVALID_CONFIG', logLevelProblem);
+  const configPath = typeof values['config'] === 'string' ? values['config'] : undefined;
+  const tracing = tracingSettingsOf(process.env);
+  if ((command.name === 'start' || command.name === 'config check') && tracing.problems.length > 0) {
+    throw new EngineError('AE_INVALID_CONFIG', tracing.problems.join('\n'));
+  }
+  switch (command.name) {
+    case 'start': {
+      const role = values['role'];
+      return start(configPath, roleOf(typeof role === 'string' ? role : undefined, process.env['ASYNC_ENGINE_ROLE']), tracing.settings);
+    }
+    case 'config check':
+      return checkConfig(configPath, tracing.settings);
+    default:
+      return operate(command.name, { configPath, values, args });
   }
 }
 
-async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv);
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (values.version) {
-    process.stdout.write(`${VERSION}\n`);
-    return 0;
-  }
-  const command = positionals.join(' ');
-  const tracing = tracingSettingsOf(process.env);
-  if (command === 'start' || command === 'config check') {
-    if (logLevelProblem !== null) throw new EngineError('AE_INVALID_CONFIG', logLevelProblem);
-    if (tracing.problems.length > 0) throw new EngineError('AE_INVALID_CONFIG', tracing.problems.join('\n'));
-  }
-  if (values.role !== undefined && command !== 'start') throw new EngineError('AE_USAGE', '--role applies to start only');
-  switch (command) {
-    case 'start':
-      return start(values.config, roleOf(values.role, process.env['ASYNC_ENGINE_ROLE']), tracing.settings);
-    case 'config check':
-      return checkConfig(values.config, tracing.settings);
-    default:
-      throw new EngineError('AE_USAGE', command ? `unknown command "${command}"` : 'no command given');
+/** An operator command: arguments checked, then storage, and its failures as a message and exit 1. */
+async function operate(name: CommandName, { configPath, values, args }: { configPath: string | undefined; values: OptionValues; args: readonly string[] }): Promise<number> {
+  const { config } = await load(configPath);
+  const plan = planCommand(name, values, args, config);
+  try {
+    return await runOperatorCommand(plan, {
+      config,
+      isJson: values['json'] === true,
+      log: createCommandLogger(),
+      io: { out: new Terminal({ stream: process.stdout, env: process.env }), err: (line) => process.stderr.write(`${line}\n`) },
+    });
+  } catch (err) {
+    if (isEngineError(err) && EXIT_CODES[err.code] !== undefined) throw err;
+    const name = (err as { name?: unknown } | null)?.name;
+    const message = isEngineError(err) ? err.message : name === 'TimeoutError' || name === 'AbortError' ? 'storage did not answer in time' : undefined;
+    if (message === undefined) throw err;
+    process.stderr.write(`async-engine: ${message}\n`);
+    return EXIT_RUNTIME;
   }
 }
 
@@ -147,7 +149,7 @@ async function start(configPath: string | undefined, role: RuntimeRole, tracingS
     if (stopping.signal.aborted) return 0;
     log.error({ code: isEngineError(err) ? err.code : (err as NodeJS.ErrnoException).code }, 'engine.start_failed');
     process.stderr.write(`async-engine: ${startFailure(err, config.server)}\n`);
-    return EXIT_RUNTIME;
+    return (isEngineError(err) ? EXIT_CODES[err.code] : undefined) ?? EXIT_RUNTIME;
   }
   log.info({ role, url: runtime.url, managementUrl: runtime.managementUrl }, 'engine.started');
   const reason = await stopSignal;
@@ -219,8 +221,16 @@ function waitForStop(controller: AbortController, { watchParent }: { watchParent
   });
 }
 
+/**
+ * Exits once the logs and stdout are written: where stdout is an asynchronous pipe (macOS), a
+ * large `--json` answer would otherwise be cut at process.exit().
+ */
+function exitWhenWritten(code: number): void {
+  rootLogger.flush(() => process.stdout.write('', () => process.exit(code)));
+}
+
 main(process.argv.slice(2)).then(
-  (code) => rootLogger.flush(() => process.exit(code)),
+  (code) => exitWhenWritten(code),
   (err: unknown) => {
     const message = err instanceof EngineError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`async-engine: unexpected failure: ${message}\n`);

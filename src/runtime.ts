@@ -21,7 +21,7 @@ import { callbackConcurrency } from './engine/callbacks.js';
 import { Completions } from './engine/completions.js';
 import { Engine } from './engine/engine.js';
 import { ReplayJobs } from './engine/replay-jobs.js';
-import { allSteps, createFlows, type Flows } from './engine/flows.js';
+import { allSteps, createFlows, endpointLabel, type Flows } from './engine/flows.js';
 import { EngineError } from './errors.js';
 import { createOutboundHttp, type OutboundHttp } from './http/agent.js';
 import { PlatformToken, platformTokenRetryDelayInMs } from './http/platform-token.js';
@@ -171,6 +171,15 @@ export class Runtime {
   static async start(config: EngineConfig, { log, abortSignal, storageCalls, timings: overrides = {}, role = 'all', tracing = null }: RuntimeOptions): Promise<Runtime> {
     const timings: RuntimeTimings = { ...DEFAULT_RUNTIME_TIMINGS, ...overrides };
     const startedAt = new Date();
+    const demoStep = config.flows.flatMap((f) => f.steps.map((s) => ({ flow: f.name, step: s }))).find(({ step }) => step.endpoint.kind === 'demo');
+    if (role === 'worker' && demoStep) {
+      // A worker serves no demo endpoints, and where an ingress serves them is not its to know.
+      throw new EngineError(
+        'AE_INVALID_CONFIG',
+        `step ${demoStep.step.index} of flow "${demoStep.flow}" names the demo endpoints by path (${endpointLabel(demoStep.step.endpoint)}), which a worker does not serve: ` +
+          'run it with --role all, or give the step the absolute endpointUrl of an ingress that serves them',
+      );
+    }
     storageCalls.onCall((kind) => storageOperationsTotal.inc({ kind }));
     storageCalls.onFailure((kind, failure) => storageErrorsTotal.inc({ kind, status_class: failure }));
     const storage = await Storage.open(config, { log, abortSignal, counter: storageCalls });
@@ -213,6 +222,8 @@ export class Runtime {
 
       // Where the HTTP servers listen, once they do: no callback may point there.
       const ownAddresses: OwnAddress[] = [];
+      // Where this process serves the demo endpoints, once it listens: demo steps follow the real port.
+      let demoBaseUrl: string | null = null;
       const completions = new Completions();
       const throughput = new Throughput({ flows: config.flows });
       const engine = new Engine({
@@ -240,6 +251,7 @@ export class Runtime {
           acquireIntervalInMs: timings.sweeperAcquireIntervalInMs,
         },
         shutdownGraceInMs: config.server.shutdownGraceInMs,
+        demoBaseUrl: () => demoBaseUrl,
         log,
       });
       const closing = new AbortController();
@@ -303,6 +315,7 @@ export class Runtime {
         return server;
       };
       const server = hasMainPort ? await listen(createIngressApp(deps), config.server.port, config.server.host) : null;
+      if (server !== null && deps.publicRouters.length > 0) demoBaseUrl = loopbackUrlOf(server);
       // The management server: /actuator/* only, and no authentication (kubelet probes, in-cluster scrapes).
       const managementServer =
         managementPort === null
@@ -404,6 +417,14 @@ function urlOf(server: Server): string {
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return `http://${host}:${address.port}`;
+}
+
+/** The server's URL as this process reaches it: a wildcard address (0.0.0.0, ::) becomes loopback. */
+function loopbackUrlOf(server: Server): string {
+  const { address, port } = server.address() as AddressInfo;
+  if (address === '0.0.0.0') return `http://127.0.0.1:${port}`;
+  if (address === '::') return `http://[::1]:${port}`;
+  return urlOf(server);
 }
 
 async function storageHealth(storage: Storage): Promise<HealthReport> {

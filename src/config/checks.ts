@@ -110,6 +110,38 @@ export const httpUrl: Check = check('string', (value, report) => {
   if (protocol !== 'http:' && protocol !== 'https:') report('', 'must be an http or https URL', value);
 });
 
+/** Where the engine's own demo service answers (server.config.demoEndpoints). */
+export const DEMO_PATH_PREFIX = '/demo/';
+
+/**
+ * Whether `value` is a path of the engine's own demo service, which a step may name instead of a
+ * URL: under /demo/, with no ".", ".." or encoded slash segment and no backslash that could lead
+ * out of it (the engine calls its own ingress there, and must never call its API).
+ */
+export function isDemoPath(value: string): boolean {
+  if (!value.startsWith(DEMO_PATH_PREFIX) || value.includes('\\')) return false;
+  const path = value.split(/[?#]/)[0] ?? '';
+  return path.split('/').every((segment) => {
+    try {
+      const decoded = decodeURIComponent(segment);
+      return decoded !== '.' && decoded !== '..' && !/[/\\]/.test(decoded);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** A step's endpointUrl: an absolute http(s) URL, or a path of the demo service ({@link isDemoPath}). */
+export const endpointUrl: Check = check('string', (value, report) => {
+  if (typeof value === 'string' && value.startsWith('/')) {
+    if (!isDemoPath(value)) {
+      report('', `is a path: only the engine's demo endpoints may be named by path (under ${DEMO_PATH_PREFIX}, without ".", ".." or encoded slashes); else use an absolute http(s) URL`, value);
+    }
+    return;
+  }
+  httpUrl(value, report);
+});
+
 /**
  * A redelivery rule's HTTP status (503), range ("500-599") or class ("5xx"). Its JSON type is
  * number, so "503" from a key-value store reads as 503 while "5xx" stays the string it is.

@@ -12,7 +12,7 @@ import { defaultAssignments, placeDocument, renderDocument } from './document.js
 import { ConfigError, type ConfigIssue } from './issues.js';
 import { readHttpStatus } from './http-status.js';
 import { leaves, SEVEN_DAYS_IN_MS, schema } from './schema.js';
-import type { EngineConfig, FlowDefinition, FlowStep, OpenIdOptions, QueueOptions, RedeliveryRule, RoleMapping, StatusRule, StorageServiceUrls, StorageTarget } from './types.js';
+import type { Endpoint, EngineConfig, FlowDefinition, FlowStep, OpenIdOptions, QueueOptions, RedeliveryRule, RoleMapping, StatusRule, StorageServiceUrls, StorageTarget } from './types.js';
 import { configWarnings, crossCheck } from './validate.js';
 
 export interface ConfigSource {
@@ -300,13 +300,18 @@ function resolveFlow(name: string, mappings: RawStep[], platformUrl: string | nu
       endpoint:
         m.endpointName !== null
           ? { kind: 'platform', name: m.endpointName, url: resolvePlatformUrl(m.endpointName, validated(platformUrl, 'openapi.url')) }
-          : { kind: 'url', url: validated(m.endpointUrl, 'endpointUrl') },
+          : endpointOfUrl(validated(m.endpointUrl, 'endpointUrl')),
       maxThreads: m.maxThreads,
       callTimeoutInMs: m.callTimeout ?? callTimeoutInMs,
       maxRatePerSecond: m.maxRatePerSecond,
     });
   }
   return { name, steps };
+}
+
+/** An endpointUrl as validated: a path names the demo endpoints, anything else is the URL. */
+function endpointOfUrl(url: string): Endpoint {
+  return url.startsWith('/') ? { kind: 'demo', path: url } : { kind: 'url', url };
 }
 
 /** `endpointName` is a path below openapi.url, whether or not the base ends with "/". */

@@ -10,6 +10,7 @@ import {
   boolean,
   containerName,
   httpStatusOrRange,
+  endpointUrl,
   httpUrl,
   integer,
   ipOrCidr,
@@ -86,7 +87,12 @@ export const stepFields: Fields = {
     default: null,
     nullable: true,
   },
-  endpointUrl: { doc: 'Absolute http(s) URL of the endpoint.', format: httpUrl, default: null, nullable: true },
+  endpointUrl: {
+    doc: "Absolute http(s) URL of the endpoint, or a path under /demo/ naming the engine's own demo endpoints (server.config.demoEndpoints), called wherever the engine listens.",
+    format: endpointUrl,
+    default: null,
+    nullable: true,
+  },
   targetQueueName: {
     doc: 'Queue receiving the endpoint answer, the next step\'s sourceQueueName; absent on the last step.',
     format: nonEmptyString,

@@ -45,7 +45,12 @@ export interface QueueOptions {
 export type Endpoint =
   /** A platform endpoint: `url` is `name` resolved against openapi.url; calls carry the platform token. */
   | { kind: 'platform'; name: string; url: string }
-  | { kind: 'url'; url: string };
+  | { kind: 'url'; url: string }
+  /**
+   * A path of the engine's own demo endpoints (server.config.demoEndpoints), called on the port the
+   * engine's ingress listens on, whatever it is (`port: 0` included).
+   */
+  | { kind: 'demo'; path: string };
 
 export interface FlowStep {
   /** 0-based position in the chain from the initial step. */

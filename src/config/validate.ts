@@ -158,6 +158,10 @@ function checkFlows(props: Props): ConfigIssue[] {
       if (step['endpointName'] != null && !hasPlatformUrl) {
         issues.push({ path: `${stepPath}.endpointName`, message: 'needs openapi.url to resolve against', value: step['endpointName'] });
       }
+      const url = str(step['endpointUrl']);
+      if (step['endpointName'] == null && url?.startsWith('/') && at(props, 'server.config.demoEndpoints') !== true) {
+        issues.push({ path: `${stepPath}.endpointUrl`, message: "is a path of the engine's demo endpoints, which only server.config.demoEndpoints: true serves", value: url });
+      }
       const endpointName = str(step['endpointName']);
       const escaping = endpointName === undefined ? null : platformPathEscape(endpointName);
       if (escaping !== null) issues.push({ path: `${stepPath}.endpointName`, message: `must be a path below openapi.url: ${escaping}`, value: endpointName });

@@ -52,6 +52,8 @@ export interface EngineOptions {
   sweeper: { lock: LockBlob; acquireIntervalInMs: number };
   /** How long close() lets in-flight work finish when it is given no deadline of its own. */
   shutdownGraceInMs: number;
+  /** The base URL of this process's demo endpoints (steps may name them by path); null while none is served. */
+  demoBaseUrl: () => string | null;
   log: Logger;
 }
 
@@ -68,13 +70,13 @@ export class Engine {
   #closing: Promise<void> | undefined;
   #isRunning = false;
 
-  constructor({ flows, statusTable, dlqTable, payloads, http, platformToken, redelivery, callback, completions, throughput, inlineLimitBytes, expirySweepInMs, sweeper, shutdownGraceInMs, log }: EngineOptions) {
+  constructor({ flows, statusTable, dlqTable, payloads, http, platformToken, redelivery, callback, completions, throughput, inlineLimitBytes, expirySweepInMs, sweeper, shutdownGraceInMs, demoBaseUrl, log }: EngineOptions) {
     this.#log = log;
     this.#shutdownGraceInMs = shutdownGraceInMs;
     this.#steps = allSteps(flows);
     this.#callbacks = new Callbacks({ ...callback, stepQueues: this.#steps.map((s) => s.source.options), http, statusTable, payloads, workSignal: this.#work.signal, log });
     this.#pollers = this.#steps.map((step) => {
-      const runner = new StepRunner({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks: this.#callbacks, completions, platformToken, inlineLimitBytes, throughput, log });
+      const runner = new StepRunner({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks: this.#callbacks, completions, platformToken, inlineLimitBytes, throughput, demoBaseUrl, log });
       return new Poller({
         target: step,
         handle: (message, signal) => runner.run(message, signal),

@@ -90,5 +90,23 @@ export function allSteps(flows: Flows): Step[] {
  * any credentials in it redacted (`https://***@host/path`).
  */
 export function endpointLabel(endpoint: Endpoint): string {
-  return endpoint.kind === 'platform' ? endpoint.name : redactUrl(endpoint.url);
+  switch (endpoint.kind) {
+    case 'platform':
+      return endpoint.name;
+    case 'url':
+      return redactUrl(endpoint.url);
+    case 'demo':
+      return endpoint.path;
+    default:
+      throw new Error(`unhandled endpoint kind ${(endpoint satisfies never as { kind: string }).kind}`);
+  }
+}
+
+/**
+ * Where a step's endpoint is called: its URL, or a demo path on `demoBaseUrl` (the engine's own
+ * ingress); null for a demo path while this process serves no demo endpoints.
+ */
+export function endpointUrlOf(endpoint: Endpoint, demoBaseUrl: string | null): string | null {
+  if (endpoint.kind !== 'demo') return endpoint.url;
+  return demoBaseUrl === null ? null : new URL(endpoint.path, demoBaseUrl).href;
 }

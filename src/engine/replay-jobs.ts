@@ -64,15 +64,34 @@ export class ReplayJobs {
    * stored (so any replica finds it at once). AE_SHUTDOWN while the engine stops.
    */
   async start(flow: string, abortSignal: AbortSignal): Promise<ReplayJob> {
+    const { job } = await this.#launch(flow, () => undefined, abortSignal);
+    return { ...job };
+  }
+
+  /**
+   * Replays every entry of `flow` like {@link start}, and resolves with the job once it has ended:
+   * done, or stopped by close() (then `done: false`). `onProgress` sees the counts once the job is
+   * stored and after each entry. For the command line, which runs the job itself; its row is
+   * stored all the same, so every engine answers for it meanwhile.
+   */
+  async run(flow: string, { onProgress, abortSignal }: { onProgress: (job: Readonly<ReplayJob>) => void; abortSignal: AbortSignal }): Promise<ReplayJob> {
+    const { job, run } = await this.#launch(flow, onProgress, abortSignal);
+    await run;
+    return { ...job };
+  }
+
+  /** Stores a new job's row, then starts it; the job object is the one the run counts on. */
+  async #launch(flow: string, onProgress: (job: Readonly<ReplayJob>) => void, abortSignal: AbortSignal): Promise<{ job: ReplayJob; run: Promise<void> }> {
     this.#throwIfStopped();
     const now = new Date();
     const job: ReplayJob = { jobId: createReplayJobId(), flow, replayed: 0, skipped: 0, failed: 0, done: false, startedAt: now, updatedAt: now };
     await this.#jobTable.create(job, abortSignal);
     // close() may have begun meanwhile; it would not wait for a job started now.
     this.#throwIfStopped();
-    const run = this.#run(job).finally(() => this.#running.delete(run));
+    onProgress({ ...job });
+    const run = this.#run(job, onProgress).finally(() => this.#running.delete(run));
     this.#running.add(run);
-    return { ...job };
+    return { job, run };
   }
 
   /** The job as last written, from storage; null for an unknown or malformed id. */
@@ -97,7 +116,7 @@ export class ReplayJobs {
     if (this.#signal.aborted) throw new EngineError('AE_SHUTDOWN', 'the engine is shutting down; start the replay again on another engine', { expose: true });
   }
 
-  async #run(job: ReplayJob): Promise<void> {
+  async #run(job: ReplayJob, onProgress: (job: Readonly<ReplayJob>) => void): Promise<void> {
     const log = this.#log.child({ jobId: job.jobId, flow: job.flow });
     log.info({}, 'dlq.replay_job_started');
     const inFlight = new Set<Promise<void>>();
@@ -120,7 +139,10 @@ export class ReplayJobs {
             await writeIfDue();
           }
           if (this.#signal.aborted) break;
-          const task: Promise<void> = this.#replayOne(job, entry, log).finally(() => inFlight.delete(task));
+          const task: Promise<void> = this.#replayOne(job, entry, log).finally(() => {
+            inFlight.delete(task);
+            onProgress({ ...job });
+          });
           inFlight.add(task);
         }
         cursor = page.nextCursor;

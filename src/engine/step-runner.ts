@@ -44,7 +44,7 @@ import type { PayloadStore } from '../storage/payloads.js';
 import type { ReceivedMessage } from '../storage/queues.js';
 import type { StatusTable } from '../storage/status-table.js';
 import type { Callbacks } from './callbacks.js';
-import type { Step } from './flows.js';
+import { endpointUrlOf, type Step } from './flows.js';
 import { runLeased } from './lease.js';
 import { decideRedelivery, describeFailure, isPoisonByDequeueCount } from './redelivery.js';
 import { isPastStep } from './routing.js';
@@ -67,6 +67,8 @@ export interface StepRunnerOptions {
   inlineLimitBytes: number;
   /** Counts what this runner settles, for the dashboard. */
   throughput: Throughput;
+  /** The base URL of this process's demo endpoints, for steps that name one by path; null while none is served. */
+  demoBaseUrl: () => string | null;
   log: Logger;
 }
 
@@ -92,11 +94,12 @@ export class StepRunner {
   readonly #redelivery: RedeliveryOptions;
   readonly #completions: Completions;
   readonly #platformToken: PlatformToken | null;
+  readonly #demoBaseUrl: () => string | null;
   readonly #settler: Settler;
   readonly #log: Logger;
   readonly #labels: { flow: string; step: string };
 
-  constructor({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks, completions, platformToken, inlineLimitBytes, throughput, log }: StepRunnerOptions) {
+  constructor({ step, statusTable, dlqTable, payloads, http, redelivery, callbacks, completions, platformToken, inlineLimitBytes, throughput, demoBaseUrl, log }: StepRunnerOptions) {
     this.#step = step;
     this.#statusTable = statusTable;
     this.#payloads = payloads;
@@ -104,6 +107,7 @@ export class StepRunner {
     this.#redelivery = redelivery;
     this.#completions = completions;
     this.#platformToken = platformToken;
+    this.#demoBaseUrl = demoBaseUrl;
     this.#settler = new Settler({ step, statusTable, dlqTable, payloads, callbacks, inlineLimitBytes, throughput });
     this.#log = log.child({ flow: step.flowName, step: step.index, queue: step.source.queue.name });
     this.#labels = { flow: step.flowName, step: String(step.index) };
@@ -228,11 +232,14 @@ export class StepRunner {
    * that cannot be had is an engine fault, which follows the default rule.
    */
   async #call(envelope: Envelope, input: Buffer, signal: AbortSignal): Promise<StepOutcome> {
+    const url = endpointUrlOf(this.#step.endpoint, this.#demoBaseUrl());
+    // Runtime refuses to run such a step where no demo endpoints are served; a bug otherwise.
+    if (url === null) return { kind: 'transport-error', code: 'AE_INVALID_OPTION', detail: 'this process serves no demo endpoints', durationInMs: 0 };
     const call = (authorization: string | null): Promise<StepOutcome> =>
       callEndpoint(
         this.#http,
         {
-          url: this.#step.endpoint.url,
+          url,
           body: input,
           contentType: envelope.contentType,
           requestId: envelope.requestId,

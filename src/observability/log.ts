@@ -55,3 +55,12 @@ export const logLevelProblem: string | null = fromEnv.problem;
 
 /** The process's root logger; components receive children of it. Level from LOG_LEVEL (default info). */
 export const rootLogger: Logger = createLogger({ level: fromEnv.level });
+
+/**
+ * A logger for the operator commands (`flows`, `requests`, `dlq`): JSON lines on stderr, since
+ * stdout is their answer, at LOG_LEVEL, else `warn` (what went wrong, not every entry replayed).
+ */
+export function createCommandLogger(): Logger {
+  const isSet = process.env['LOG_LEVEL'] !== undefined && process.env['LOG_LEVEL'] !== '' && fromEnv.problem === null;
+  return createLogger({ level: isSet ? fromEnv.level : 'warn', destination: pino.destination({ fd: 2, sync: true }) });
+}

@@ -6,6 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { connect } from 'node:net';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -89,6 +90,31 @@ export class Emulator {
   get connection(): StorageConnection {
     const { blob, queue, table } = this.urls;
     return { kind: 'account', accountName: ACCOUNT_NAME, accountKey: ACCOUNT_KEY, queueUrl: queue, tableUrl: table, blobUrl: blob };
+  }
+
+  /** How to reach an embedded emulator that another process runs on `ports` (plain http, as the engine runs it). */
+  static connectionOn(ports: EmulatorPorts): StorageConnection {
+    const url = (service: Service): string => `http://127.0.0.1:${ports[service]}/${ACCOUNT_NAME}`;
+    return { kind: 'account', accountName: ACCOUNT_NAME, accountKey: ACCOUNT_KEY, queueUrl: url('queue'), tableUrl: url('table'), blobUrl: url('blob') };
+  }
+
+  /**
+   * Whether something accepts connections on 127.0.0.1 at any of `ports`, where the embedded
+   * emulator listens: an engine's emulator, or an Azurite someone runs there.
+   */
+  static async isAnyListening(ports: EmulatorPorts, timeoutInMs: number): Promise<boolean> {
+    const accepts = (port: number): Promise<boolean> =>
+      new Promise((resolve) => {
+        const socket = connect({ host: '127.0.0.1', port, timeout: timeoutInMs });
+        const done = (isListening: boolean): void => {
+          socket.destroy();
+          resolve(isListening);
+        };
+        socket.once('connect', () => done(true));
+        socket.once('timeout', () => done(false));
+        socket.once('error', () => done(false));
+      });
+    return (await Promise.all(SERVICES.map((s) => accepts(ports[s])))).some(Boolean);
   }
 
   /** The connection string for tools such as Azure Storage Explorer. */
@@ -177,6 +203,9 @@ function portInUse(port: number, requested: EmulatorPorts): EngineError {
   return new EngineError(
     'AE_EMULATOR_PORT_IN_USE',
     `port ${port}${service ? ` (embedded Azurite ${service} service)` : ''} is already in use: stop the program holding it ` +
-      `(perhaps another Azurite or engine), or set ${key} to another port (0 = any free port)`,
+      `(perhaps another Azurite or engine), or set ${key} to another port (0 = any free port). ` +
+      // The developer's own Azurite on the well-known ports is the likeliest holder: say how to use it.
+      'To use an Azurite you already run on ports 10000-10002 instead, replace "emulator": "embedded" in azure.storage.config ' +
+      'with "connectionString": "UseDevelopmentStorage=true"',
   );
 }

@@ -32,8 +32,10 @@ interface NpmStart {
 /**
  * `npm run start` on a fresh config (the demo document of config-docs.ts, `overrides` replacing
  * whole keys), in its own process group (as a terminal's foreground job), once the engine answers.
+ * The config is named by `--config` after the script's arguments, or with `via: 'env'` by
+ * ASYNC_ENGINE_CONFIG alone.
  */
-async function startWithNpm(overrides: ConfigDocument = {}): Promise<NpmStart> {
+async function startWithNpm(overrides: ConfigDocument = {}, { via }: { via: 'flag' | 'env' } = { via: 'flag' }): Promise<NpmStart> {
   const folder = await mkdtemp(path.join(os.tmpdir(), 'ae-npm-start-'));
   const ports = await freePorts(4);
   const [ingress, blob, queue, table] = ports as [number, number, number, number];
@@ -45,10 +47,9 @@ async function startWithNpm(overrides: ConfigDocument = {}): Promise<NpmStart> {
     }),
     folder,
   );
-  // A later --config wins over the script's config/local.json (parseArgs keeps the last value).
-  const child = spawn('npm', ['run', 'start', '--ignore-scripts', '--', '--config', config], {
+  const child = spawn('npm', ['run', 'start', '--ignore-scripts', ...(via === 'flag' ? ['--', '--config', config] : [])], {
     cwd: REPO_ROOT,
-    env: cleanEnv({ npm_config_update_notifier: 'false' }),
+    env: cleanEnv({ npm_config_update_notifier: 'false', ...(via === 'env' ? { ASYNC_ENGINE_CONFIG: config } : {}) }),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -131,6 +132,21 @@ function assertDrained(npm: RunningCli): void {
     `the engine logged engine.stopped:\n${npm.stdout}\n${npm.stderr}`,
   );
 }
+
+describe('npm start, configured from the environment', () => {
+  it('runs the configuration ASYNC_ENGINE_CONFIG names: the script pins no --config of its own', async () => {
+    const run = await startWithNpm({}, { via: 'env' });
+    try {
+      // startWithNpm waited for the ingress on the port that configuration gives it.
+      assert.ok(run.npm.logLines().some((l) => l['msg'] === 'engine.starting' && String(l['config']).startsWith(run.folder)), run.npm.stdout);
+      run.npm.child.kill('SIGTERM');
+      assert.equal((await npmExit(run)).code, 0, run.npm.stderr);
+      await assertNothingLeft(run);
+    } finally {
+      await cleanUp(run);
+    }
+  });
+});
 
 describe('npm start, stopped by a signal', { concurrency: false }, () => {
   const forwarded: Array<[NodeJS.Signals, string]> = [

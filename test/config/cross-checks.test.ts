@@ -152,6 +152,32 @@ describe('endpoints', () => {
       url: 'https://platform.example/ftosapi/actions/Pipeline_Step3',
     });
   });
+
+  it('takes a path under /demo/ as the engine\'s own demo endpoints while server.config.demoEndpoints is true', () => {
+    const doc = validDocument({ 'server.config': { auth: 'none', demoEndpoints: true } });
+    stepsOf(doc)[0]!.endpointUrl = '/demo/echo';
+    stepsOf(doc)[1]!.endpointUrl = '/demo/fail?share=0.5';
+    const steps = parse(doc).config.flows[0]!.steps;
+    assert.deepEqual(steps.map((s) => s.endpoint), [
+      { kind: 'demo', path: '/demo/echo' },
+      { kind: 'demo', path: '/demo/fail?share=0.5' },
+      { kind: 'url', url: `${DEMO_ENDPOINT_BASE}/third` },
+    ]);
+  });
+
+  it('rejects a demo path without server.config.demoEndpoints: nothing would answer it', () => {
+    const doc = validDocument();
+    stepsOf(doc)[0]!.endpointUrl = '/demo/echo';
+    onlyIssue(doc, 'flow.config[0].queueMappings[0].endpointUrl', { value: '/demo/echo', message: /only server\.config\.demoEndpoints: true serves/ });
+  });
+
+  for (const path of ['/api/dlq/replay?flow=demo', '/demo', '/demo/../api/dlq/replay', '/demo/%2e%2e/api/flows/demo', '/demo/x%2f..%2f..%2fapi', '/demo/x\\..\\api', '//evil.example/demo/echo']) {
+    it(`rejects the path ${JSON.stringify(path)}: a path may name the demo endpoints only, never the engine's API`, () => {
+      const doc = validDocument({ 'server.config': { auth: 'none', demoEndpoints: true } });
+      stepsOf(doc)[0]!.endpointUrl = path;
+      onlyIssue(doc, 'flow.config[0].queueMappings[0].endpointUrl', { value: path, message: /only the engine's demo endpoints may be named by path/ });
+    });
+  }
 });
 
 describe('the platform token and the OpenID provider', () => {

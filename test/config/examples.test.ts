@@ -36,7 +36,8 @@ describe('config/example.json', () => {
       config.flows.map((f) => [f.name, f.steps.map((s) => s.endpoint.kind === 'platform' && s.endpoint.name)]),
       [['test', ['ServicePipesTest_Endpoint1', 'ServicePipesTest_Endpoint2', 'ServicePipesTest_Endpoint3']]],
     );
-    assert.equal(config.flows[0]!.steps[0]!.endpoint.url, 'https://myenvironment/ftosapi/automation-processors/actions/ServicePipesTest_Endpoint1');
+    const { endpoint } = config.flows[0]!.steps[0]!;
+    assert.equal(endpoint.kind === 'platform' && endpoint.url, 'https://myenvironment/ftosapi/automation-processors/actions/ServicePipesTest_Endpoint1');
     assert.deepEqual([...config.queues.values()].map((q) => [q.name, q.maxMessages, q.timeToLiveInMs]), [
       ['testasyncqueue1', 10, 3_600_000],
       ['testasyncqueue2', 10, 3_600_000],
@@ -59,7 +60,7 @@ describe('config/local.json', () => {
     assert.equal(config.storage.kind, 'embedded-emulator');
     assert.equal(config.auth.mode, 'none');
     assert.equal(config.auth.openid, null);
-    assert.deepEqual(config.flows.map((f) => [f.name, f.steps.length]), [['demo', 3]]);
+    assert.deepEqual(config.flows.map((f) => [f.name, f.steps.length]), [['demo', 3], ['demo-failing', 2]]);
   });
 });
 

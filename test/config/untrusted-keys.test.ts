@@ -51,7 +51,8 @@ describe('endpointName stays below openapi.url', () => {
   it('accepts plain names and paths, and resolves them below openapi.url', () => {
     for (const name of ['ServicePipesTest_Endpoint1', 'automation/step-1', '/leading/slash', 'with.dots.in.name', 'q?x=1']) {
       const { config } = parse(withEndpointName(name));
-      assert.ok(config.flows[0]!.steps[0]!.endpoint.url.startsWith('https://platform.example/actions/'), name);
+      const { endpoint } = config.flows[0]!.steps[0]!;
+      assert.ok(endpoint.kind === 'platform' && endpoint.url.startsWith('https://platform.example/actions/'), name);
     }
   });
 });

@@ -240,7 +240,7 @@ describe('durable callbacks', () => {
       workSignal: new AbortController().signal,
       log,
     });
-    const runner = new StepRunner({ step: step!, statusTable, dlqTable: new DlqTable(clients.dlqTable), payloads, http, redelivery: config.redelivery, callbacks, completions: new Completions(), platformToken: null, inlineLimitBytes: config.payload.inlineLimitBytes, throughput: new Throughput({ flows: config.flows }), log });
+    const runner = new StepRunner({ step: step!, statusTable, dlqTable: new DlqTable(clients.dlqTable), payloads, http, redelivery: config.redelivery, callbacks, completions: new Completions(), platformToken: null, inlineLimitBytes: config.payload.inlineLimitBytes, throughput: new Throughput({ flows: config.flows }), demoBaseUrl: () => null, log });
     const [message] = await step!.source.queue.receive(1, { visibilityTimeoutInMs: 1000, abortSignal: AbortSignal.timeout(10_000) });
     await runner.run(message!, new AbortController().signal);
 

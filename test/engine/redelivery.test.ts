@@ -276,6 +276,7 @@ describe('redelivery and dead-lettering', () => {
       platformToken: null,
       inlineLimitBytes: config.payload.inlineLimitBytes,
       throughput: new Throughput({ flows: config.flows }),
+      demoBaseUrl: () => null,
       log,
     });
     const runOnce = async (): Promise<void> => {

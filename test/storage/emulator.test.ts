@@ -45,6 +45,7 @@ describe('the embedded emulator', () => {
         assert.ok(isEngineError(err, 'AE_EMULATOR_PORT_IN_USE'), String(err));
         assert.match(err.message, new RegExp(`port ${port} \\(embedded Azurite queue service\\) is already in use`));
         assert.match(err.message, /azure\.storage\.config\.emulatorQueuePort/);
+        assert.match(err.message, /"connectionString": "UseDevelopmentStorage=true"/, 'says how to use an Azurite already running');
         return true;
       });
     } finally {

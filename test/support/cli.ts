@@ -1,7 +1,7 @@
 /**
  * Runs the real `async-engine` command (dist/src/main.js) in a child process, as a shell user would.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { RuntimeTimings } from '../../src/runtime.js';
@@ -85,4 +85,21 @@ export class RunningCli {
       .filter((line) => line.startsWith('{'))
       .map((line) => JSON.parse(line) as Record<string, unknown>);
   }
+}
+
+/** Whether {@link runCliInTerminal} can run here: util-linux `script` gives a command a pseudo-terminal. */
+export const canRunInTerminal: boolean = (() => {
+  const probe = spawnSync('script', ['--version'], { stdio: 'ignore' });
+  return probe.error === undefined && probe.status === 0;
+})();
+
+const shellQuote = (word: string): string => `'${word.replaceAll("'", `'\\''`)}'`;
+
+/**
+ * Runs the command on a pseudo-terminal `columns` wide (through `script`), as a person at a terminal
+ * would: stdout and stderr both arrive in `stdout`, with the terminal's \r\n line ends.
+ */
+export async function runCliInTerminal(args: string[], { env = cleanEnv(), cwd = REPO_ROOT, columns = 100 }: CliOptions & { columns?: number } = {}): Promise<CliResult> {
+  const command = `stty cols ${columns} rows 50; exec ${[process.execPath, MAIN, ...args].map(shellQuote).join(' ')}`;
+  return new RunningCli(spawn('script', ['-qfec', command, '/dev/null'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })).exited;
 }

@@ -1,16 +1,19 @@
 /**
- * The dead-letter table's operations: list, inspect, replay and delete. Replaying one entry is
- * done within the request; replaying a whole flow starts a background job (engine/replay-jobs.ts)
- * and answers at once with where to follow it.
+ * The dead-letter table's routes: list, inspect, replay and delete, on the operations the command
+ * line shares (operations/dlq.ts). Replaying one entry is done within the request; replaying a
+ * whole flow starts a background job (engine/replay-jobs.ts) and answers at once with where to
+ * follow it.
  */
-import { type ReplayDeps, replayEntry } from '../../engine/replay.js';
+import type { ReplayDeps } from '../../engine/replay.js';
 import type { ReplayJobs } from '../../engine/replay-jobs.js';
+import { checkDlqQuery } from '../../operations/list-query.js';
+import { deleteDlqEntry, dlqListBody, getDlqEntry, listDlq, replayBody, replayDlqEntry, startFlowReplay, unknownDlqEntryMessage } from '../../operations/dlq.js';
 import type { Logger } from '../../observability/log.js';
 import { toDlqJson, type DlqTable, type StoredDlqEntry } from '../../storage/dlq-table.js';
 import type { PayloadStore } from '../../storage/payloads.js';
 import { toReplayJobJson } from '../../storage/replay-jobs.js';
 import { HttpProblem } from '../problem.js';
-import { cursorOf, flowOf, limitOf } from '../query.js';
+import { checkedOrThrow, listParametersOf, requiredFlowOf } from '../query.js';
 import { createRouter, type IngressContext, type IngressRouter } from '../state.js';
 
 export interface DlqRoutesDeps extends ReplayDeps {
@@ -29,22 +32,21 @@ export function createDlqRoutes(deps: DlqRoutesDeps): IngressRouter {
   const router = createRouter({ prefix: '/api/dlq' });
   const deadline = (): AbortSignal => AbortSignal.timeout(TIMEOUT_IN_MS);
   const entryOf = async (ctx: IngressContext, dlqId: string): Promise<StoredDlqEntry> => {
-    const entry = await deps.dlqTable.get(dlqId, deadline());
-    if (!entry) throw new HttpProblem(404, 'unknown-dlq-entry', 'Not Found', `there is no DLQ entry "${dlqId}"`);
+    const entry = await getDlqEntry(deps.dlqTable, dlqId, deadline());
+    if (!entry) throw new HttpProblem(404, 'unknown-dlq-entry', 'Not Found', unknownDlqEntryMessage(dlqId));
     if (entry.requestId !== null) ctx.state.requestId = entry.requestId;
     return entry;
   };
 
   router.get('/', async (ctx) => {
-    const flow = flowOf(ctx, deps.flows, false);
-    const page = await deps.dlqTable.list(flow, limitOf(ctx), cursorOf(ctx), deadline());
-    ctx.body = { items: page.items.map(toDlqJson), nextCursor: page.nextCursor };
+    const query = checkedOrThrow(checkDlqQuery(listParametersOf(ctx), deps.flows));
+    ctx.body = dlqListBody(await listDlq(deps.dlqTable, query, deadline()));
   });
 
   // Before '/:dlqId/replay' so that "replay" is never read as an id.
   router.post('/replay', async (ctx) => {
-    const flow = flowOf(ctx, deps.flows, true);
-    const { jobId } = await deps.replayJobs.start(flow, deadline());
+    const flow = requiredFlowOf(ctx, deps.flows);
+    const { jobId } = await startFlowReplay(deps.replayJobs, flow, deadline());
     deps.log.info({ jobId, flow, principal: principalOf(ctx) }, 'dlq.replay_job_requested');
     ctx.status = 202;
     ctx.set('location', `/api/dlq/replays/${jobId}`);
@@ -64,25 +66,20 @@ export function createDlqRoutes(deps: DlqRoutesDeps): IngressRouter {
 
   router.post('/:dlqId/replay', async (ctx) => {
     const entry = await entryOf(ctx, ctx.params['dlqId'] ?? '');
-    const outcome = await replayEntry(deps, entry, SINGLE_REPLAY_CLAIMANT, deadline());
-    if (outcome.kind === 'claimed-elsewhere') {
-      const lapse = outcome.until ? `; should that replay have stopped, the entry can be replayed again after ${outcome.until.toISOString()}` : '';
-      throw new HttpProblem(409, 'replay-in-progress', 'Conflict', `DLQ entry "${entry.dlqId}" is being replayed by another request or job: it leaves the DLQ when that replay is done${lapse}`);
-    }
-    const id = outcome.requestId;
+    const result = await replayDlqEntry(deps, entry, SINGLE_REPLAY_CLAIMANT, deadline());
+    if (result.kind === 'claimed-elsewhere') throw new HttpProblem(409, 'replay-in-progress', 'Conflict', result.message);
+    const id = result.requestId;
     if (id !== null) ctx.state.requestId = id;
     deps.log.info({ dlqId: entry.dlqId, requestId: id, flow: entry.flow, step: entry.step, principal: principalOf(ctx) }, 'dlq.replayed');
     ctx.status = 202;
-    ctx.body = { id };
+    ctx.body = replayBody(id);
   });
 
   router.delete('/:dlqId', async (ctx) => {
     const entry = await entryOf(ctx, ctx.params['dlqId'] ?? '');
-    if (!(await deps.dlqTable.delete(entry.dlqId, deadline()))) {
-      throw new HttpProblem(404, 'unknown-dlq-entry', 'Not Found', `there is no DLQ entry "${entry.dlqId}"`);
+    if (!(await deleteDlqEntry(deps, entry, deadline()))) {
+      throw new HttpProblem(404, 'unknown-dlq-entry', 'Not Found', unknownDlqEntryMessage(entry.dlqId));
     }
-    // Discarded for good: its payload blobs were kept only for a replay (see storage/payloads.ts).
-    if (entry.replay.kind === 'request') await deps.payloads.delete(entry.replay.blobs, deadline());
     deps.log.info({ dlqId: entry.dlqId, requestId: entry.requestId, principal: principalOf(ctx) }, 'dlq.deleted');
     ctx.status = 204;
   });

@@ -6,8 +6,9 @@ import type { Logger } from '../../observability/log.js';
 import { submittedTotal } from '../../observability/metrics.js';
 import { ATTR, setActiveSpanAttribute } from '../../observability/spans.js';
 import type { PayloadStore } from '../../storage/payloads.js';
-import { isRequestId } from '../../storage/envelope.js';
-import { REQUEST_STATES, type RequestState, type RequestStatus, type StatusRow, type StatusTable, toStatusJson } from '../../storage/status-table.js';
+import { checkRequestQuery } from '../../operations/list-query.js';
+import { getRequest, listRequests, requestListBody, unknownRequestMessage } from '../../operations/requests.js';
+import { type RequestStatus, type StatusRow, type StatusTable, toStatusJson } from '../../storage/status-table.js';
 import { callbackRefusal } from '../../engine/callback-targets.js';
 import type { Completions } from '../../engine/completions.js';
 import type { OwnAddress } from '../../common/own-address.js';
@@ -15,7 +16,7 @@ import { Backlog } from '../backlog.js';
 import { readBody } from '../body.js';
 import { preferredWaitInSeconds, waitForFinal, waitSignal } from '../prefer-wait.js';
 import { HttpProblem } from '../problem.js';
-import { cursorOf, flowOf, limitOf, queryOf } from '../query.js';
+import { checkedOrThrow, requestParametersOf } from '../query.js';
 import { createRouter, type IngressContext, type IngressRouter } from '../state.js';
 import { acceptSubmission, type SubmissionResult, type SubmitDeps } from '../submit.js';
 import { submissionTraceOf, traceSubmission } from '../submit-trace.js';
@@ -109,14 +110,8 @@ export function createRequestRoutes(deps: RequestRoutesDeps): IngressRouter {
   });
 
   router.get('/api/requests', async (ctx) => {
-    const flow = flowOf(ctx, deps.flows, false);
-    const status = queryOf(ctx, 'status');
-    if (status !== null && !(REQUEST_STATES as readonly string[]).includes(status)) {
-      throw new HttpProblem(400, 'bad-query', 'Bad Request', `status must be one of ${REQUEST_STATES.join(', ')}`);
-    }
-    const filters = { flow, status: status as RequestState | null, submittedBy: ownerOf(ctx, deps.ownership) };
-    const page = await deps.statusTable.list(filters, limitOf(ctx), cursorOf(ctx), AbortSignal.timeout(30_000));
-    ctx.body = { items: page.items.map(toStatusJson), nextCursor: page.nextCursor };
+    const query = checkedOrThrow(checkRequestQuery(requestParametersOf(ctx), deps.flows));
+    ctx.body = requestListBody(await listRequests(deps.statusTable, query, ownerOf(ctx, deps.ownership), AbortSignal.timeout(30_000)));
   });
 
   router.get('/api/requests/:id', async (ctx) => {
@@ -258,8 +253,8 @@ function idempotencyKeyOf(ctx: IngressContext): string | null {
  * learns nothing of requests that are not its own).
  */
 async function getRow(statusTable: StatusTable, id: string, owner: string | null): Promise<StatusRow> {
-  const row = isRequestId(id) ? await statusTable.get(id, AbortSignal.timeout(30_000)) : null;
-  if (!row || (owner !== null && row.status.submittedBy !== owner)) throw new HttpProblem(404, 'unknown-request', 'Not Found', `there is no request with id "${id}"`);
+  const row = await getRequest(statusTable, id, owner, AbortSignal.timeout(30_000));
+  if (!row) throw new HttpProblem(404, 'unknown-request', 'Not Found', unknownRequestMessage(id));
   return row;
 }
 

@@ -5,7 +5,7 @@
  */
 import { isPrivateAddress } from '../common/addresses.js';
 import { callbackQueueName } from './callback-queue.js';
-import { isPlainObject } from './checks.js';
+import { isDemoPath, isPlainObject } from './checks.js';
 import { readHttpStatus } from './http-status.js';
 import type { ConfigIssue } from './issues.js';
 
@@ -159,7 +159,8 @@ function checkFlows(props: Props): ConfigIssue[] {
         issues.push({ path: `${stepPath}.endpointName`, message: 'needs openapi.url to resolve against', value: step['endpointName'] });
       }
       const url = str(step['endpointUrl']);
-      if (step['endpointName'] == null && url?.startsWith('/') && at(props, 'server.config.demoEndpoints') !== true) {
+      // A path that is no demo path was reported by its own check.
+      if (step['endpointName'] == null && url !== undefined && isDemoPath(url) && at(props, 'server.config.demoEndpoints') !== true) {
         issues.push({ path: `${stepPath}.endpointUrl`, message: "is a path of the engine's demo endpoints, which only server.config.demoEndpoints: true serves", value: url });
       }
       const endpointName = str(step['endpointName']);

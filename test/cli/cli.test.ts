@@ -184,6 +184,7 @@ describe('async-engine start', () => {
       assert.deepEqual(provisioned['created'], [
         'blob async-engine-payloads/locks/sweeper',
         'container async-engine-payloads',
+        'queue asyncenginestatus-callbacks',
         'queue demo-first',
         'queue demo-second',
         'queue demo-third',

@@ -118,6 +118,7 @@ interface RawConfig {
   };
   callback: { config: { allowedHosts: string[]; timeout: number; retries: number } };
   payload: { config: { inlineLimitBytes: number; container: string; maxResponseBytes: number } };
+  retention: { config: { completedMs: number | null; deadLetteredMs: number | null; idempotencyMs: number | null } };
 }
 interface RawStorage {
   accountName: string | null;
@@ -241,6 +242,11 @@ function resolve(raw: RawConfig): EngineConfig {
     },
     callback: { allowedHosts: raw.callback.config.allowedHosts, timeoutInMs: raw.callback.config.timeout, retries: raw.callback.config.retries },
     payload: { ...raw.payload.config },
+    retention: {
+      completedInMs: raw.retention.config.completedMs,
+      deadLetteredInMs: raw.retention.config.deadLetteredMs,
+      idempotencyInMs: raw.retention.config.idempotencyMs,
+    },
   };
 }
 

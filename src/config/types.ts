@@ -192,4 +192,15 @@ export interface EngineConfig {
   };
   callback: { allowedHosts: readonly string[]; timeoutInMs: number; retries: number };
   payload: { inlineLimitBytes: number; container: string; maxResponseBytes: number };
+  retention: RetentionOptions;
+}
+
+/** retention.config: how long finished things are kept, in milliseconds; null = for ever. */
+export interface RetentionOptions {
+  /** A completed request's status row, result and payload blobs, counted from its completion. */
+  completedInMs: number | null;
+  /** A dead-lettered request's status row (not its DLQ entry), counted from the dead-lettering. */
+  deadLetteredInMs: number | null;
+  /** An idempotency record, counted from its claim. */
+  idempotencyInMs: number | null;
 }

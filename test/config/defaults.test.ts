@@ -20,6 +20,7 @@ const CONTRACT_KEYS = [
   'server.config',
   'callback.config',
   'payload.config',
+  'retention.config',
 ];
 
 describe('defaults', () => {

@@ -17,7 +17,10 @@
  * partition, whose cost depends on what is due there, not on the table.
  *
  * Writing. Index rows are upserted (a row written again after a crash is the same row) and deleted
- * in entity-group transactions of up to 100 actions within one partition: one call, one bill.
+ * in entity-group transactions of up to 100 actions within one partition: one call, one bill. Two
+ * index rows of one target may fall on one key (a request indexed twice, re-indexed to the same
+ * time): the upsert merges, so a row that names an idempotency record keeps naming it, and a
+ * transaction never holds one key twice (storage would refuse it whole).
  * Writers never put a check-at before their own clock, so a bucket that has ended (plus a grace for
  * clocks and slow writes) receives no more rows and the sweep's watermark can pass it.
  *
@@ -125,6 +128,18 @@ export function keysOf({ checkAt, target }: IndexEntry): IndexKeys {
   };
 }
 
+/** The entities of `entries`, one per key: of two on one key, the one naming an idempotency record. */
+function upsertsOf(entries: readonly IndexEntry[]): IndexEntity[] {
+  const byKey = new Map<string, IndexEntity>();
+  for (const entry of entries) {
+    const entity = toEntity(entry);
+    const key = `${entity.partitionKey}/${entity.rowKey}`;
+    const earlier = byKey.get(key);
+    if (earlier === undefined || earlier.IdempotencyPartitionKey === undefined) byKey.set(key, entity);
+  }
+  return [...byKey.values()];
+}
+
 function toEntity(entry: IndexEntry): IndexEntity {
   const { target } = entry;
   const entity: IndexEntity = { ...keysOf(entry), CreatedAt: entry.createdAt };
@@ -183,10 +198,7 @@ export class DueIndexTable {
 
   /** Writes `entries` (again), in transactions of up to 100 per partition. */
   async upsert(entries: readonly IndexEntry[], abortSignal: AbortSignal): Promise<void> {
-    const actions = entries.map((entry): [string, TransactionAction] => {
-      const entity = toEntity(entry);
-      return [entity.partitionKey, ['upsert', entity, 'Replace']];
-    });
+    const actions = upsertsOf(entries).map((entity): [string, TransactionAction] => [entity.partitionKey, ['upsert', entity, 'Merge']]);
     await this.#inTransactions(actions, 'writing index rows', abortSignal);
   }
 
@@ -194,7 +206,7 @@ export class DueIndexTable {
   async upsertTransaction(entries: readonly IndexEntry[], abortSignal: AbortSignal): Promise<void> {
     if (entries.length === 0) return;
     await this.#submit(
-      entries.map((entry) => ['upsert', toEntity(entry), 'Replace']),
+      upsertsOf(entries).map((entity) => ['upsert', entity, 'Merge']),
       'writing index rows',
       abortSignal,
     );
@@ -206,7 +218,8 @@ export class DueIndexTable {
    * by one, the missing ones counted as removed.
    */
   async delete(keys: readonly IndexKeys[], abortSignal: AbortSignal): Promise<void> {
-    const actions = keys.map((k): [string, TransactionAction] => [k.partitionKey, ['delete', { partitionKey: k.partitionKey, rowKey: k.rowKey }]]);
+    const unique = new Map(keys.map((k) => [`${k.partitionKey}/${k.rowKey}`, k]));
+    const actions = [...unique.values()].map((k): [string, TransactionAction] => [k.partitionKey, ['delete', { partitionKey: k.partitionKey, rowKey: k.rowKey }]]);
     await this.#inTransactions(actions, 'deleting index rows', abortSignal, async (chunk) => {
       await Promise.all(chunk.map(async ([, entity]) => this.#deleteOne(entity.partitionKey, entity.rowKey, abortSignal)));
     });

@@ -22,6 +22,7 @@
  * Crash safety is the visits' (index-visits.ts): an index row is removed only after what it
  * called for is done, so a sweep cut off anywhere is taken up by the next one.
  */
+import { setMaxListeners } from 'node:events';
 import { pause } from '../common/pause.js';
 import type { Logger } from '../observability/log.js';
 import { addHours, bucketOf, type DueIndexTable, partitionKeyOf, SHARD_COUNT } from '../storage/due-index.js';
@@ -46,6 +47,10 @@ export const MAX_CATCH_UP_BUCKETS = 24;
 const MAX_ROWS_PER_SWEEP = 10_000;
 /** How long after a bucket ends the watermark may pass it. */
 const WATERMARK_GRACE_IN_MS = 10 * 60_000;
+/** Node's default warning threshold for listeners on one target. */
+const DEFAULT_MAX_LISTENERS = 10;
+/** Storage calls one partition's visits have under way at once (index-visits.ts judges 8 rows at a time, each a call at a time). */
+const LISTENERS_PER_PARTITION = 10;
 /** How far back a sweep looks when the meta row is gone (someone deleted it): longer than any default retention. */
 const LOOKBACK_WITHOUT_META_IN_HOURS = 40 * 24;
 
@@ -88,7 +93,22 @@ export class IndexSweep {
    * One sweep as of `now`. Once `until` aborts it starts no other page (the one under way
    * finishes); `signal` aborts its storage calls.
    */
-  async sweep(now: Date, signal: AbortSignal, until: AbortSignal = signal): Promise<SweepCounts> {
+  async sweep(now: Date, outer: AbortSignal, until: AbortSignal = outer): Promise<SweepCounts> {
+    // Every storage call under way listens to the signal: up to 16 shards' visits at once, which
+    // is expected, not a leak. A signal of the sweep's own keeps Node's warning threshold elsewhere.
+    const aborting = new AbortController();
+    const onAbort = (): void => aborting.abort(outer.reason);
+    if (outer.aborted) onAbort();
+    else outer.addEventListener('abort', onAbort, { once: true });
+    setMaxListeners(SHARD_COUNT * LISTENERS_PER_PARTITION + DEFAULT_MAX_LISTENERS, aborting.signal);
+    try {
+      return await this.#sweepAll(now, aborting.signal, until);
+    } finally {
+      outer.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async #sweepAll(now: Date, signal: AbortSignal, until: AbortSignal): Promise<SweepCounts> {
     const read = await this.#meta.get(signal);
     const watermark = read?.meta.watermark ?? addHours(bucketOf(now), -LOOKBACK_WITHOUT_META_IN_HOURS);
     const current = bucketOf(now);

@@ -8,7 +8,8 @@
  *   row's last write, at the latest once the previous step's message reappeared after a crash. A
  *   stale request is expired (engine/expiry.ts). Until then it is looked at again when it would
  *   be stale, or when it could first be deletable had it just finished (now + the shortest
- *   retention), or after {@link RELOOK_IN_MS}, whichever comes first.
+ *   retention, but no sooner than it has been running: a long request is not looked at every few
+ *   seconds under a short retention), or after {@link RELOOK_IN_MS}, whichever comes first.
  * - A final request is deletable its retention (retention.config) after it finished; `null` keeps
  *   it for ever, and its index row goes. One whose callback is still pending (a callback URL and a
  *   status neither `delivered` nor `failed`) is looked at again later: a minute at first, then half
@@ -89,7 +90,9 @@ export class DueRules {
       const ttl = this.ttlOf(status.stepQueue);
       const staleAfter = ttl === null ? null : status.updatedAt.getTime() + ttl + this.marginInMs;
       if (ttl !== null && staleAfter !== null && t > staleAfter) return { kind: 'expire', ttlInMs: ttl };
-      return { kind: 'wait', until: atLeastWaitFrom(now, earliest([plus(staleAfter, 1), plus(t, this.#shortestRetentionInMs), t + RELOOK_IN_MS])) };
+      const running = Math.max(0, t - status.createdAt.getTime());
+      const deletable = this.#shortestRetentionInMs === null ? null : t + Math.max(this.#shortestRetentionInMs, running);
+      return { kind: 'wait', until: atLeastWaitFrom(now, earliest([plus(staleAfter, 1), deletable, t + RELOOK_IN_MS])) };
     }
     const retention = status.status === 'completed' ? this.retention.completedInMs : this.retention.deadLetteredInMs;
     if (retention === null) return { kind: 'keep' };

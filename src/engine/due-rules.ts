@@ -8,8 +8,9 @@
  *   row's last write, at the latest once the previous step's message reappeared after a crash. A
  *   stale request is expired (engine/expiry.ts). Until then it is looked at again when it would
  *   be stale, or when it could first be deletable had it just finished (now + the shortest
- *   retention, but no sooner than it has been running: a long request is not looked at every few
- *   seconds under a short retention), or after {@link RELOOK_IN_MS}, whichever comes first.
+ *   retention, but no sooner than it has been running, up to ten retentions: a long request is not
+ *   looked at every few seconds under a short retention, nor deleted much later than it could be),
+ *   or after {@link RELOOK_IN_MS}, whichever comes first.
  * - A final request is deletable its retention (retention.config) after it finished; `null` keeps
  *   it for ever, and its index row goes. One whose callback is still pending (a callback URL and a
  *   status neither `delivered` nor `failed`) is looked at again later: a minute at first, then half
@@ -33,6 +34,8 @@ export const MIN_WAIT_IN_MS = 1000;
 /** How long a replay job may go without writing before it counts as stopped. */
 export const JOB_STALE_IN_MS = 10 * 60_000;
 const EXPIRY_MARGIN_IN_MS = 60_000;
+/** An unfinished request is looked at no sooner than it has been running, up to this many retentions. */
+const RUNNING_RELOOKS_PER_RETENTION = 10;
 const FIRST_CALLBACK_RECHECK_IN_MS = 60_000;
 
 /** What a due status row calls for. */
@@ -91,7 +94,8 @@ export class DueRules {
       const staleAfter = ttl === null ? null : status.updatedAt.getTime() + ttl + this.marginInMs;
       if (ttl !== null && staleAfter !== null && t > staleAfter) return { kind: 'expire', ttlInMs: ttl };
       const running = Math.max(0, t - status.createdAt.getTime());
-      const deletable = this.#shortestRetentionInMs === null ? null : t + Math.max(this.#shortestRetentionInMs, running);
+      const shortest = this.#shortestRetentionInMs;
+      const deletable = shortest === null ? null : t + Math.max(shortest, Math.min(running, RUNNING_RELOOKS_PER_RETENTION * shortest));
       return { kind: 'wait', until: atLeastWaitFrom(now, earliest([plus(staleAfter, 1), deletable, t + RELOOK_IN_MS])) };
     }
     const retention = status.status === 'completed' ? this.retention.completedInMs : this.retention.deadLetteredInMs;

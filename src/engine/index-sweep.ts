@@ -101,8 +101,11 @@ export class IndexSweep {
     if (outer.aborted) onAbort();
     else outer.addEventListener('abort', onAbort, { once: true });
     setMaxListeners(SHARD_COUNT * LISTENERS_PER_PARTITION + DEFAULT_MAX_LISTENERS, aborting.signal);
+    const started = performance.now();
     try {
-      return await this.#sweepAll(now, aborting.signal, until);
+      const counts = await this.#sweepAll(now, aborting.signal, until);
+      this.#log.debug({ visited: counts.visited, retried: counts.retried, durationInMs: Math.round(performance.now() - started) }, 'sweep.done');
+      return counts;
     } finally {
       outer.removeEventListener('abort', onAbort);
     }
@@ -164,12 +167,11 @@ export class IndexSweep {
   }
 
   #report(counts: SweepCounts): void {
-    const { deleted, expired, visited, retried } = counts;
+    const { deleted, expired } = counts;
     if (expired > 0) this.#log.warn({ expired }, 'sweep.expired_requests');
     if (Object.values(deleted).some((n) => n > 0)) {
       this.#log.info({ completed: deleted.completed, deadLettered: deleted['dead-lettered'], idempotency: deleted.idempotency, replayJobs: deleted['replay-job'] }, 'retention.deleted');
     }
-    if (visited > 0) this.#log.debug({ visited, retried }, 'sweep.visited');
   }
 }
 

@@ -7,6 +7,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { TableClient } from '@azure/data-tables';
 import { clientsFor } from '../support/azurite.js';
+import { spawnRuntime } from '../support/cli.js';
+import { writeConfigFile } from '../support/config-docs.js';
 import { echo } from '../support/endpoints.js';
 import { configOf, engineSuite, getStatus, submit, waitForStatus } from '../support/engine.js';
 import { eventually } from '../support/eventually.js';
@@ -105,5 +107,45 @@ describe('the one-off index pass', () => {
     const indexed = await statusTableRows(table);
     for (const id of [...rows.due, ...rows.stale]) assert.ok(indexRowsOf(indexed, id).length >= 1, id);
     assert.equal((await e.runtime.engine.sweep(new Date(Date.now() + 5000))).deleted.completed, 30);
+  });
+
+  it('takes a pass up again where it was when its sweeper was killed', async () => {
+    const server = await suite.endpoint(echo);
+    const doc = retentionDocument(suite.azurite, { steps: [{ url: server.url() }], retention: {} });
+    const config = configOf(doc);
+    const { statusTable: table } = clientsFor(suite.azurite, { ...config.tables, container: config.payload.container });
+    await table.createTable();
+    const total = 2000;
+    const at = new Date(Date.now() - 10 * DAY_IN_MS);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        for (let i = next++; i < total; i = next++) {
+          await table.createEntity({ partitionKey: randomUUID(), rowKey: 'status', Flow: 'flow', Status: 'completed', Step: 0, StepQueue: 'q', Attempt: 1, CreatedAt: at, UpdatedAt: at, CompletedAt: at });
+        }
+      }),
+    );
+    const pageSize = 20;
+    const timings = { indexMigrationDelayInMs: 0, indexMigrationPageSize: pageSize, sweeperLeaseInMs: 15_000, sweeperAcquireIntervalInMs: 250 };
+    const child = spawnRuntime(await writeConfigFile(doc), timings);
+    suite.onClose(async () => {
+      child.child.kill('SIGKILL');
+      await child.exited;
+    });
+    const progress = async (): Promise<number> => Number((await table.getEntity('meta~index', 'meta'))['MigrationIndexed'] ?? 0);
+    await eventually(async () => assert.ok((await progress()) >= 10 * pageSize, `${await progress()} indexed`), { timeoutInMs: 120_000, intervalInMs: 20 });
+    child.child.kill('SIGKILL');
+    await child.exited;
+    const atKill = await progress();
+    assert.ok(atKill < total, `killed before the end: ${atKill}`);
+
+    const b = await suite.engine(doc, timings);
+    await eventually(() => assert.equal(b.logged('index.migrated').length, 1), { timeoutInMs: 120_000 });
+    const indexed = Number(b.logged('index.migrated')[0]?.['indexed']);
+    // From the last recorded page on: the page under way at the kill may be indexed twice, no more.
+    assert.ok(indexed >= total && indexed <= total + pageSize, `${indexed} indexed for ${total} rows (${atKill} when killed)`);
+    const rows = await statusTableRows(table);
+    const named = new Set(rows.index.map((r) => r['RequestId']));
+    assert.ok(rows.requests.every((id) => named.has(id)), 'every old row is indexed');
   });
 });

@@ -21,6 +21,7 @@
  * now (a storage error, a write that lost to another writer) keeps its index row, due, for the next
  * sweep; a row that does not parse as one the engine writes is removed, and nothing else with it.
  */
+import { mapConcurrently } from '../common/concurrency.js';
 import type { Logger } from '../observability/log.js';
 import { retentionDeletedTotal } from '../observability/metrics.js';
 import { type DueIndexTable, type IndexEntry, type IndexKeys, keysOf, type StoredIndexRow } from '../storage/due-index.js';
@@ -258,15 +259,4 @@ export class IndexVisits {
       }
     });
   }
-}
-
-/** `work` over `items`, at most `concurrency` at once; results in the items' order. */
-async function mapConcurrently<T, R>(items: readonly T[], concurrency: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < items.length; i = next++) results[i] = await work(items[i] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-  return results;
 }

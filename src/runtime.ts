@@ -73,7 +73,7 @@ export const DEFAULT_RUNTIME_TIMINGS: Readonly<RuntimeTimings> = {
   jwksCooldownInMs: 5000,
   // The longest lease Azure grants, and a standby asks every third of it: the election costs the
   // sweeper one renew and each standby one acquire every 20 s (4,320 small blob calls a day each, a
-  // fixed cost, where a sweep's listing scans the whole status table), and a sweeper that dies
+  // fixed cost beside a sweep's 33 calls or more), and a sweeper that dies
   // unannounced is replaced within 80 s at most, which sweeps every expirySweepMs (5 minutes by
   // default) hardly notice. One that stops cleanly is replaced at the next ask.
   sweeperLeaseInMs: 60_000,

@@ -19,8 +19,10 @@ import type { EngineConfig, OpenIdOptions } from './config/types.js';
 import { createDemoRoutes } from './demo/endpoints.js';
 import { callbackConcurrency } from './engine/callbacks.js';
 import { Completions } from './engine/completions.js';
+import { DueRules } from './engine/due-rules.js';
 import { Engine } from './engine/engine.js';
 import { ReplayJobs } from './engine/replay-jobs.js';
+import { RequestIndex } from './engine/request-index.js';
 import { allSteps, createFlows, endpointLabel, type Flows } from './engine/flows.js';
 import { EngineError } from './errors.js';
 import { createOutboundHttp, type OutboundHttp } from './http/agent.js';
@@ -37,7 +39,10 @@ import type { StorageCallCounter } from './observability/storage-calls.js';
 import { Throughput } from './observability/throughput.js';
 import type { Tracing } from './observability/tracing.js';
 import { DlqTable } from './storage/dlq-table.js';
+import { DueIndexTable } from './storage/due-index.js';
 import { IdempotencyKeys } from './storage/idempotency-keys.js';
+import { IndexCommitter } from './storage/index-committer.js';
+import { IndexMetaTable } from './storage/index-meta.js';
 import { LockBlob, SWEEPER_LOCK_BLOB } from './storage/lock-blob.js';
 import { PayloadStore } from './storage/payloads.js';
 import { ReplayJobTable } from './storage/replay-jobs.js';
@@ -57,6 +62,14 @@ export interface RuntimeTimings {
   sweeperLeaseInMs: number;
   /** How often a replica that is not the sweeper asks for the lease. */
   sweeperAcquireIntervalInMs: number;
+  /**
+   * How long after the first engine of this version started against a table its one-off index pass
+   * waits: the rolling upgrade's allowance, while replicas of the earlier version still write rows
+   * without index rows (engine/index-migration.ts).
+   */
+  indexMigrationDelayInMs: number;
+  /** Rows the index pass reads a page at a time (at most 1,000). */
+  indexMigrationPageSize: number;
 }
 
 export const DEFAULT_RUNTIME_TIMINGS: Readonly<RuntimeTimings> = {
@@ -64,11 +77,13 @@ export const DEFAULT_RUNTIME_TIMINGS: Readonly<RuntimeTimings> = {
   jwksCooldownInMs: 5000,
   // The longest lease Azure grants, and a standby asks every third of it: the election costs the
   // sweeper one renew and each standby one acquire every 20 s (4,320 small blob calls a day each, a
-  // fixed cost, where a sweep's listing scans the whole status table), and a sweeper that dies
+  // fixed cost beside a sweep's 33 calls or more), and a sweeper that dies
   // unannounced is replaced within 80 s at most, which sweeps every expirySweepMs (5 minutes by
   // default) hardly notice. One that stops cleanly is replaced at the next ask.
   sweeperLeaseInMs: 60_000,
   sweeperAcquireIntervalInMs: 20_000,
+  indexMigrationDelayInMs: 3_600_000,
+  indexMigrationPageSize: 1000,
 };
 
 /**
@@ -95,8 +110,6 @@ export interface RuntimeOptions {
   tracing?: Tracing | null;
 }
 
-/** How long an Idempotency-Key is remembered. */
-const IDEMPOTENCY_RETENTION_IN_MS = 24 * 3600 * 1000;
 const HEALTH_TIMEOUT_IN_MS = 3000;
 /**
  * The part of the shutdown grace period kept for what follows the drain: releasing the messages
@@ -109,6 +122,7 @@ interface RuntimeParts {
   admission: Admission;
   engine: Engine;
   replayJobs: ReplayJobs;
+  indexCommitter: IndexCommitter;
   storage: Storage;
   /** null for a worker with a management port: it serves nothing else. */
   server: Server | null;
@@ -137,6 +151,7 @@ export class Runtime {
   /** The management server's base URL (server.config.managementPort); null without one. */
   readonly managementUrl: string | null;
   readonly #replayJobs: ReplayJobs;
+  readonly #indexCommitter: IndexCommitter;
   readonly #server: Server | null;
   readonly #managementServer: Server | null;
   readonly #http: OutboundHttp;
@@ -148,12 +163,13 @@ export class Runtime {
   readonly #log: Logger;
   #closing: Promise<void> | undefined;
 
-  private constructor({ flows, admission, engine, replayJobs, storage, server, managementServer, http, issuer, closing, shuttingDown, shutdownGraceInMs, tracing, log }: RuntimeParts) {
+  private constructor({ flows, admission, engine, replayJobs, indexCommitter, storage, server, managementServer, http, issuer, closing, shuttingDown, shutdownGraceInMs, tracing, log }: RuntimeParts) {
     this.flows = flows;
     this.admission = admission;
     this.engine = engine;
     this.storage = storage;
     this.#replayJobs = replayJobs;
+    this.#indexCommitter = indexCommitter;
     this.#server = server;
     this.#managementServer = managementServer;
     // Kept from the start: a closed server has no address any more.
@@ -191,6 +207,16 @@ export class Runtime {
       const statusTable = new StatusTable(clients.statusTable);
       const dlqTable = new DlqTable(clients.dlqTable);
       const payloads = new PayloadStore({ container: clients.payloads, inlineLimitBytes: config.payload.inlineLimitBytes });
+      // Before anything writes an index row: the meta row's first watermark is before all of them.
+      const indexMeta = new IndexMetaTable(clients.statusTable);
+      const { migration } = await indexMeta.open(startedAt, timings.indexMigrationDelayInMs, abortSignal);
+      const dueIndex = new DueIndexTable(clients.statusTable);
+      const indexCommitter = new IndexCommitter(dueIndex);
+      undo.push(() => indexCommitter.close());
+      const dueRules = new DueRules({ flows, retention: config.retention });
+      const requestIndex = new RequestIndex({ committer: indexCommitter, rules: dueRules });
+      const idempotency = new IdempotencyKeys(clients.statusTable, config.retention.idempotencyInMs);
+      const replayJobTable = new ReplayJobTable(clients.statusTable);
       const http = createOutboundHttp(config.http, config.payload.maxResponseBytes);
       undo.push(() => http.agent.close());
 
@@ -246,6 +272,9 @@ export class Runtime {
         throughput,
         inlineLimitBytes: config.payload.inlineLimitBytes,
         expirySweepInMs: config.server.expirySweepInMs,
+        idempotency,
+        replayJobs: replayJobTable,
+        index: { table: dueIndex, meta: indexMeta, rules: dueRules, isMigrated: migration.state === 'done', migrationDelayInMs: timings.indexMigrationDelayInMs, migrationPageSize: timings.indexMigrationPageSize },
         sweeper: {
           lock: new LockBlob({ container: clients.payloads, blobName: SWEEPER_LOCK_BLOB, leaseDurationInMs: timings.sweeperLeaseInMs }),
           acquireIntervalInMs: timings.sweeperAcquireIntervalInMs,
@@ -256,7 +285,7 @@ export class Runtime {
       });
       const closing = new AbortController();
       const shuttingDown = new AbortController();
-      const replayJobs = new ReplayJobs({ flows, statusTable, dlqTable, jobTable: new ReplayJobTable(clients.statusTable), closing: closing.signal, log });
+      const replayJobs = new ReplayJobs({ flows, statusTable, dlqTable, index: requestIndex, jobTable: replayJobTable, closing: closing.signal, log });
       const admission = new Admission(config.admission);
       // Readiness: storage, and the provider under oidc; not the pollers (liveness covers them).
       const readiness = cachedHealth(async () => withAuth(await storageHealth(storage), issuer), timings.healthCacheInMs);
@@ -275,7 +304,8 @@ export class Runtime {
         requestTimeoutInMs: config.server.requestTimeoutInMs,
         ownership: { ownRequestsOnly: config.rbac.ownRequestsOnly, adminRoles: config.rbac.adminRoles },
         admission,
-        idempotency: new IdempotencyKeys(clients.statusTable, IDEMPOTENCY_RETENTION_IN_MS),
+        idempotency,
+        index: requestIndex,
         allowedCallbackHosts: config.callback.allowedHosts,
         ownAddresses: () => ownAddresses,
         completions,
@@ -327,6 +357,7 @@ export class Runtime {
         admission,
         engine,
         replayJobs,
+        indexCommitter,
         storage,
         server,
         managementServer,
@@ -392,6 +423,8 @@ export class Runtime {
         },
       ],
       ['replay-jobs', () => this.#replayJobs.close()],
+      // After the drain and the replay jobs: nothing is left to write an index row.
+      ['index-writer', () => this.#indexCommitter.close()],
       ['auth', async () => this.#issuer?.close()],
       // Whatever still holds a connection was aborted above; destroy does not wait for it.
       ['agent', () => (drainDeadline.aborted ? this.#http.agent.destroy() : this.#http.agent.close())],
@@ -450,7 +483,7 @@ function withPollers(report: HealthReport, engine: Engine): HealthReport {
 
 /** Whether this replica runs the sweeps: for operators, never a reason to be DOWN (another replica may sweep). */
 function withSweeper(report: HealthReport, engine: Engine): HealthReport {
-  const detail = !engine.hasSweeps ? 'no sweep to run' : engine.isSweeper ? 'this replica is the sweeper' : 'standing by';
+  const detail = engine.isSweeper ? 'this replica is the sweeper' : 'standing by';
   return { ...report, components: { ...report.components, sweeper: { status: 'UP', detail } } };
 }
 

@@ -3,6 +3,7 @@
  */
 import type { Flows } from '../engine/flows.js';
 import type { ReplayJobs } from '../engine/replay-jobs.js';
+import type { RequestIndex } from '../engine/request-index.js';
 import type { Logger } from '../observability/log.js';
 import type { DlqTable } from '../storage/dlq-table.js';
 import type { PayloadStore } from '../storage/payloads.js';
@@ -15,6 +16,8 @@ export interface OperatorDeps {
   dlqTable: DlqTable;
   payloads: PayloadStore;
   replayJobs: ReplayJobs;
+  /** Index rows for what a replay writes (a status row made again). */
+  index: RequestIndex;
   log: Logger;
 }
 

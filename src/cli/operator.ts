@@ -6,12 +6,16 @@
  * Components are built here for the command's duration and closed after it, whatever happens.
  */
 import type { EngineConfig } from '../config/types.js';
+import { DueRules } from '../engine/due-rules.js';
 import { ReplayJobs } from '../engine/replay-jobs.js';
+import { RequestIndex } from '../engine/request-index.js';
 import { createFlows, type Flows } from '../engine/flows.js';
 import { EngineError, isEngineError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { StorageCallCounter } from '../observability/storage-calls.js';
 import { DlqTable } from '../storage/dlq-table.js';
+import { DueIndexTable } from '../storage/due-index.js';
+import { IndexCommitter } from '../storage/index-committer.js';
 import { PayloadStore } from '../storage/payloads.js';
 import { createStepQueue } from '../storage/queues.js';
 import { ReplayJobTable } from '../storage/replay-jobs.js';
@@ -34,8 +38,11 @@ export class OperatorContext implements OperatorDeps {
   readonly dlqTable: DlqTable;
   readonly payloads: PayloadStore;
   readonly replayJobs: ReplayJobs;
+  /** A replay writes index rows like the engine's (a status row made again, a replay job). */
+  readonly index: RequestIndex;
   readonly log: Logger;
   readonly storage: Storage;
+  readonly #indexCommitter: IndexCommitter;
   #closing: Promise<void> | undefined;
 
   private constructor(config: EngineConfig, storage: Storage, log: Logger) {
@@ -46,8 +53,18 @@ export class OperatorContext implements OperatorDeps {
     this.statusTable = new StatusTable(clients.statusTable);
     this.dlqTable = new DlqTable(clients.dlqTable);
     this.payloads = new PayloadStore({ container: clients.payloads, inlineLimitBytes: config.payload.inlineLimitBytes });
+    this.#indexCommitter = new IndexCommitter(new DueIndexTable(clients.statusTable));
+    this.index = new RequestIndex({ committer: this.#indexCommitter, rules: new DueRules({ flows: this.flows, retention: config.retention }) });
     // Never aborted from outside: the command stops a replay with close().
-    this.replayJobs = new ReplayJobs({ flows: this.flows, statusTable: this.statusTable, dlqTable: this.dlqTable, jobTable: new ReplayJobTable(clients.statusTable), closing: new AbortController().signal, log });
+    this.replayJobs = new ReplayJobs({
+      flows: this.flows,
+      statusTable: this.statusTable,
+      dlqTable: this.dlqTable,
+      index: this.index,
+      jobTable: new ReplayJobTable(clients.statusTable),
+      closing: new AbortController().signal,
+      log,
+    });
   }
 
   static async open(config: EngineConfig, log: Logger): Promise<OperatorContext> {
@@ -58,6 +75,7 @@ export class OperatorContext implements OperatorDeps {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await this.replayJobs.close().catch((err: unknown) => this.log.error({ err }, 'cli.close_failed'));
+      await this.#indexCommitter.close().catch((err: unknown) => this.log.error({ err }, 'cli.close_failed'));
       await this.storage.close().catch((err: unknown) => this.log.error({ err }, 'cli.close_failed'));
     })();
     return this.#closing;

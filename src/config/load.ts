@@ -119,6 +119,7 @@ interface RawConfig {
   callback: { config: { allowedHosts: string[]; timeout: number; retries: number } };
   payload: { config: { inlineLimitBytes: number; container: string; maxResponseBytes: number } };
   ui: { config: { clientId: string | null } };
+  retention: { config: { completedMs: number | null; deadLetteredMs: number | null; idempotencyMs: number | null } };
 }
 interface RawStorage {
   accountName: string | null;
@@ -243,6 +244,11 @@ function resolve(raw: RawConfig): EngineConfig {
     callback: { allowedHosts: raw.callback.config.allowedHosts, timeoutInMs: raw.callback.config.timeout, retries: raw.callback.config.retries },
     payload: { ...raw.payload.config },
     ui: { clientId: raw.ui.config.clientId },
+    retention: {
+      completedInMs: raw.retention.config.completedMs,
+      deadLetteredInMs: raw.retention.config.deadLetteredMs,
+      idempotencyInMs: raw.retention.config.idempotencyMs,
+    },
   };
 }
 

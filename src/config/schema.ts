@@ -176,6 +176,8 @@ const roleMapping: Fields = {
 };
 
 const timeoutDoc = '0 = infinite, negative = system default.';
+/** A retention period in milliseconds; null (allowed by `nullable`) keeps for ever. */
+const keptForEverOr = integer(0, Number.MAX_SAFE_INTEGER, 'or null to keep for ever');
 
 export const schema = {
   azure: {
@@ -352,7 +354,7 @@ export const schema = {
       headersTimeoutMs: { doc: 'Milliseconds a client may take to send a request\'s headers.', format: integer(1), default: 10_000 },
       requestTimeoutMs: { doc: 'Milliseconds a client may take to send a whole request, body included (408 beyond).', format: integer(1), default: 30_000 },
       expirySweepMs: {
-        doc: 'Milliseconds between sweeps for requests whose message expired unprocessed.',
+        doc: 'Milliseconds between sweeps (at least 1000): requests whose message expired unprocessed, and what retention.config deletes.',
         format: integer(1000),
         default: 300_000,
       },
@@ -376,6 +378,28 @@ export const schema = {
       },
       timeout: { doc: 'Milliseconds a callback may take.', format: integer(1), default: 10000 },
       retries: { doc: 'Retries of a failed callback.', format: integer(0, 100), default: 3 },
+    },
+  },
+  retention: {
+    config: {
+      completedMs: {
+        doc: 'Milliseconds after completion when a completed request\'s status row, result and payload blobs are deleted; null = kept for ever.',
+        format: keptForEverOr,
+        default: 604_800_000,
+        nullable: true,
+      },
+      deadLetteredMs: {
+        doc: 'Milliseconds after dead-lettering when a dead-lettered request\'s status row is deleted (its DLQ entry stays until replayed or deleted); null = kept for ever.',
+        format: keptForEverOr,
+        default: 2_592_000_000,
+        nullable: true,
+      },
+      idempotencyMs: {
+        doc: 'Milliseconds an Idempotency-Key is remembered; its record is deleted after that; null = remembered for ever.',
+        format: keptForEverOr,
+        default: 86_400_000,
+        nullable: true,
+      },
     },
   },
   payload: {
@@ -424,6 +448,7 @@ export const SECTION_KEYS = [
   'callback.config',
   'payload.config',
   'ui.config',
+  'retention.config',
 ] as const;
 export type SectionKey = (typeof SECTION_KEYS)[number];
 

@@ -199,4 +199,15 @@ export interface EngineConfig {
   payload: { inlineLimitBytes: number; container: string; maxResponseBytes: number };
   /** The dashboard (GET /ui): its public OIDC client under auth "oidc"; null = none configured. */
   ui: { clientId: string | null };
+  retention: RetentionOptions;
+}
+
+/** retention.config: how long finished things are kept, in milliseconds; null = for ever. */
+export interface RetentionOptions {
+  /** A completed request's status row, result and payload blobs, counted from its completion. */
+  completedInMs: number | null;
+  /** A dead-lettered request's status row (not its DLQ entry), counted from the dead-lettering. */
+  deadLetteredInMs: number | null;
+  /** An idempotency record, counted from its claim. */
+  idempotencyInMs: number | null;
 }

@@ -387,6 +387,14 @@ export function configWarnings(props: Props): ConfigIssue[] {
       }
     }
   }
+  const idempotencyMs = at(props, 'retention.config.idempotencyMs');
+  const completedMs = at(props, 'retention.config.completedMs');
+  if (typeof completedMs === 'number' && (idempotencyMs === null || (typeof idempotencyMs === 'number' && idempotencyMs > completedMs))) {
+    warnings.push({
+      path: 'retention.config.idempotencyMs',
+      message: `keeps keys longer than completedMs (${completedMs}): a submission that repeats a key after its request was deleted is answered with that request's id, which then answers 404`,
+    });
+  }
   if (at(props, 'server.config.managementHost') != null && at(props, 'server.config.managementPort') == null) {
     warnings.push({ path: 'server.config.managementHost', message: 'has no effect without managementPort: /actuator/* is served on port' });
   }

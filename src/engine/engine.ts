@@ -1,8 +1,9 @@
 /**
  * Wires the parts of the engine together: per flow step a step runner and a poller on the step's
  * source queue, feeding the step's worker pool; the completion callbacks, with their own queue,
- * poller and pool; and the expiry sweep,
- * run while this replica is the elected sweeper. Makes no decisions of its own.
+ * poller and pool; and the sweeper's duties, run while this replica is the elected sweeper: the
+ * sweep over the time index (expiry and retention) and the one-off index pass. Makes no decisions
+ * of its own.
  */
 import { setMaxListeners } from 'node:events';
 import { whenSettledOrAborted } from '../common/pause.js';
@@ -13,15 +14,22 @@ import type { PlatformToken } from '../http/platform-token.js';
 import type { Logger } from '../observability/log.js';
 import type { Throughput } from '../observability/throughput.js';
 import type { DlqTable } from '../storage/dlq-table.js';
+import type { DueIndexTable } from '../storage/due-index.js';
+import type { IdempotencyKeys } from '../storage/idempotency-keys.js';
+import type { IndexMetaTable, MigrationProgress } from '../storage/index-meta.js';
 import type { LockBlob } from '../storage/lock-blob.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import type { StepQueue } from '../storage/queues.js';
+import type { ReplayJobTable } from '../storage/replay-jobs.js';
 import type { StatusTable } from '../storage/status-table.js';
 import type { CallbackTargets } from './callback-targets.js';
 import { Callbacks } from './callbacks.js';
 import type { Completions } from './completions.js';
-import { ExpirySweep } from './expiry-sweep.js';
+import type { DueRules } from './due-rules.js';
 import { allSteps, type Flows, type Step } from './flows.js';
+import { IndexMigration } from './index-migration.js';
+import { IndexSweep } from './index-sweep.js';
+import { IndexVisits, type SweepCounts } from './index-visits.js';
 import { Poller } from './poller.js';
 import { StepRunner } from './step-runner.js';
 import { SweeperElection } from './sweeper-election.js';
@@ -52,6 +60,10 @@ export interface EngineOptions {
   sweeper: { lock: LockBlob; acquireIntervalInMs: number };
   /** How long close() lets in-flight work finish when it is given no deadline of its own. */
   shutdownGraceInMs: number;
+  idempotency: IdempotencyKeys;
+  replayJobs: ReplayJobTable;
+  /** The time index the sweeps read, its meta row, the rules it keeps, and the one-off pass's allowance and page size. */
+  index: { table: DueIndexTable; meta: IndexMetaTable; rules: DueRules; isMigrated: boolean; migrationDelayInMs: number; migrationPageSize: number };
   /** The base URL of this process's demo endpoints (steps may name them by path); null while none is served. */
   demoBaseUrl: () => string | null;
   log: Logger;
@@ -63,14 +75,15 @@ export class Engine {
   readonly #shutdownGraceInMs: number;
   readonly #work = new AbortController();
   readonly #pollers: Poller[];
-  readonly #sweep: ExpirySweep;
-  /** Null when no sweep has work (no queue lets its messages expire): nothing to elect for. */
-  readonly #sweeper: SweeperElection | null;
+  readonly #sweep: IndexSweep;
+  readonly #migration: IndexMigration;
+  readonly #sweeper: SweeperElection;
   readonly #callbacks: Callbacks;
   #closing: Promise<void> | undefined;
   #isRunning = false;
 
-  constructor({ flows, statusTable, dlqTable, payloads, http, platformToken, redelivery, callback, completions, throughput, inlineLimitBytes, expirySweepInMs, sweeper, shutdownGraceInMs, demoBaseUrl, log }: EngineOptions) {
+  constructor(options: EngineOptions) {
+    const { flows, statusTable, dlqTable, payloads, http, platformToken, redelivery, callback, completions, throughput, inlineLimitBytes, sweeper, shutdownGraceInMs, demoBaseUrl, log } = options;
     this.#log = log;
     this.#shutdownGraceInMs = shutdownGraceInMs;
     this.#steps = allSteps(flows);
@@ -89,14 +102,40 @@ export class Engine {
     // leak, so Node's warning threshold is raised to it, and stays there to catch a real leak.
     const inFlightCapacity = this.#steps.reduce((n, s) => n + s.pool.size, 0) + this.#callbacks.pool.size;
     setMaxListeners(LISTENERS_PER_STEP_IN_FLIGHT * inFlightCapacity + DEFAULT_MAX_LISTENERS, this.#work.signal);
-    const sweep = new ExpirySweep({ flows, statusTable, dlqTable, callbacks: this.#callbacks, completions, intervalInMs: expirySweepInMs, throughput, log });
+    const { index } = options;
+    const visits = new IndexVisits({
+      rules: index.rules,
+      index: index.table,
+      statusTable,
+      idempotency: options.idempotency,
+      payloads,
+      replayJobs: options.replayJobs,
+      expiry: { flows, statusTable, dlqTable, callbacks: this.#callbacks, completions, throughput, log },
+      log,
+    });
+    const sweep = new IndexSweep({ index: index.table, meta: index.meta, visits, intervalInMs: options.expirySweepInMs, migrationDelayInMs: index.migrationDelayInMs, log });
+    const migration = new IndexMigration({ meta: index.meta, index: index.table, statusTable, idempotency: options.idempotency, rules: index.rules, pageSize: index.migrationPageSize, isDone: index.isMigrated, log });
     this.#sweep = sweep;
-    this.#sweeper = sweep.hasWork ? new SweeperElection({ ...sweeper, duties: [(term, signal) => sweep.run(term, signal)], log }) : null;
+    this.#migration = migration;
+    this.#sweeper = new SweeperElection({ ...sweeper, duties: [(term, signal) => sweep.run(term, signal), (term, signal) => migration.run(term, signal)], log });
   }
 
-  /** One sweep for expired requests now (it also runs every server.config.expirySweepMs). */
-  sweepExpired(now = new Date()): Promise<number> {
+  /** One sweep now (it also runs every server.config.expirySweepMs); returns how many requests it recorded as expired. */
+  async sweepExpired(now = new Date()): Promise<number> {
+    return (await this.sweep(now)).expired;
+  }
+
+  /** One sweep over the time index as of `now`: what it visited, expired and deleted. */
+  sweep(now = new Date()): Promise<SweepCounts> {
     return this.#sweep.sweep(now, this.#work.signal);
+  }
+
+  /**
+   * Runs up to `maxPages` pages of the one-off index pass as of `now`, whether or not its cutoff has
+   * passed (the sweeper runs it by itself once it has); returns its progress, null without a meta row.
+   */
+  migrateIndex(now = new Date(), maxPages = Number.POSITIVE_INFINITY): Promise<MigrationProgress | null> {
+    return this.#migration.migrate(now, this.#work.signal, maxPages);
   }
 
   /** True between start() and close(). */
@@ -106,19 +145,14 @@ export class Engine {
 
   /** True while this replica holds the sweepers' lease and runs the sweeps. */
   get isSweeper(): boolean {
-    return this.#sweeper?.isSweeper ?? false;
-  }
-
-  /** Whether this engine takes part in the sweeper election (some sweep has work). */
-  get hasSweeps(): boolean {
-    return this.#sweeper !== null;
+    return this.#sweeper.isSweeper;
   }
 
   start(): void {
     this.#isRunning = true;
     for (const poller of this.#pollers) poller.start();
     this.#callbacks.start();
-    this.#sweeper?.start();
+    this.#sweeper.start();
     this.#log.info({ pollers: this.#pollers.length }, 'engine.pollers_started');
   }
 
@@ -137,7 +171,7 @@ export class Engine {
   async #close(deadline: AbortSignal): Promise<void> {
     this.#isRunning = false;
     // Alongside the drain: the sweep finishes its row (cut off at the deadline), then the lease is released.
-    const sweeperStopped = this.#sweeper?.close(deadline).catch((err: unknown) => this.#log.error({ err }, 'engine.sweep_stop_failed'));
+    const sweeperStopped = this.#sweeper.close(deadline).catch((err: unknown) => this.#log.error({ err }, 'engine.sweep_stop_failed'));
     const pollers = [...this.#pollers, this.#callbacks];
     await Promise.all(pollers.map((p) => p.close().catch((err: unknown) => this.#log.error({ err }, 'engine.poller_stop_failed'))));
     this.#log.info({ inFlight: this.#inFlight() }, 'engine.draining');

@@ -15,6 +15,9 @@
  *
  * Entries dead-lettered while a job runs are newer than where it is in the listing (newest first),
  * so it does not meet them, and a request that fails again is not replayed twice by one job.
+ *
+ * Retention. A job's index row is stored before its row (request-index.ts), so the retention sweep
+ * deletes the row retention.config.completedMs after the job ended (see due-rules.ts).
  */
 import { pause, whenSettledOrAborted } from '../common/pause.js';
 import { EngineError, isEngineError } from '../errors.js';
@@ -85,6 +88,7 @@ export class ReplayJobs {
     this.#throwIfStopped();
     const now = new Date();
     const job: ReplayJob = { jobId: createReplayJobId(), flow, replayed: 0, skipped: 0, failed: 0, done: false, startedAt: now, updatedAt: now };
+    await this.#deps.index.addReplayJob(job.jobId, now, abortSignal);
     await this.#jobTable.create(job, abortSignal);
     // close() may have begun meanwhile; it would not wait for a job started now.
     this.#throwIfStopped();

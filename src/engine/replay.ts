@@ -10,7 +10,11 @@
  *    a live claim is a replay under way or one that crashed; a claim past its time is taken over by
  *    the same conditional write, and a crash strands no entry for longer than REPLAY_CLAIM_IN_MS.
  * 2. status reset: the request's row back to queued/processing at the entry's step, attempt 1,
- *    If-Match the ETag read just before;
+ *    If-Match the ETag read just before. A row that retention deleted (a dead-lettered request past
+ *    retention.config.deadLetteredMs) is made again as the reset would leave it, after its index row
+ *    (request-index.ts); what the entry does not keep starts afresh: createdAt is the replay's time,
+ *    and submittedBy is unset. A crash between the index row and the row leaves an index row the
+ *    sweep removes; two replays making it at once: one insert wins, the other reads the row;
  * 3. send the message, carrying the row's new ETag;
  * 4. delete the entry.
  *
@@ -35,18 +39,21 @@
  *   request only runs it again.
  * - after 4: done.
  */
-import { EngineError } from '../errors.js';
+import { EngineError, isEngineError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { ATTR, activeSpan, isTracingOn, linkTo, runInSpan, SpanKind, startSpan, traceHeadersOf } from '../observability/spans.js';
 import type { DlqEntry, DlqReplay, DlqTable, StoredDlqEntry } from '../storage/dlq-table.js';
 import { ENVELOPE_VERSION, encodeEnvelope } from '../storage/envelope.js';
 import type { RequestStatus, StatusChange, StatusTable } from '../storage/status-table.js';
 import type { Flows, Step } from './flows.js';
+import type { RequestIndex } from './request-index.js';
 
 export interface ReplayDeps {
   flows: Flows;
   statusTable: StatusTable;
   dlqTable: DlqTable;
+  /** Indexes a status row made again (and a replay job). */
+  index: RequestIndex;
   log: Logger;
 }
 
@@ -108,7 +115,7 @@ async function replayInTrace(deps: ReplayDeps, entry: StoredDlqEntry, claimant: 
     if (plan.kind === 'raw') {
       await send(plan.messageText);
     } else {
-      const reset = await resetStatus(deps.statusTable, plan.requestId, entry, step, signal);
+      const reset = await resetStatus(deps, plan, entry, step, signal);
       if (reset === null) {
         deps.log.info({ dlqId: entry.dlqId, requestId: plan.requestId }, 'dlq.replay_found_done');
       } else {
@@ -169,11 +176,18 @@ function envelopeText(entry: DlqEntry, { requestId, replay }: Extract<Plan, { ki
 }
 
 /**
- * Resets the request's row for the replay, If-Match its current ETag; returns the new ETag, or null
- * when an earlier replay of this entry was sent and processed (the row moved on).
+ * Resets the request's row for the replay, If-Match its current ETag, or makes it again when it is
+ * gone; returns the new ETag, or null when an earlier replay of this entry was sent and processed
+ * (the row moved on).
  */
-async function resetStatus(statusTable: StatusTable, requestId: string, entry: DlqEntry, step: Step, abortSignal: AbortSignal): Promise<{ etag: string; createdAt: Date } | null> {
-  const change: StatusChange = {
+async function resetStatus(
+  { statusTable, index }: ReplayDeps,
+  { requestId, replay }: Extract<Plan, { kind: 'request' }>,
+  entry: DlqEntry,
+  step: Step,
+  abortSignal: AbortSignal,
+): Promise<{ etag: string; createdAt: Date } | null> {
+  const change = {
     status: entry.step === 0 ? 'queued' : 'processing',
     step: entry.step,
     stepQueue: step.source.queue.name,
@@ -185,10 +199,30 @@ async function resetStatus(statusTable: StatusTable, requestId: string, entry: D
     dlqId: null,
     // The replayed message is new: no earlier message may build on this row.
     lastMessageId: null,
-  };
+  } satisfies StatusChange;
   for (let tries = 0; tries < STATUS_RESET_TRIES; tries++) {
     const row = await statusTable.get(requestId, abortSignal);
-    if (row === null) throw new EngineError('AE_REPLAY_IMPOSSIBLE', `request ${requestId} has no status row any more`, { expose: true });
+    if (row === null) {
+      const createdAt = change.updatedAt;
+      await index.addRequest({ requestId, queue: change.stepQueue, createdAt, idempotencyPartitionKey: null }, abortSignal);
+      const status: RequestStatus = {
+        ...change,
+        id: requestId,
+        flow: entry.flow,
+        createdAt,
+        callbackUrl: replay.callbackUrl,
+        callbackStatus: replay.callbackUrl === null ? null : 'pending',
+        result: null,
+        submittedBy: null,
+      };
+      try {
+        return { etag: await statusTable.create(status, abortSignal), createdAt };
+      } catch (err) {
+        // Another replay made it first: read it.
+        if (!isEngineError(err, 'AE_STORAGE_CONFLICT')) throw err;
+        continue;
+      }
+    }
     if (hasMovedOnSinceReplay(row.status, entry)) return null;
     // The callback of the dead-lettering was about the old outcome: the new one is still to come.
     const callback: StatusChange = row.status.callbackUrl === null ? change : { ...change, callbackStatus: 'pending' };

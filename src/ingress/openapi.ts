@@ -342,7 +342,7 @@ const paths: Json = {
         }),
         '404': unknownDlqEntry(),
         '409': problem(
-          '`replay-impossible`: there is nothing to replay (the input expired with its message), the flow has no such step any more, or the request has no status row any more. ' +
+          '`replay-impossible`: there is nothing to replay (the input expired with its message) or the flow has no such step any more (a request whose status row retention deleted is made again). ' +
             '`replay-in-progress`: another request or job is replaying the entry (it claimed the entry first); the entry leaves the DLQ when that replay is done.',
         ),
         '503': storageUnavailable(),

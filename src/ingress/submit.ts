@@ -1,20 +1,23 @@
 /**
  * Accepting a request. A submission takes a place in admission control before its body is read
- * (waiting clients cost no memory), claims its Idempotency-Key if it has one, then writes the
- * status row first (queued) and the first step's message, which carries the row's ETag. If the
- * message cannot be sent, the row and the key are removed again, so a client that saw an error and
- * retries leaves no orphan behind.
+ * (waiting clients cost no memory), stores the request's index row (engine/request-index.ts: group
+ * committed with the submissions alongside, so it adds a share of one call), claims its
+ * Idempotency-Key if it has one, then writes the status row first (queued) and the first step's
+ * message, which carries the row's ETag. If the message cannot be sent, the row and the key are
+ * removed again, so a client that saw an error and retries leaves no orphan behind; the index row
+ * stays, and the sweep removes it when it finds nothing there. A crash between any two writes
+ * leaves the same: the index row is first, so nothing the request wrote is ever unindexed.
  *
  * A submission may then wait for its request's final state (Prefer: wait) still holding its place:
  * waiting clients count against admission control, so their number is bounded like any other.
  *
  * The outcome is a value the route maps to an answer; only faults (storage unreachable) throw.
  */
-import { randomUUID } from 'node:crypto';
-import type { Flow } from '../engine/flows.js';
+import type { Flow, Step } from '../engine/flows.js';
+import type { RequestIndex } from '../engine/request-index.js';
 import { EngineError } from '../errors.js';
 import { ENVELOPE_VERSION } from '../storage/envelope.js';
-import { hashBody, type IdempotencyKeys } from '../storage/idempotency-keys.js';
+import { hashBody, idempotencyPartitionOf, type IdempotencyKeys } from '../storage/idempotency-keys.js';
 import type { PayloadStore } from '../storage/payloads.js';
 import type { RequestState, RequestStatus, StatusRow, StatusTable } from '../storage/status-table.js';
 import type { Admission } from './admission.js';
@@ -24,6 +27,7 @@ export interface SubmitDeps {
   payloads: PayloadStore;
   admission: Admission;
   idempotency: IdempotencyKeys;
+  index: RequestIndex;
 }
 
 export interface Submission {
@@ -92,11 +96,16 @@ async function submit(deps: SubmitDeps, submission: Submission, timeoutInMs: num
 
 async function store(deps: SubmitDeps, submission: Submission, body: Buffer, signal: AbortSignal): Promise<SubmissionResult> {
   const { flow, idempotencyKey: key } = submission;
+  const first = flow.steps[0];
+  if (!first) throw new EngineError('AE_INVALID_OPTION', `flow "${flow.name}" has no steps`);
   const scope = { flow: flow.name, principal: submission.principal };
-  const requestId = randomUUID();
+  const requestId = deps.index.createRequestId();
+  const createdAt = new Date();
+  const idempotencyPartitionKey = key === null ? null : idempotencyPartitionOf(scope, key);
+  await deps.index.addRequest({ requestId, queue: first.source.queue.name, createdAt, idempotencyPartitionKey }, signal);
   if (key !== null) {
     const bodyHash = hashBody(body);
-    const claim = await deps.idempotency.claim(scope, key, requestId, bodyHash, signal);
+    const claim = await deps.idempotency.claim(scope, key, requestId, bodyHash, createdAt, signal);
     if (claim.kind === 'existing') {
       if (claim.bodyHash !== bodyHash) return { kind: 'key-reused' };
       const row = await deps.statusTable.get(claim.requestId, signal);
@@ -104,7 +113,7 @@ async function store(deps: SubmitDeps, submission: Submission, body: Buffer, sig
     }
   }
   try {
-    await enqueue(deps, requestId, submission, body, signal);
+    await enqueue(deps, { requestId, first, createdAt }, submission, body, signal);
   } catch (err) {
     if (key !== null) await deps.idempotency.release(scope, key, AbortSignal.timeout(5000)).catch(() => undefined);
     throw err;
@@ -113,11 +122,8 @@ async function store(deps: SubmitDeps, submission: Submission, body: Buffer, sig
 }
 
 /** Status row first, then the first step's message carrying the row's ETag. */
-async function enqueue(deps: SubmitDeps, requestId: string, submission: Submission, body: Buffer, abortSignal: AbortSignal): Promise<void> {
+async function enqueue(deps: SubmitDeps, { requestId, first, createdAt: now }: { requestId: string; first: Step; createdAt: Date }, submission: Submission, body: Buffer, abortSignal: AbortSignal): Promise<void> {
   const { flow } = submission;
-  const first = flow.steps[0];
-  if (!first) throw new EngineError('AE_INVALID_OPTION', `flow "${flow.name}" has no steps`);
-  const now = new Date();
   const status: RequestStatus = {
     id: requestId,
     flow: flow.name,

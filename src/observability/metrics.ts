@@ -94,6 +94,13 @@ export const storageErrorsTotal = new Counter({
   registers: [registry],
 });
 
+export const retentionDeletedTotal = new Counter({
+  name: 'async_engine_retention_deleted_total',
+  help: 'What the retention sweep deleted (retention.config), by kind: completed and dead-lettered requests (their status rows), idempotency records, replay jobs.',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
 export const inFlightSteps = new Gauge({
   name: 'async_engine_steps_in_flight',
   help: 'Step messages being worked on, by flow and step.',

@@ -131,12 +131,18 @@ export function classify(service: StorageService, method: string, url: string, m
   }
   if (service === 'table') {
     if (/\/Tables(\(|$|\/)/.test(pathname)) return 'table.admin';
+    // An entity-group transaction: up to 100 writes within one partition, one call (and one bill).
+    if (pathname.endsWith('/$batch')) return 'table.batch';
     if (verb === 'GET') return /\(.+\)$/.test(pathname) ? 'table.read' : 'table.query';
     if (verb === 'POST') return 'table.insert';
     if (verb === 'PUT' || verb === 'PATCH' || verb === 'MERGE') return 'table.update';
     if (verb === 'DELETE') return 'table.delete';
     return 'table.admin';
   }
+  // A Blob Batch request: up to 256 deletes in one call.
+  if (searchParams.get('comp') === 'batch') return 'blob.batch';
+  // Listing a container's blobs (by a request's prefix, for retention).
+  if (searchParams.get('comp') === 'list' && searchParams.get('restype') === 'container') return 'blob.list';
   if (searchParams.get('restype') === 'container') return 'blob.admin';
   // Acquire, renew, release or break a blob's lease (the sweepers' election): billed as a write.
   if (searchParams.get('comp') === 'lease') return 'blob.lease';

@@ -5,11 +5,17 @@
  * another client's request), RowKey
  * `idempotency`, with the request id and a hash of the body. Claiming a key is an insert, which
  * storage makes atomic: of two submissions with one key, one claims it and the other finds it.
- * A key older than the retention period counts as unused.
+ * A key older than the retention period (retention.config.idempotencyMs; null = for ever) counts as
+ * unused, and the retention sweep deletes its record (engine/retention.ts), only while the record
+ * still names the request that claimed it and If-Match the ETag it read: a key claimed again by a
+ * newer request keeps its protection. Records this version writes have `Indexed: true` (the claiming
+ * request's index row names them); the index pass indexes the others.
  */
 import { createHash } from 'node:crypto';
-import type { TableClient } from '@azure/data-tables';
+import { odata, type TableClient } from '@azure/data-tables';
 import { isEngineError } from '../errors.js';
+import { isIdempotencyPartitionKey } from './due-index.js';
+import { queryPage, type Page } from './paging.js';
 import { translateStorageError } from './storage-error.js';
 
 const ROW_KEY = 'idempotency';
@@ -22,7 +28,20 @@ interface KeyEntity {
   RequestId: string;
   BodyHash: string;
   CreatedAt: Date;
+  Indexed?: boolean;
 }
+
+/** An idempotency record as read: whose key it is (its PartitionKey), which request holds it, since when. */
+export interface KeyRecord {
+  partitionKey: string;
+  requestId: string;
+  createdAt: Date;
+  etag: string;
+  /** Written by this version, and so named by its request's index row. */
+  isIndexed: boolean;
+}
+
+const asDate = (value: unknown): Date => (value instanceof Date ? value : new Date(String(value)));
 
 export function hashBody(body: Buffer): string {
   return createHash('sha256').update(body).digest('hex');
@@ -30,16 +49,20 @@ export function hashBody(body: Buffer): string {
 
 export class IdempotencyKeys {
   readonly #table: TableClient;
-  readonly #retentionInMs: number;
+  readonly #retentionInMs: number | null;
 
-  constructor(table: TableClient, retentionInMs: number) {
+  /** `retentionInMs`: how long a key is remembered; null = for ever. */
+  constructor(table: TableClient, retentionInMs: number | null) {
     this.#table = table;
     this.#retentionInMs = retentionInMs;
   }
 
-  /** Claims `key` of `flow` and `principal` for `requestId`, or returns the request that holds it. */
-  async claim(scope: KeyScope, key: string, requestId: string, bodyHash: string, abortSignal: AbortSignal, tries = 3): Promise<Claim> {
-    const entity: KeyEntity = { partitionKey: partitionOf(scope, key), rowKey: ROW_KEY, RequestId: requestId, BodyHash: bodyHash, CreatedAt: new Date() };
+  /**
+   * Claims `key` of `flow` and `principal` for `requestId`, created at `createdAt`, or returns the
+   * request that holds it.
+   */
+  async claim(scope: KeyScope, key: string, requestId: string, bodyHash: string, createdAt: Date, abortSignal: AbortSignal, tries = 3): Promise<Claim> {
+    const entity: KeyEntity = { partitionKey: partitionOf(scope, key), rowKey: ROW_KEY, RequestId: requestId, BodyHash: bodyHash, CreatedAt: createdAt, Indexed: true };
     try {
       await this.#table.createEntity(entity, { abortSignal });
       return { kind: 'claimed' };
@@ -49,8 +72,10 @@ export class IdempotencyKeys {
     }
     try {
       const existing = await this.#table.getEntity<KeyEntity>(entity.partitionKey, ROW_KEY, { abortSignal });
-      const createdAt = existing.CreatedAt instanceof Date ? existing.CreatedAt : new Date(String(existing.CreatedAt));
-      if (Date.now() - createdAt.getTime() <= this.#retentionInMs) return { kind: 'existing', requestId: existing.RequestId, bodyHash: existing.BodyHash };
+      const claimedAt = asDate(existing.CreatedAt);
+      if (this.#retentionInMs === null || Date.now() - claimedAt.getTime() <= this.#retentionInMs) {
+        return { kind: 'existing', requestId: existing.RequestId, bodyHash: existing.BodyHash };
+      }
       // Past its retention: the key starts over, If-Match so that only one submission takes it.
       await this.#table.updateEntity(entity, 'Replace', { etag: existing.etag, abortSignal });
       return { kind: 'claimed' };
@@ -58,8 +83,47 @@ export class IdempotencyKeys {
       const translated = translateStorageError(err, 'reading an idempotency key');
       // Deleted or retaken between our two calls: the other submission wins; ask again.
       const isRace = isEngineError(translated, 'AE_NOT_FOUND') || isEngineError(translated, 'AE_STORAGE_CONFLICT');
-      if (isRace && tries > 1) return this.claim(scope, key, requestId, bodyHash, abortSignal, tries - 1);
+      if (isRace && tries > 1) return this.claim(scope, key, requestId, bodyHash, createdAt, abortSignal, tries - 1);
       throw translated;
+    }
+  }
+
+  /**
+   * The record under `partitionKey`, or null when there is none. A partition key that is not an
+   * idempotency record's (an index row may be forged) is never looked up.
+   */
+  async get(partitionKey: string, abortSignal: AbortSignal): Promise<KeyRecord | null> {
+    if (!isIdempotencyPartitionKey(partitionKey)) return null;
+    try {
+      return toRecord(await this.#table.getEntity<KeyEntity>(partitionKey, ROW_KEY, { abortSignal }));
+    } catch (err) {
+      const translated = translateStorageError(err, 'reading an idempotency key');
+      if (isEngineError(translated, 'AE_NOT_FOUND')) return null;
+      throw translated;
+    }
+  }
+
+  /** Deletes the record if it still has `etag`; false when it changed or went away meanwhile. */
+  async deleteIfUnchanged(record: KeyRecord, abortSignal: AbortSignal): Promise<boolean> {
+    if (!isIdempotencyPartitionKey(record.partitionKey)) return false;
+    try {
+      await this.#table.deleteEntity(record.partitionKey, ROW_KEY, { etag: record.etag, abortSignal });
+      return true;
+    } catch (err) {
+      const translated = translateStorageError(err, 'deleting an idempotency key');
+      if (isEngineError(translated, 'AE_NOT_FOUND') || isEngineError(translated, 'AE_STORAGE_CONFLICT')) return false;
+      throw translated;
+    }
+  }
+
+  /** One page of records created before `cutoff`, from `cursor` on: the index pass's scan. */
+  async listCreatedBefore(cutoff: Date, limit: number, cursor: string | null, abortSignal: AbortSignal): Promise<Page<KeyRecord>> {
+    const filter = odata`RowKey eq ${ROW_KEY} and CreatedAt lt ${cutoff}`;
+    try {
+      const page = await queryPage<KeyEntity>(this.#table, { filter }, limit, cursor, abortSignal);
+      return { items: page.items.flatMap((e) => (isIdempotencyPartitionKey(e.partitionKey) && typeof e.RequestId === 'string' ? [toRecord(e)] : [])), nextCursor: page.nextCursor };
+    } catch (err) {
+      throw translateStorageError(err, 'listing idempotency keys for the index');
     }
   }
 
@@ -74,10 +138,19 @@ export class IdempotencyKeys {
   }
 }
 
+function toRecord(e: KeyEntity & { etag: string }): KeyRecord {
+  return { partitionKey: e.partitionKey, requestId: e.RequestId, createdAt: asDate(e.CreatedAt), etag: e.etag, isIndexed: e.Indexed === true };
+}
+
 /** Whose key it is: a flow's, and the submitting principal's under oidc (null under auth none). */
 export interface KeyScope {
   flow: string;
   principal: string | null;
+}
+
+/** The PartitionKey of the record of `key` in `scope`: the request's index row names it. */
+export function idempotencyPartitionOf(scope: KeyScope, key: string): string {
+  return partitionOf(scope, key);
 }
 
 function partitionOf({ flow, principal }: KeyScope, key: string): string {

@@ -9,18 +9,23 @@
  * - the step inputs of a request are deleted after the request is completed; a message that still
  *   names one is then a stale duplicate, which the step runner recognises by the status row;
  * - the blobs of a dead-lettered request stay while its DLQ entry exists (a replay needs them);
- * - a result blob lives as long as the status row that names it.
+ * - a result blob lives as long as the status row that names it: the retention sweep deletes every
+ *   blob under a completed request's prefix (orphans of crashes included) just before its row.
  * A crash between a blob's upload and its use leaves an orphan blob, never a dangling reference.
  */
 import { randomUUID } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
-import { type Envelope, type EnvelopeBody, encodeEnvelope, inlineBody, inlineBytes, isPayloadBlobOf, payloadBlobName } from './envelope.js';
+import { type Envelope, type EnvelopeBody, encodeEnvelope, inlineBody, inlineBytes, isPayloadBlobOf, isRequestId, payloadBlobName } from './envelope.js';
 import { EngineError, isEngineError } from '../errors.js';
 import { required } from '../common/required.js';
 import { translateStorageError } from './storage-error.js';
 
 /** Azure Queues' largest message: 64 KiB of (base64) text. */
 export const MAX_MESSAGE_CHARS = 64 * 1024;
+/** Azure's most sub-requests in one Blob Batch request. */
+const MAX_BATCH_DELETES = 256;
+/** Azure's longest page of a blob listing. */
+const MAX_LIST_PAGE = 5000;
 /** Room kept free in an inline message for what a retry rewrites in it (attempt, ETag). */
 const RETRY_HEADROOM_CHARS = 1024;
 
@@ -94,6 +99,40 @@ export class PayloadStore {
       return { stream: required(response.readableStreamBody, 'AE_STORAGE', `the body of blob ${blobName}`), byteLength: response.contentLength ?? null };
     } catch (err) {
       throw translateStorageError(err, `reading payload blob ${blobName}`);
+    }
+  }
+
+  /** Every payload blob of `requestId` (its prefix): one call per 5,000 blobs. */
+  async listOfRequest(requestId: string, abortSignal: AbortSignal): Promise<string[]> {
+    if (!isRequestId(requestId)) return [];
+    const names: string[] = [];
+    try {
+      for await (const page of this.#container.listBlobsFlat({ prefix: `${requestId}/`, abortSignal }).byPage({ maxPageSize: MAX_LIST_PAGE })) {
+        for (const item of page.segment.blobItems) if (isPayloadBlobOf(requestId, item.name)) names.push(item.name);
+      }
+      return names;
+    } catch (err) {
+      throw translateStorageError(err, `listing the payload blobs of request ${requestId}`);
+    }
+  }
+
+  /**
+   * Deletes many blobs with the Blob Batch API, up to 256 in one call; one already gone counts as
+   * deleted. Throws when any other delete failed (the others may have been done).
+   */
+  async deleteMany(blobNames: readonly string[], abortSignal: AbortSignal): Promise<void> {
+    for (const blobName of blobNames) checkName(blobName);
+    const batches = this.#container.getBlobBatchClient();
+    for (let i = 0; i < blobNames.length; i += MAX_BATCH_DELETES) {
+      const chunk = blobNames.slice(i, i + MAX_BATCH_DELETES).map((name) => this.#container.getBlobClient(name));
+      let failed: string[];
+      try {
+        const response = await batches.deleteBlobs(chunk, { abortSignal });
+        failed = response.subResponses.filter((r) => r.status !== 404 && (r.status < 200 || r.status >= 300)).map((r) => `${r.status} ${r.errorCode ?? ''}`.trim());
+      } catch (err) {
+        throw translateStorageError(err, `deleting ${chunk.length} payload blobs`);
+      }
+      if (failed.length > 0) throw new EngineError('AE_STORAGE', `deleting ${chunk.length} payload blobs: ${failed.length} failed (${[...new Set(failed)].join(', ')})`);
     }
   }
 

@@ -12,6 +12,10 @@
  *
  * Ids. `replay-{UUID v4}`, checked before any storage call, so a malformed id, a request id or a
  * DLQ id costs nothing.
+ *
+ * Retention. A job's index row (due-index.ts) is written before its row; the retention sweep deletes
+ * the row retention.config.completedMs after the job last wrote it, once it is done or has stopped
+ * writing (engine/retention.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
@@ -102,6 +106,17 @@ export class ReplayJobTable {
       const translated = translateStorageError(err, `reading DLQ replay job ${jobId}`);
       if (isEngineError(translated, 'AE_NOT_FOUND')) return null;
       throw translated;
+    }
+  }
+
+  /** Removes the job's row; one already gone counts as removed. */
+  async delete(jobId: string, abortSignal: AbortSignal): Promise<void> {
+    if (!isReplayJobId(jobId)) return;
+    try {
+      await this.#table.deleteEntity(partitionOf(jobId), ROW_KEY, { abortSignal });
+    } catch (err) {
+      const translated = translateStorageError(err, `deleting DLQ replay job ${jobId}`);
+      if (!isEngineError(translated, 'AE_NOT_FOUND')) throw translated;
     }
   }
 }

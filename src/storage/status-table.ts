@@ -2,10 +2,16 @@
  * The status table: one entity per request (PartitionKey = request id), with property names users
  * read in Azure Storage Explorer. Every update is conditional on the ETag the writer last saw, so
  * the row never moves backwards (see engine/step-runner.ts for the protocol).
+ *
+ * A row written by this version has `Indexed: true`: its index row (due-index.ts) was written
+ * before it. Rows without it come from an earlier version; the one-off index pass finds them by
+ * that (engine/index-migration.ts). The retention sweep deletes a row only If-Match the ETag it
+ * judged it by, so a row that changed meanwhile (a replay reset it) stays.
  */
 import { odata, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { isEngineError } from '../errors.js';
 import { required } from '../common/required.js';
+import { isRequestId } from './envelope.js';
 import { queryPage, type Page } from './paging.js';
 import { translateStorageError } from './storage-error.js';
 
@@ -49,6 +55,11 @@ export interface StatusRow {
   etag: string;
 }
 
+/** A row found by the index pass: whether this version wrote it (and so indexed it already). */
+export interface ScannedStatusRow extends StatusRow {
+  isIndexed: boolean;
+}
+
 /** Fields a transition sets; the rest of the row stays as it is (merge). */
 export type StatusChange = Partial<Omit<RequestStatus, 'id' | 'flow' | 'createdAt' | 'submittedBy'>> & { updatedAt: Date };
 
@@ -78,6 +89,7 @@ interface StatusEntity {
   DlqId?: string;
   LastMessageId?: string;
   SubmittedBy?: string;
+  Indexed?: boolean;
 }
 
 export class StatusTable {
@@ -133,6 +145,22 @@ export class StatusTable {
     }
   }
 
+  /**
+   * Removes the row if it still has `etag`: `deleted`, `changed` (another writer got there first:
+   * the row stays), or `gone` (it was removed already).
+   */
+  async deleteIfUnchanged(id: string, etag: string, abortSignal: AbortSignal): Promise<'deleted' | 'changed' | 'gone'> {
+    try {
+      await this.#table.deleteEntity(id, ROW_KEY, { etag, abortSignal });
+      return 'deleted';
+    } catch (err) {
+      const translated = translateStorageError(err, `deleting status of request ${id}`);
+      if (isEngineError(translated, 'AE_NOT_FOUND')) return 'gone';
+      if (isEngineError(translated, 'AE_STORAGE_CONFLICT')) return 'changed';
+      throw translated;
+    }
+  }
+
   /** Removes a row; one already gone counts as removed. */
   async delete(id: string, abortSignal: AbortSignal): Promise<void> {
     try {
@@ -163,20 +191,18 @@ export class StatusTable {
     }
   }
 
-  /** Up to `limit` unfinished rows last updated before `cutoff`: candidates for the expiry sweep. */
-  async listUnfinishedBefore(cutoff: Date, limit: number, abortSignal: AbortSignal): Promise<StatusRow[]> {
-    const filter = odata`RowKey eq ${ROW_KEY} and Status ne ${'completed'} and Status ne ${'dead-lettered'} and UpdatedAt lt ${cutoff}`;
-    const rows: StatusRow[] = [];
+  /**
+   * One page of rows created before `cutoff`, from `cursor` on: the index pass's scan of the rows
+   * of earlier versions. A page may come back empty with a cursor (Azure's scans stop after 5 s).
+   */
+  async listCreatedBefore(cutoff: Date, limit: number, cursor: string | null, abortSignal: AbortSignal): Promise<Page<ScannedStatusRow>> {
+    const filter = odata`RowKey eq ${ROW_KEY} and CreatedAt lt ${cutoff}`;
     try {
-      for await (const page of this.#table.listEntities<StatusEntity>({ abortSignal, queryOptions: { filter } }).byPage({ maxPageSize: Math.min(limit, 1000) })) {
-        for (const entity of page) {
-          rows.push({ status: fromEntity(entity), etag: entity.etag });
-          if (rows.length >= limit) return rows;
-        }
-      }
-      return rows;
+      const page = await queryPage<StatusEntity>(this.#table, { filter }, limit, cursor, abortSignal);
+      const items = page.items.filter((e) => isRequestId(e.partitionKey)).map((e) => ({ status: fromEntity(e), etag: e.etag, isIndexed: e.Indexed === true }));
+      return { items, nextCursor: page.nextCursor };
     } catch (err) {
-      throw translateStorageError(err, 'listing unfinished requests');
+      throw translateStorageError(err, 'listing requests for the index');
     }
   }
 
@@ -206,6 +232,7 @@ function toEntity(s: RequestStatus): StatusEntity {
     ...(set as Omit<StatusEntity, 'partitionKey' | 'rowKey' | 'Flow'>),
     CreatedAt: s.createdAt,
     ...(s.submittedBy === null ? {} : { SubmittedBy: s.submittedBy }),
+    Indexed: true,
   };
 }
 

@@ -21,6 +21,7 @@ const CONTRACT_KEYS = [
   'callback.config',
   'payload.config',
   'ui.config',
+  'retention.config',
 ];
 
 describe('defaults', () => {

@@ -6,14 +6,18 @@ import { TableClient } from '@azure/data-tables';
 import { ContainerClient } from '@azure/storage-blob';
 import { Completions } from '../../src/engine/completions.js';
 import type { Flow } from '../../src/engine/flows.js';
+import { DueRules } from '../../src/engine/due-rules.js';
 import { ReplayJobs } from '../../src/engine/replay-jobs.js';
+import { RequestIndex } from '../../src/engine/request-index.js';
 import { Admission } from '../../src/ingress/admission.js';
 import { createApiRouters, type IngressDeps, type ServedRoutes } from '../../src/ingress/app.js';
 import { createOpenApiDocument } from '../../src/ingress/openapi.js';
 import { createLogger } from '../../src/observability/log.js';
 import { Throughput } from '../../src/observability/throughput.js';
 import { DlqTable } from '../../src/storage/dlq-table.js';
+import { DueIndexTable } from '../../src/storage/due-index.js';
 import { IdempotencyKeys } from '../../src/storage/idempotency-keys.js';
+import { IndexCommitter } from '../../src/storage/index-committer.js';
 import { PayloadStore } from '../../src/storage/payloads.js';
 import { ReplayJobTable } from '../../src/storage/replay-jobs.js';
 import { StatusTable } from '../../src/storage/status-table.js';
@@ -81,6 +85,7 @@ function idleDeps(served: ServedRoutes): IngressDeps {
   const flows = new Map<string, Flow>();
   const dlqTable = new DlqTable(table);
   const log = createLogger({ level: 'silent', destination: { write: () => undefined } });
+  const index = new RequestIndex({ committer: new IndexCommitter(new DueIndexTable(table)), rules: new DueRules({ flows, retention: { completedInMs: null, deadLetteredInMs: null, idempotencyInMs: null } }) });
   return {
     served,
     flows,
@@ -92,6 +97,7 @@ function idleDeps(served: ServedRoutes): IngressDeps {
     ownership: { ownRequestsOnly: false, adminRoles: [] },
     admission: new Admission({ maxPoolSize: 1, maxQueueSize: 0 }),
     idempotency: new IdempotencyKeys(table, 1000),
+    index,
     allowedCallbackHosts: [],
     ownAddresses: () => [],
     completions: new Completions(),
@@ -105,7 +111,7 @@ function idleDeps(served: ServedRoutes): IngressDeps {
     auth: null,
     health: () => Promise.resolve({ status: 'UP', components: {} }),
     refreshGauges: () => Promise.resolve(),
-    replayJobs: new ReplayJobs({ flows, statusTable, dlqTable, jobTable: new ReplayJobTable(table), closing: new AbortController().signal, log }),
+    replayJobs: new ReplayJobs({ flows, statusTable, dlqTable, index, jobTable: new ReplayJobTable(table), closing: new AbortController().signal, log }),
     info: () => ({}),
     throughput: new Throughput({ flows: [] }),
     role: 'all',

@@ -59,6 +59,9 @@ const table: Record<StorageService, Case[]> = {
     ['DELETE', `${TABLE}/status(PartitionKey='a',RowKey='b')`, undefined, 'table.delete'],
     ['POST', `${TABLE}/status(PartitionKey='a',RowKey='b')`, 'DELETE', 'table.delete'],
     ['OPTIONS', `${TABLE}/status`, undefined, 'table.admin'],
+    // An entity-group transaction, whatever it holds.
+    ['POST', `${TABLE}/$batch`, undefined, 'table.batch'],
+    ['POST', `${AZURITE_TABLE}/$batch`, undefined, 'table.batch'],
   ],
   blob: [
     ['PUT', `${BLOB}/payloads/req-1-step-0`, undefined, 'blob.write'],
@@ -67,7 +70,10 @@ const table: Record<StorageService, Case[]> = {
     ['DELETE', `${BLOB}/payloads/req-1-step-0`, undefined, 'blob.delete'],
     ['PUT', `${BLOB}/payloads?restype=container`, undefined, 'blob.admin'],
     ['DELETE', `${BLOB}/payloads?restype=container`, undefined, 'blob.admin'],
-    ['GET', `${BLOB}/payloads?restype=container&comp=list`, undefined, 'blob.admin'],
+    ['GET', `${BLOB}/payloads?restype=container&comp=list`, undefined, 'blob.list'],
+    ['GET', `${BLOB}/payloads?restype=container&comp=list&prefix=req-1%2F`, undefined, 'blob.list'],
+    ['POST', `${BLOB}/?comp=batch`, undefined, 'blob.batch'],
+    ['POST', `${BLOB}/payloads?restype=container&comp=batch`, undefined, 'blob.batch'],
     ['POST', `${BLOB}/payloads/req-1-step-0`, undefined, 'blob.admin'],
     ['PUT', `${BLOB}/payloads/locks/sweeper?comp=lease`, undefined, 'blob.lease'],
     ['PUT', `${BLOB}/payloads?restype=container&comp=lease`, undefined, 'blob.admin'],

@@ -192,6 +192,8 @@ describe('async-engine start', () => {
         'table AsyncEngineStatus',
       ]);
       assert.ok((await readdir(location)).length > 0, 'the emulator works in the configured folder');
+      // Started, not only provisioned: a SIGTERM during start-up ends it without a drain to log.
+      await engine.startedUrl();
       engine.child.kill('SIGTERM');
       const { code, stdout, stderr } = await engine.exited;
       assert.equal(code, 0, stderr);

@@ -523,6 +523,9 @@ async function statusTableContents(e: TestEngine): Promise<{ rows: Set<string>; 
   for await (const entity of e.runtime.storage.clients.statusTable.listEntities<{ RequestId?: string }>()) {
     if (entity.rowKey === 'status') rows.add(entity.partitionKey ?? '');
     else if (entity.rowKey === 'idempotency') keys.push({ requestId: entity.RequestId ?? '' });
+    // The time index: written before the rows it points to, so a refused submission may leave one
+    // behind, which the sweep removes (a row without an index row would be the half-stored case).
+    else if (entity.partitionKey?.startsWith('due~') || entity.partitionKey === 'meta~index') continue;
     else assert.fail(`an unexpected entity in the status table: ${entity.partitionKey} / ${entity.rowKey}`);
   }
   return { rows, keys };

@@ -139,7 +139,7 @@ describe('callbacks', () => {
     await waitForStatus(e, id, 'completed');
     await callbackOf(e, id, 'failed');
     assert.equal(receiver.calls.length, 1, 'the replay was not called back');
-    assert.equal(e.logged('callback.refused').length, 1);
+    await eventually(() => assert.equal(e.logged('callback.refused').length, 1), { timeoutInMs: 10_000 });
   });
 
   it('delivers nothing to the engine that runs the request when the callback points at it, though another engine accepted it', async () => {
@@ -151,8 +151,10 @@ describe('callbacks', () => {
     const id = await submit(accepting, 'flow', '{}', { 'x-callback-url': `${e.url}/api/dlq/replay?flow=flow` });
     await waitForStatus(e, id, 'completed');
     await callbackOf(e, id, 'failed');
+    // The refusal is recorded before it is logged.
+    await eventually(() => assert.equal(e.logged('callback.refused').length, 1), { timeoutInMs: 10_000 });
     const [refused] = e.logged('callback.refused');
-    assert.match(String(refused?.['reason']), /own address/, JSON.stringify([...e.logged('callback.given_up'), ...e.logged('callback.failed_attempt'), ...accepting.logged('callback.refused'), ...accepting.logged('callback.failed_attempt')]));
+    assert.match(String(refused?.['reason']), /own address/);
     assert.equal(e.logged('dlq.replay_job_started').length + e.logged('callback.delivered').length, 0);
   });
 

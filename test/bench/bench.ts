@@ -3,19 +3,21 @@
  * the same machine in one run (Benchmark issue). Each system gets a fresh in-memory Azurite per
  * run, the same N, and the order alternates over the rounds. Scenarios: throughput (N requests
  * from `--concurrency` clients), light load at `--light-rate` and at `--trickle-rate` req/s (1 by
- * default: the cost per request when the queues are mostly empty), idle (two flows, no traffic:
- * receives per queue per second), and a backlog drained by a fresh engine. Progress goes to stderr; the table (or with --json the JSON) to stdout.
+ * default: the cost per request when the queues are mostly empty), CPU split (ingress and worker
+ * in processes of their own: CPU per submission and per step-message), idle (two flows, no
+ * traffic: receives per queue per second), and a backlog drained by a fresh engine. Progress goes to stderr; the table (or with --json the JSON) to stdout.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { runBacklog } from './backlog.js';
+import { runCpuSplit, type CpuSplitRun } from './cpu-split.js';
 import { EchoEndpoint } from './echo.js';
 import { runIdle, type IdleRun } from './idle.js';
 import { submitAtRate, submitClosedLoop } from './load.js';
 import { measureRun, type BenchContext, type LoadRun } from './measure.js';
 import { parseBenchOptions, USAGE, type BenchOptions } from './options.js';
-import { describeMachine, evaluateGoals, renderReport, summarizeIdle, summarizeRuns, type BenchResult } from './report.js';
+import { describeMachine, evaluateGoals, renderReport, summarizeCpuSplit, summarizeIdle, summarizeRuns, type BenchResult } from './report.js';
 import type { SystemName } from './system.js';
 
 const SYSTEMS: readonly SystemName[] = ['floor', 'engine'];
@@ -33,6 +35,9 @@ const METHOD: BenchResult['method'] = {
   idle:
     "queue.receive calls over all six queues of two 3-step flows, between a storage-call count just after the system was ready and one idle-seconds later, / queues / seconds; floor and engine idle at the same time, each on its own Azurite; the engine's window includes its back-off ramp from delay to maxIdleDelay",
   'peak RSS / CPU': "VmHWM, and utime+stime from the system's ready to the last completion, of the floor or engine process (/proc; n/a elsewhere); the engine's include its ingress",
+  'CPU split':
+    'each system as two processes on one Azurite, N requests over HTTP: the engine with --role ingress and --role worker, the floor with its own node:http ingress (status insert + first send) and floor.ts; ' +
+    "utime+stime of each process from both being ready to the last completion: the ingress's / accepted submissions, the worker's / step-messages (N x 3)",
 };
 
 function orderOf(round: number): readonly SystemName[] {
@@ -51,6 +56,7 @@ async function runBench(options: BenchOptions, ctx: BenchContext): Promise<Bench
   const throughputRuns: LoadRun[] = [];
   const lightRuns: LoadRun[] = [];
   const trickleRuns: LoadRun[] = [];
+  const cpuSplitRuns: CpuSplitRun[] = [];
   const idleRuns: IdleRun[] = [];
   for (let round = 1; round <= options.rounds; round++) {
     for (const system of orderOf(round)) {
@@ -59,6 +65,15 @@ async function runBench(options: BenchOptions, ctx: BenchContext): Promise<Bench
       const run = await measureRun(ctx, system, round, `round${round}-throughput`, (submit) => submitClosedLoop(submit, options.n, options.concurrency));
       throughputRuns.push(run);
       ctx.progress(progressLine(run, label));
+    }
+    for (const system of orderOf(round)) {
+      const label = `round ${round}/${options.rounds} cpu split`;
+      ctx.progress(`${label} ${system}: submitting ${options.n} requests to its ingress process`);
+      const run = await runCpuSplit(ctx, system, round, `round${round}-cpu-split`);
+      cpuSplitRuns.push(run);
+      ctx.progress(
+        `${label} ${system}: ingress ${(run.ingressCpuMsPerSubmission ?? Number.NaN).toFixed(3)} CPU ms/submission, worker ${(run.workerCpuMsPerStepMessage ?? Number.NaN).toFixed(3)} CPU ms/step-message`,
+      );
     }
     for (const system of orderOf(round)) {
       const label = `round ${round}/${options.rounds} light load`;
@@ -90,6 +105,7 @@ async function runBench(options: BenchOptions, ctx: BenchContext): Promise<Bench
   const light = { floor: summarizeRuns(lightRuns, 'floor'), engine: summarizeRuns(lightRuns, 'engine') };
   const trickle = { floor: summarizeRuns(trickleRuns, 'floor'), engine: summarizeRuns(trickleRuns, 'engine') };
   const idle = { floor: summarizeIdle(idleRuns, 'floor'), engine: summarizeIdle(idleRuns, 'engine') };
+  const cpuSplit = { floor: summarizeCpuSplit(cpuSplitRuns, 'floor'), engine: summarizeCpuSplit(cpuSplitRuns, 'engine') };
   const backlog = { ...backlogRun, normalRunPeakRssInBytes: throughput.engine.peakRssInBytes };
   return {
     machine: describeMachine(),
@@ -98,8 +114,9 @@ async function runBench(options: BenchOptions, ctx: BenchContext): Promise<Bench
     lightLoad: { runs: lightRuns, median: light },
     trickle: { runs: trickleRuns, median: trickle },
     idle: { runs: idleRuns, median: idle },
+    cpuSplit: { runs: cpuSplitRuns, median: cpuSplit },
     backlog,
-    goals: evaluateGoals(throughput, light, backlog, trickle, idle),
+    goals: evaluateGoals(throughput, light, backlog, trickle, idle, cpuSplit),
     method: METHOD,
   };
 }

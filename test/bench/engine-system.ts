@@ -1,6 +1,7 @@
 /**
  * The engine as a system under test: the real command line (`node dist/src/main.js start`) in a
- * child process on the run's Azurite, fed through its HTTP ingress.
+ * child process on the run's Azurite, fed through its HTTP ingress; in the CPU split scenario two
+ * of them on the same storage, `--role ingress` and `--role worker`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -11,11 +12,12 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
+import type { RuntimeRole } from '../../src/runtime.js';
 import type { Emulator } from '../../src/storage/azurite.js';
 import { cleanEnv, REPO_ROOT } from '../support/cli.js';
 import type { EchoEndpoint } from './echo.js';
 import { ENGINE_COMPLETED_PROPERTY, ENGINE_FLOW, ENGINE_STATUS_TABLE, engineDocument } from './engine-config.js';
-import { readCompletionTimes, type RunningSystem } from './system.js';
+import { mergeCounts, readCompletionTimes, type RunningSystem, type SplitSystem } from './system.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const START_TIMEOUT_IN_MS = 60_000;
@@ -34,18 +36,20 @@ export class EngineCli {
   }
 
   /**
-   * Starts `async-engine start --config <configPath>` and resolves once its ingress answers (the
-   * pollers start right after the ingress listens). At log level warn the engine does not log its
-   * port, so the bench picks a free one and writes it into the configuration beforehand.
+   * Starts `async-engine start --config <configPath> --role <role>` and resolves once its ingress
+   * answers (the pollers start right after the ingress listens; a worker's port serves
+   * /actuator/* only). At log level warn the engine does not log its port, so the bench picks a
+   * free one and writes it into the configuration beforehand.
    */
-  static async start(configPath: string, port: number, execArgv: string[]): Promise<EngineCli> {
-    const child = spawn(process.execPath, [...execArgv, MAIN, 'start', '--config', configPath], {
+  static async start(configPath: string, port: number, execArgv: string[], role: RuntimeRole = 'all'): Promise<EngineCli> {
+    const child = spawn(process.execPath, [...execArgv, MAIN, 'start', '--config', configPath, '--role', role], {
       cwd: REPO_ROOT,
       env: cleanEnv({ LOG_LEVEL: 'warn' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     // Its warnings and errors are worth seeing; reading both streams also keeps a full pipe from blocking it.
-    for (const stream of [child.stdout!, child.stderr!]) createInterface({ input: stream }).on('line', (line) => process.stderr.write(`[engine] ${line}\n`));
+    const prefix = role === 'all' ? '[engine]' : `[engine ${role}]`;
+    for (const stream of [child.stdout!, child.stderr!]) createInterface({ input: stream }).on('line', (line) => process.stderr.write(`${prefix} ${line}\n`));
     const engine = new EngineCli(child, `http://127.0.0.1:${port}`);
     try {
       await engine.#waitUntilAnswering();
@@ -162,6 +166,45 @@ export async function startEngineSystem(options: EngineStartOptions, name: strin
       'one scrape of async_engine_storage_operations_total at the end (all kinds summed; the scrape itself adds one queue.admin call per step, for the queue-depth gauge)',
     async close() {
       await engine.stop();
+      await agent.close();
+    },
+  };
+}
+
+export interface SplitEngineStartOptions extends EngineStartOptions {
+  /** Extra node flags for the ingress process. */
+  ingressExecArgv: string[];
+}
+
+/**
+ * The engine in two processes on the same storage: `--role worker` (the pollers) and `--role
+ * ingress` (the HTTP API), each with its own port.
+ * Its storage calls are both processes' scrapes, added.
+ */
+export async function startSplitEngine(options: SplitEngineStartOptions, name: string): Promise<SplitSystem> {
+  const workerConfig = await writeEngineConfig(options, `${name}-worker`);
+  const ingressConfig = await writeEngineConfig(options, `${name}-ingress`);
+  // Both at once: each provisions the queues and tables if they are missing, as replicas do.
+  const [worker, ingress] = await Promise.allSettled([
+    EngineCli.start(workerConfig.configPath, workerConfig.port, options.execArgv, 'worker'),
+    EngineCli.start(ingressConfig.configPath, ingressConfig.port, options.ingressExecArgv, 'ingress'),
+  ]);
+  if (worker.status === 'rejected' || ingress.status === 'rejected') {
+    for (const started of [worker, ingress]) if (started.status === 'fulfilled') await started.value.stop();
+    throw worker.status === 'rejected' ? worker.reason : (ingress as PromiseRejectedResult).reason;
+  }
+  const agent = new Agent({ connections: options.submitConnections });
+  return {
+    name: 'engine',
+    pid: worker.value.pid,
+    ingressPid: ingress.value.pid,
+    submit: (body) => submitToIngress(agent, ingress.value.url, body),
+    readCompletions: () => readCompletionTimes(options.emulator.connectionString, ENGINE_STATUS_TABLE, ENGINE_COMPLETED_PROPERTY),
+    readStorageCalls: async () => mergeCounts(await worker.value.scrapeStorageCalls(), await ingress.value.scrapeStorageCalls()),
+    storageCallsCountedBy: 'one scrape of async_engine_storage_operations_total of each process at the end, added',
+    async close() {
+      await ingress.value.stop();
+      await worker.value.stop();
       await agent.close();
     },
   };

@@ -1,6 +1,6 @@
 /**
- * The messages between the bench (parent) and its child processes (echo endpoint, floor), sent
- * over Node's IPC channel as JSON.
+ * The messages between the bench (parent) and its child processes (echo endpoint, floor, the
+ * floor's ingress), sent over Node's IPC channel as JSON.
  */
 import type { ChildProcess } from 'node:child_process';
 
@@ -16,6 +16,11 @@ export type FloorCommand = { type: 'report' } | { type: 'stop' };
 
 export type FloorEvent =
   | { type: 'ready' }
+  | { type: 'report'; storageCalls: Record<string, number>; failures: number }
+  | { type: 'stopped' };
+
+export type FloorIngressEvent =
+  | { type: 'listening'; port: number }
   | { type: 'report'; storageCalls: Record<string, number>; failures: number }
   | { type: 'stopped' };
 

@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import type { BacklogRun } from './backlog.js';
+import type { CpuSplitRun } from './cpu-split.js';
 import type { IdleRun } from './idle.js';
 import { RssSampler } from './process-stats.js';
 import type { LoadRun } from './measure.js';
@@ -25,6 +26,12 @@ export interface SystemSummary {
   cpuSeconds: number | null;
 }
 
+export interface CpuSplitSummary {
+  ingressCpuMsPerSubmission: number | null;
+  workerCpuMsPerStepMessage: number | null;
+  storageCallsPerStepMessage: number | null;
+}
+
 export interface IdleSummary {
   receivesPerQueuePerSecond: number | null;
 }
@@ -44,6 +51,8 @@ export interface BenchResult {
   /** Light load at `trickleRate` (1 req/s by default). */
   trickle: { runs: LoadRun[]; median: Record<SystemName, SystemSummary> };
   idle: { runs: IdleRun[]; median: Record<SystemName, IdleSummary> };
+  /** Ingress and worker in processes of their own: CPU per accepted submission and per step-message. */
+  cpuSplit: { runs: CpuSplitRun[]; median: Record<SystemName, CpuSplitSummary> };
   backlog: BacklogRun & { normalRunPeakRssInBytes: number | null };
   goals: Goal[];
   /** How each number was obtained. */
@@ -83,12 +92,22 @@ export function summarizeIdle(runs: readonly IdleRun[], system: SystemName): Idl
   return { receivesPerQueuePerSecond: median(runs.filter((r) => r.system === system).map((r) => r.receivesPerQueuePerSecond)) };
 }
 
+export function summarizeCpuSplit(runs: readonly CpuSplitRun[], system: SystemName): CpuSplitSummary {
+  const mine = runs.filter((r) => r.system === system);
+  return {
+    ingressCpuMsPerSubmission: median(mine.map((r) => r.ingressCpuMsPerSubmission)),
+    workerCpuMsPerStepMessage: median(mine.map((r) => r.workerCpuMsPerStepMessage)),
+    storageCallsPerStepMessage: median(mine.map((r) => r.storage.perStepMessage)),
+  };
+}
+
 export function evaluateGoals(
   throughput: Record<SystemName, SystemSummary>,
   light: Record<SystemName, SystemSummary>,
   backlog: BenchResult['backlog'],
   trickle: Record<SystemName, SystemSummary>,
   idle: Record<SystemName, IdleSummary>,
+  cpuSplit: Record<SystemName, CpuSplitSummary>,
 ): Goal[] {
   const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : a / b);
   const speed = ratio(throughput.engine.requestsPerSecond, throughput.floor.requestsPerSecond);
@@ -99,6 +118,7 @@ export function evaluateGoals(
   const idleReceives = ratio(idle.engine.receivesPerQueuePerSecond, idle.floor.receivesPerQueuePerSecond);
   const trickleCalls = ratio(trickle.engine.storageCallsPerRequest, trickle.floor.storageCallsPerRequest);
   const trickleP99 = ratio(trickle.engine.submitToDoneP99InMs, trickle.floor.submitToDoneP99InMs);
+  const stepCpu = ratio(cpuSplit.engine.workerCpuMsPerStepMessage, cpuSplit.floor.workerCpuMsPerStepMessage);
   return [
     {
       goal: `engine throughput >= ${GOAL_THROUGHPUT_RATIO}x the floor's`,
@@ -134,6 +154,11 @@ export function evaluateGoals(
       goal: 'trickle p99 (submit -> done) <= the floor\'s',
       isMet: trickleP99 === null ? null : trickleP99 <= 1,
       measured: `${fmt(trickleP99, 2)}x (${fmt(trickle.engine.submitToDoneP99InMs, 0)} vs ${fmt(trickle.floor.submitToDoneP99InMs, 0)} ms)`,
+    },
+    {
+      goal: 'engine CPU per step-message <= the floor\'s',
+      isMet: stepCpu === null ? null : stepCpu <= 1,
+      measured: `${fmt(stepCpu, 2)}x (${fmt(cpuSplit.engine.workerCpuMsPerStepMessage, 3)} vs ${fmt(cpuSplit.floor.workerCpuMsPerStepMessage, 3)} ms)`,
     },
   ];
 }
@@ -211,6 +236,24 @@ export function renderReport(result: BenchResult): string {
   };
   lightTable(`Light load: ${o.lightRate} req/s for ${o.lightSeconds} s, median of ${o.rounds} round(s)`, result.lightLoad.median);
   lightTable(`Trickle (light load): ${o.trickleRate} req/s for ${o.trickleSeconds} s, median of ${o.rounds} round(s)`, result.trickle.median);
+  lines.push(`CPU split: ingress and worker in processes of their own, N=${o.n}, ${o.concurrency} clients over HTTP, median of ${o.rounds} round(s)`);
+  row('', 'floor', 'engine', 'engine/floor');
+  for (const [label, pick, digits] of [
+    ['ingress CPU ms / accepted submission', (s: CpuSplitSummary) => s.ingressCpuMsPerSubmission, 3],
+    ['worker CPU ms / step-message', (s: CpuSplitSummary) => s.workerCpuMsPerStepMessage, 3],
+    ['storage calls / step-message', (s: CpuSplitSummary) => s.storageCallsPerStepMessage, 3],
+  ] as const) {
+    const floor = pick(result.cpuSplit.median.floor);
+    const engine = pick(result.cpuSplit.median.engine);
+    row(label, fmt(floor, digits), fmt(engine, digits), floor && engine !== null ? `${fmt(engine / floor, 2)}x` : 'n/a');
+  }
+  for (const run of result.cpuSplit.runs) {
+    lines.push(
+      `  round ${run.round} ${run.system}: ingress ${fmt(run.ingressCpuSeconds, 2)} s / ${run.requests} submissions, ` +
+        `worker ${fmt(run.workerCpuSeconds, 2)} s / ${run.stepMessages} step-messages, ${fmt(run.requests / run.seconds, 1)} req/s`,
+    );
+  }
+  lines.push('');
   const idleRuns = result.idle.runs;
   lines.push(`Idle: ${idleRuns[0]?.flows ?? 'n/a'} flows x 3 steps, no traffic, ${o.idleSeconds} s, poll delay ${o.pollDelayInMs} ms (engine: default maxIdleDelay 5000 ms)`);
   row('', 'floor', 'engine', 'engine/floor');

@@ -22,6 +22,11 @@ export interface RunningSystem {
   close(): Promise<void>;
 }
 
+/** A system in two processes, as the CPU split scenario runs it: `pid` runs the steps, `ingressPid` takes the submissions. */
+export interface SplitSystem extends RunningSystem {
+  readonly ingressPid: number;
+}
+
 /** How often the bench looks again while the last requests are being settled. */
 const COMPLETION_POLL_IN_MS = 100;
 

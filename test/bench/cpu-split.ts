@@ -1,0 +1,89 @@
+/**
+ * The CPU split scenario (Performance issue): each system runs as two processes on one fresh
+ * Azurite, an ingress and a worker, and takes N requests from `--concurrency` clients over HTTP.
+ * The engine runs `--role ingress` and `--role worker`; the floor runs floor-ingress.ts and
+ * floor.ts. Each process's CPU (user + sys) from both being ready to the last completion, divided
+ * by what it did: the ingress's by the accepted submissions, the worker's by the step-messages.
+ * The other scenarios keep one engine process (`all`), so that their numbers stay comparable.
+ */
+import { startSplitEngine } from './engine-system.js';
+import { STEP_COUNT } from './flow-shape.js';
+import { startSplitFloor } from './floor-system.js';
+import { submitClosedLoop } from './load.js';
+import { completionTimeoutInMs, profileArgs, startEmulator, storageUse, type BenchContext, type StorageUse } from './measure.js';
+import { readProcessStats, type ProcessStats } from './process-stats.js';
+import { waitForCompletions, type SplitSystem, type SystemName } from './system.js';
+
+export interface CpuSplitRun {
+  system: SystemName;
+  round: number;
+  /** Accepted submissions. */
+  requests: number;
+  stepMessages: number;
+  /** First submission to last completion. */
+  seconds: number;
+  ingressCpuSeconds: number | null;
+  workerCpuSeconds: number | null;
+  ingressCpuMsPerSubmission: number | null;
+  workerCpuMsPerStepMessage: number | null;
+  /** Both processes' calls, added. */
+  storage: StorageUse;
+}
+
+const MS_PER_SECOND = 1000;
+
+export async function runCpuSplit(ctx: BenchContext, name: SystemName, round: number, label: string): Promise<CpuSplitRun> {
+  const emulator = await startEmulator();
+  try {
+    ctx.echo.reset();
+    const { options } = ctx;
+    const common = {
+      emulator,
+      echo: ctx.echo,
+      pollDelayInMs: options.pollDelayInMs,
+      flowCount: 1,
+      execArgv: profileArgs(options, `${label}-${name}-worker`),
+      ingressExecArgv: profileArgs(options, `${label}-${name}-ingress`),
+      submitConnections: options.concurrency,
+    };
+    const system: SplitSystem = name === 'floor' ? await startSplitFloor(common) : await startSplitEngine({ ...common, workDir: ctx.workDir }, `${label}-${name}`);
+    try {
+      const ingressAtStart = readProcessStats(system.ingressPid);
+      const workerAtStart = readProcessStats(system.pid);
+      const firstSubmit = Date.now();
+      const submitted = await submitClosedLoop((body) => system.submit(body), options.n, options.concurrency);
+      ctx.progress(`${label} ${name}: ${submitted.length} submitted, waiting for completion`);
+      const timeout = completionTimeoutInMs(submitted.length);
+      await ctx.echo.whenLastStepCalled(submitted.length, timeout);
+      const completions = await waitForCompletions(system, submitted.map((s) => s.id), timeout);
+      const ingressAtEnd = readProcessStats(system.ingressPid);
+      const workerAtEnd = readProcessStats(system.pid);
+      const storageCalls = await system.readStorageCalls();
+      const lastDone = Math.max(...submitted.map((s) => completions.get(s.id)!));
+      const requests = submitted.length;
+      const stepMessages = requests * STEP_COUNT;
+      const ingressCpuSeconds = cpuBetween(ingressAtStart, ingressAtEnd);
+      const workerCpuSeconds = cpuBetween(workerAtStart, workerAtEnd);
+      return {
+        system: name,
+        round,
+        requests,
+        stepMessages,
+        seconds: (lastDone - firstSubmit) / MS_PER_SECOND,
+        ingressCpuSeconds,
+        workerCpuSeconds,
+        ingressCpuMsPerSubmission: ingressCpuSeconds === null ? null : (ingressCpuSeconds * MS_PER_SECOND) / requests,
+        workerCpuMsPerStepMessage: workerCpuSeconds === null ? null : (workerCpuSeconds * MS_PER_SECOND) / stepMessages,
+        storage: storageUse(storageCalls, requests),
+      };
+    } finally {
+      await system.close();
+    }
+  } finally {
+    await emulator.close();
+  }
+}
+
+function cpuBetween(start: ProcessStats, end: ProcessStats): number | null {
+  return start.cpuSeconds === null || end.cpuSeconds === null ? null : end.cpuSeconds - start.cpuSeconds;
+}

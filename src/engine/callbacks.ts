@@ -122,14 +122,15 @@ export class Callbacks {
   }
 
   /**
-   * Queues the callback of request `requestId`'s outcome that was written with `completedAt`; call
-   * only after that final status is written. Wakes this engine's poller, so an idle engine delivers
-   * at once.
+   * Queues the callback of request `requestId`'s outcome that was written with `completedAt`: after
+   * that final status is written, or, with `hiddenForInMs`, before it, hidden for longer than the
+   * write can take (a delivery that comes before the outcome, or for one never written, is dropped).
+   * Wakes this engine's poller when the message is visible at once, so an idle engine delivers it.
    */
-  async send(requestId: string, completedAt: Date, signal: AbortSignal): Promise<void> {
+  async send(requestId: string, completedAt: Date, signal: AbortSignal, hiddenForInMs = 0): Promise<void> {
     const text = encodeCallbackMessage({ v: CALLBACK_MESSAGE_VERSION, requestId, completedAt: completedAt.toISOString(), attempt: 1 });
-    await this.#lane.source.queue.send(text, { timeToLiveInMs: null, abortSignal: signal });
-    this.#lane.polling.wake();
+    await this.#lane.source.queue.send(text, { timeToLiveInMs: null, hiddenForInMs, abortSignal: signal });
+    if (hiddenForInMs === 0) this.#lane.polling.wake();
   }
 
   start(): void {

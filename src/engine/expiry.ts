@@ -22,6 +22,9 @@ import type { Callbacks } from './callbacks.js';
 import type { Completions } from './completions.js';
 import { endpointLabel, type Flows } from './flows.js';
 
+/** How long the callback message of an expired request stays hidden: longer than its status write can take. */
+const EXPIRED_CALLBACK_HIDDEN_FOR_IN_MS = 30_000;
+
 export interface ExpiryDeps {
   flows: Flows;
   statusTable: StatusTable;
@@ -59,6 +62,10 @@ export async function expireRequest(deps: ExpiryDeps, { status, etag }: StatusRo
     signal,
   );
   const change = { status: 'dead-lettered', lastError: error, dlqId, updatedAt: now, completedAt: now } as const;
+  // The callback message before the status write, hidden until the write is long done: a sweeper
+  // that dies in between leaves a message whose delivery finds no such outcome and drops it, where
+  // sending it after the write could leave the callback pending with no message at all.
+  if (status.callbackUrl) await deps.callbacks.send(status.id, now, signal, EXPIRED_CALLBACK_HIDDEN_FOR_IN_MS);
   const written = await deps.statusTable.update(status.id, change, etag, signal);
   if (written === null) {
     // Another sweeper recorded it (the same entry), or the request moved on after all.
@@ -69,9 +76,6 @@ export async function expireRequest(deps: ExpiryDeps, { status, etag }: StatusRo
   deadLettersTotal.inc({ flow: status.flow, step: String(status.step), reason: 'expired' });
   deps.throughput.countRequest(status.flow, 'deadLettered');
   deps.log.warn({ requestId: status.id, flow: status.flow, step: status.step, dlqId }, 'request.expired');
-  // The callback message after the status write: a sweeper that dies in between leaves the callback
-  // pending with no message to deliver it (the README says so); retention then keeps the row.
-  if (status.callbackUrl) await deps.callbacks.send(status.id, now, signal);
   deps.completions.notify(status.id);
   return { ...status, ...change };
 }

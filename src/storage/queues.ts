@@ -25,6 +25,8 @@ export interface ReceivedMessage {
 export interface SendOptions {
   /** null = never expires. */
   timeToLiveInMs: number | null;
+  /** Hidden for this long after it is sent (default 0: visible at once). */
+  hiddenForInMs?: number;
   abortSignal: AbortSignal;
 }
 
@@ -78,9 +80,10 @@ export function createStepQueue(client: QueueClient): StepQueue {
   };
   return {
     name,
-    send: (messageText, { timeToLiveInMs, abortSignal }) =>
+    send: (messageText, { timeToLiveInMs, hiddenForInMs = 0, abortSignal }) =>
       call('send', async () => {
-        await client.sendMessage(messageText, { messageTimeToLive: toTimeToLiveSeconds(timeToLiveInMs), abortSignal });
+        const visibilityTimeout = hiddenForInMs > 0 ? toVisibilitySeconds(hiddenForInMs) : undefined;
+        await client.sendMessage(messageText, { messageTimeToLive: toTimeToLiveSeconds(timeToLiveInMs), visibilityTimeout, abortSignal });
       }),
     receive: (count, { visibilityTimeoutInMs, abortSignal }) =>
       call('receive', async () => {

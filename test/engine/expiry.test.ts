@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DlqTable } from '../../src/storage/dlq-table.js';
+import { callbackQueueName } from '../../src/config/callback-queue.js';
 import { echo } from '../support/endpoints.js';
 import { engineSuite, flowDocument, getStatus, submit, type TestEngine } from '../support/engine.js';
+import { eventually } from '../support/eventually.js';
 
 /** Later than any margin the sweep allows (longest visibility timeout + 1 minute). */
 const LATER_IN_MS = 10 * 60_000;
@@ -49,5 +51,34 @@ describe('the expiry sweep', () => {
     const foreverId = await submit(forever, 'flow', '{}');
     assert.equal(await forever.runtime.engine.sweepExpired(new Date(Date.now() + 365 * 24 * 3600_000)), 0);
     assert.equal((await getStatus(forever, foreverId))['status'], 'queued');
+  });
+
+  it("queues an expired request's callback hidden before its status write, and an engine delivers it once visible", async () => {
+    const server = await suite.endpoint(echo);
+    const receiver = await suite.endpoint(echo);
+    const document = flowDocument(suite.azurite, {
+      steps: [{ url: server.url() }],
+      queue: { timeToLive: 0.001, visibilityTimeout: 1 },
+      extra: { 'callback.config': { allowedHosts: ['127.0.0.1'] } },
+    });
+    const sweeping = await suite.engine(document);
+    await sweeping.runtime.engine.close();
+    const id = await submit(sweeping, 'flow', '{}', { 'x-callback-url': receiver.url('/hook') });
+    assert.equal(await sweeping.runtime.engine.sweepExpired(new Date(Date.now() + LATER_IN_MS)), 1);
+
+    // Sent hidden: none of it is visible yet, and nothing was posted.
+    const { clients } = sweeping.runtime.storage;
+    const callbacks = clients.queues.getQueueClient(callbackQueueName(clients.statusTable.tableName));
+    assert.equal((await callbacks.getProperties()).approximateMessagesCount, 1);
+    assert.equal((await callbacks.peekMessages()).peekedMessageItems.length, 0);
+    assert.equal(receiver.calls.length, 0);
+
+    // Any engine delivers it once it shows (about 30 s later), with the outcome the sweep wrote.
+    const delivering = await suite.engine(document);
+    await eventually(async () => assert.deepEqual((await getStatus(delivering, id))['callback'], { url: receiver.url('/hook'), status: 'delivered' }), {
+      timeoutInMs: 120_000,
+    });
+    assert.equal(receiver.calls.length, 1);
+    assert.equal((JSON.parse(receiver.calls[0]!.body.toString()) as Record<string, unknown>)['status'], 'dead-lettered');
   });
 });

@@ -10,7 +10,7 @@ import { engineSuite, flowDocument, submit, waitForStatus } from '../support/eng
 describe('flow control toward endpoints', () => {
   const suite = engineSuite();
 
-  it('starts no more calls a second than maxRatePerSecond, in any one-second window', async () => {
+  it('starts no more calls a second than maxRatePerSecond, in any two-second window', async () => {
     const endpoint = await suite.endpoint(echo);
     const doc = flowDocument(suite.azurite, { steps: [{ url: endpoint.url(), maxThreads: 8 }] });
     (doc['flow.config'] as Array<{ queueMappings: Array<Record<string, unknown>> }>)[0]!.queueMappings[0]!['maxRatePerSecond'] = 5;
@@ -19,10 +19,12 @@ describe('flow control toward endpoints', () => {
     for (const id of ids) await waitForStatus(e, id, 'completed');
     const starts = endpoint.calls.map((c) => c.startedAt).sort((a, b) => a - b);
     assert.equal(starts.length, 16);
-    // A bucket of a quarter second's tokens lets a window see at most 5 x 1.25 calls: 6 (+1 for
-    // the clocks of the engine and this test not being one).
-    const busiest = Math.max(...starts.map((from) => starts.filter((t) => t >= from && t < from + 1000).length));
-    assert.ok(busiest <= 7, `${busiest} calls started within one second`);
+    // The calls are seen when this process's event loop gets to them, and a busy machine stalls it:
+    // calls the engine started a few hundred milliseconds apart can be seen together. Over two
+    // seconds the bucket (a quarter second's tokens) allows 5 x 2.25 calls: 11, +1 for such a stall.
+    // Without the limit all 16 start within a few milliseconds.
+    const busiest = Math.max(...starts.map((from) => starts.filter((t) => t >= from && t < from + 2000).length));
+    assert.ok(busiest <= 12, `${busiest} calls started within two seconds`);
     assert.ok((starts.at(-1) ?? 0) - (starts[0] ?? 0) >= 2000, '16 calls at 5 a second take more than 2 s');
   });
 

@@ -9,7 +9,6 @@
 import { type OptionValues, parseCommandLine } from './cli/command-line.js';
 import { type CommandName, commandHelp, globalHelp } from './cli/commands.js';
 import { EXIT_CONFIG, EXIT_RUNTIME, EXIT_USAGE } from './cli/exit-codes.js';
-import { planCommand, runOperatorCommand } from './cli/operator.js';
 import { Terminal } from './cli/terminal.js';
 import { formatIssue } from './config/issues.js';
 import { loadConfigFile, type LoadedConfig } from './config/load.js';
@@ -18,7 +17,7 @@ import { EngineError, type EngineErrorCode, isEngineError } from './errors.js';
 import { createCommandLogger, logLevelProblem, rootLogger } from './observability/log.js';
 import { StorageCallCounter } from './observability/storage-calls.js';
 import { startTracing, type Tracing, type TracingSettings, tracingSettingsOf } from './observability/tracing.js';
-import { RUNTIME_ROLES, Runtime, type RuntimeRole } from './runtime.js';
+import type { Runtime, RuntimeRole } from './runtime.js';
 import { VERSION } from './version.js';
 
 /** The exit code for an error that ends a command; anything not listed is a runtime failure. */
@@ -70,8 +69,10 @@ async function run(argv: string[], setHelp: (text: string) => void): Promise<num
   }
   switch (command.name) {
     case 'start': {
+      // The engine's modules only where they run: the other commands start quicker without them.
+      const { RUNTIME_ROLES, Runtime } = await import('./runtime.js');
       const role = values['role'];
-      return start(configPath, roleOf(typeof role === 'string' ? role : undefined, process.env['ASYNC_ENGINE_ROLE']), tracing.settings);
+      return start(Runtime, configPath, roleOf(RUNTIME_ROLES, typeof role === 'string' ? role : undefined, process.env['ASYNC_ENGINE_ROLE']), tracing.settings);
     }
     case 'config check':
       return checkConfig(configPath, tracing.settings);
@@ -83,6 +84,7 @@ async function run(argv: string[], setHelp: (text: string) => void): Promise<num
 /** An operator command: arguments checked, then storage, and its failures as a message and exit 1. */
 async function operate(name: CommandName, { configPath, values, args }: { configPath: string | undefined; values: OptionValues; args: readonly string[] }): Promise<number> {
   const { config } = await load(configPath);
+  const { planCommand, runOperatorCommand } = await import('./cli/operator.js');
   const plan = planCommand(name, values, args, config);
   try {
     return await runOperatorCommand(plan, {
@@ -102,10 +104,10 @@ async function operate(name: CommandName, { configPath, values, args }: { config
 }
 
 /** The role `start` runs: `--role`, else ASYNC_ENGINE_ROLE, else `all`; anything else is a usage error. */
-function roleOf(flag: string | undefined, variable: string | undefined): RuntimeRole {
+function roleOf(roles: readonly RuntimeRole[], flag: string | undefined, variable: string | undefined): RuntimeRole {
   const [source, value] = flag !== undefined ? ['--role', flag] : variable !== undefined && variable !== '' ? ['ASYNC_ENGINE_ROLE', variable] : ['', 'all'];
-  const role = RUNTIME_ROLES.find((r) => r === value);
-  if (role === undefined) throw new EngineError('AE_USAGE', `${source} ${JSON.stringify(value)} is not a role: use one of ${RUNTIME_ROLES.join(', ')}`);
+  const role = roles.find((r) => r === value);
+  if (role === undefined) throw new EngineError('AE_USAGE', `${source} ${JSON.stringify(value)} is not a role: use one of ${roles.join(', ')}`);
   return role;
 }
 
@@ -130,7 +132,7 @@ async function checkConfig(configPath: string | undefined, tracing: TracingSetti
 /** How long a start that failed gives the tracing SDK to send what it has. */
 const TRACING_CLOSE_AFTER_FAILURE_IN_MS = 1000;
 
-async function start(configPath: string | undefined, role: RuntimeRole, tracingSettings: TracingSettings): Promise<number> {
+async function start(RuntimeClass: typeof Runtime, configPath: string | undefined, role: RuntimeRole, tracingSettings: TracingSettings): Promise<number> {
   const log = rootLogger;
   const loaded = await load(configPath);
   const { config } = loaded;
@@ -143,7 +145,7 @@ async function start(configPath: string | undefined, role: RuntimeRole, tracingS
   const tracing: Tracing | null = await startTracing(tracingSettings, log);
   let runtime: Runtime;
   try {
-    runtime = await Runtime.start(config, { log, abortSignal: stopping.signal, storageCalls: new StorageCallCounter(), role, tracing });
+    runtime = await RuntimeClass.start(config, { log, abortSignal: stopping.signal, storageCalls: new StorageCallCounter(), role, tracing });
   } catch (err) {
     await tracing?.close(AbortSignal.timeout(TRACING_CLOSE_AFTER_FAILURE_IN_MS));
     if (stopping.signal.aborted) return 0;

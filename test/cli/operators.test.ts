@@ -57,7 +57,9 @@ async function unreachableConfig(): Promise<string> {
   });
 }
 
-describe('the operator commands on an engine\'s storage', () => {
+// Every test has its own engine, tables and files, and most of the time goes to CLI processes of
+// their own: several at once keep the file well inside its time limit on a busy machine.
+describe('the operator commands on an engine\'s storage', { concurrency: 3 }, () => {
   const suite = engineSuite();
 
   /** An engine on a one-step flow whose endpoint answers 503 until heal(); its document in a file for the command. */
@@ -295,7 +297,7 @@ describe('the operator commands on an engine\'s storage', () => {
   });
 });
 
-describe('the operator commands\' arguments', () => {
+describe('the operator commands\' arguments', { concurrency: 3 }, () => {
   it('--help on every command and command group exits 0 with its usage', async () => {
     for (const command of COMMANDS) {
       const { code, stdout } = await runCli([...command.name.split(' '), '--help']);

@@ -20,11 +20,11 @@ describe('flow control toward endpoints', () => {
     const starts = endpoint.calls.map((c) => c.startedAt).sort((a, b) => a - b);
     assert.equal(starts.length, 16);
     // The calls are seen when this process's event loop gets to them, and a busy machine stalls it:
-    // calls the engine started a few hundred milliseconds apart can be seen together. Over two
-    // seconds the bucket (a quarter second's tokens) allows 5 x 2.25 calls: 11, +1 for such a stall.
-    // Without the limit all 16 start within a few milliseconds.
+    // calls the engine started hundreds of milliseconds apart can be seen together. Over two seconds
+    // the bucket (a quarter second's tokens) allows 5 x 2.25 calls: 11, and such stalls a few more;
+    // without the limit all 16 start within a few milliseconds. The rate itself is the span's check.
     const busiest = Math.max(...starts.map((from) => starts.filter((t) => t >= from && t < from + 2000).length));
-    assert.ok(busiest <= 12, `${busiest} calls started within two seconds`);
+    assert.ok(busiest <= 14, `${busiest} calls started within two seconds`);
     assert.ok((starts.at(-1) ?? 0) - (starts[0] ?? 0) >= 2000, '16 calls at 5 a second take more than 2 s');
   });
 

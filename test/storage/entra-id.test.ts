@@ -65,10 +65,11 @@ describe('credential "default" against Azurite with OAuth over https', () => {
       assert.ok(identity.requests.length <= 4, `${identity.requests.length} token requests`);
     } finally {
       engine.child.kill('SIGTERM');
-      const { code } = await engine.exited;
+      await engine.exited;
       await identity.close();
-      assert.equal(code, 0, engine.stderr);
     }
+    const { code } = await engine.exited;
+    assert.equal(code, 0, engine.stderr);
   });
 
   it('refuses to start, saying what the identity needs, when storage refuses the token (wrong audience)', async () => {

@@ -73,7 +73,12 @@ export class RunningCli {
     for (;;) {
       const started = this.logLines().find((l) => l['msg'] === 'engine.started');
       if (started) return String(started['url']);
-      if (this.child.exitCode !== null || Date.now() > deadline) throw new Error(`the engine did not start: ${this.stderr}`);
+      // A process killed by a signal has no exit code, only a signal code.
+      const { exitCode, signalCode } = this.child;
+      if (exitCode !== null || signalCode !== null || Date.now() > deadline) {
+        const how = exitCode !== null ? `exited with ${exitCode}` : signalCode !== null ? `was killed by ${signalCode}` : `has not started in ${timeoutInMs} ms`;
+        throw new Error(`the engine ${how}: ${this.stderr}\nits last log lines:\n${this.stdout.split('\n').slice(-20).join('\n')}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }

@@ -114,3 +114,38 @@ export function createStorageClients(connection: StorageConnection, names: Stora
   for (const table of [statusTable, dlqTable]) table.pipeline.addPolicy(counter.corePolicy('table'));
   return { queues, statusTable, dlqTable, payloads: blobs.getContainerClient(names.container) };
 }
+
+/** The pipeline behind the Azure clients (core-rest-pipeline's, as TableClient exposes it). */
+type CorePipeline = TableClient['pipeline'];
+
+export interface IdlePolicyOptions {
+  /** Spans are made (Tracing issue): the SDKs' tracing policy reports each request. */
+  isTracingOn: boolean;
+  /** AZURE_LOG_LEVEL is set: the SDKs' log policy writes each request and response. */
+  isSdkLogOn: boolean;
+}
+
+/**
+ * Policies of the SDKs' pipelines that can do nothing for the engine, and still cost every storage
+ * call its share (an async step each, and for tracing a sanitized URL and a span that records
+ * nothing): form data and multipart bodies (none of the engine's requests has one), the storage
+ * SDKs' browser policy (a no-op in Node.js), and tracing and logging when they are off.
+ */
+export function idlePolicies({ isTracingOn, isSdkLogOn }: IdlePolicyOptions): string[] {
+  return ['formDataPolicy', 'multipartPolicy', 'storageBrowserPolicy', ...(isTracingOn ? [] : ['tracingPolicy']), ...(isSdkLogOn ? [] : ['logPolicy'])];
+}
+
+/**
+ * Takes the {@link idlePolicies} out of the engine's clients (Performance issue: measured at about
+ * 8% less CPU per storage call). The queue and blob clients share one pipeline per service, which
+ * the SDKs build once, at the first client, and keep on the storage Pipeline object; those are
+ * reached by the field they are kept in (`_corePipeline`), and `test/storage/clients.test.ts` fails
+ * when an SDK update moves it. The table clients expose theirs.
+ */
+export function removeIdlePolicies(clients: StorageClients, options: IdlePolicyOptions): void {
+  const names = idlePolicies(options);
+  const corePipelineOf = (client: queue.QueueServiceClient | blob.ContainerClient): CorePipeline | undefined =>
+    (client as unknown as { pipeline?: { _corePipeline?: CorePipeline } }).pipeline?._corePipeline;
+  const pipelines = [corePipelineOf(clients.queues), corePipelineOf(clients.payloads), clients.statusTable.pipeline, clients.dlqTable.pipeline];
+  for (const pipeline of pipelines) for (const name of names) pipeline?.removePolicy({ name });
+}

@@ -158,7 +158,10 @@ export class StepRunner {
   }
 
   async #run(message: ReceivedMessage, reading: Reading, engineSignal: AbortSignal): Promise<void> {
-    const scope = { log: this.#log.child({ messageId: message.messageId }) };
+    // One child logger per message, with the request id bound from the start where there is one:
+    // pino serializes a child's bindings when it is made (Performance issue).
+    const requestId = reading.kind === 'ok' ? reading.envelope.requestId : undefined;
+    const scope = { log: this.#log.child(requestId === undefined ? { messageId: message.messageId } : { messageId: message.messageId, requestId }) };
     const { queue, options } = this.#step.source;
     await runLeased({ queue, message, visibilityTimeoutInMs: options.visibilityTimeoutInMs, engineSignal, scope, kind: 'step' }, async (lease) => {
       const context = { message, lease, signal: engineSignal };
@@ -172,8 +175,7 @@ export class StepRunner {
           return;
         }
         const { envelope } = reading;
-        scope.log = scope.log.child({ requestId: envelope.requestId });
-        const log = scope.log;
+        const { log } = scope;
         if (reading.traceIgnored !== null) log.warn({ reason: reading.traceIgnored }, 'step.trace_context_ignored');
         const settled = await this.#process({ ...context, envelope }, log);
         stepsTotal.inc({ ...this.#labels, outcome: settled });

@@ -3,6 +3,7 @@
  * The body travels inline (UTF-8 text when it is valid UTF-8, else base64), or in a payload blob
  * that the envelope names (claim check) when it is larger than payload.config.inlineLimitBytes.
  */
+import { isUtf8 } from 'node:buffer';
 import { validTraceparent, validTracestate } from '../common/trace-context.js';
 
 export const ENVELOPE_VERSION = 1;
@@ -100,10 +101,7 @@ export function encodeEnvelope(envelope: Envelope): string {
 
 /** Builds the inline body of `bytes`, as text when they are valid UTF-8 (no base64 overhead). */
 export function inlineBody(bytes: Buffer): InlineBody {
-  const text = bytes.toString('utf8');
-  return Buffer.byteLength(text, 'utf8') === bytes.length && Buffer.from(text, 'utf8').equals(bytes)
-    ? { kind: 'inline', encoding: 'utf8', data: text }
-    : { kind: 'inline', encoding: 'base64', data: bytes.toString('base64') };
+  return isUtf8(bytes) ? { kind: 'inline', encoding: 'utf8', data: bytes.toString('utf8') } : { kind: 'inline', encoding: 'base64', data: bytes.toString('base64') };
 }
 
 export function inlineBytes(body: InlineBody): Buffer {

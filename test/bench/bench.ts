@@ -5,18 +5,19 @@
  * from `--concurrency` clients), light load at `--light-rate` and at `--trickle-rate` req/s (1 by
  * default: the cost per request when the queues are mostly empty), CPU split (ingress and worker
  * in processes of their own: CPU per submission and per step-message), idle (two flows, no
- * traffic: receives per queue per second), and a backlog drained by a fresh engine. Progress goes to stderr; the table (or with --json the JSON) to stdout.
+ * traffic: receives per queue per second), and a backlog drained by a fresh engine; `--only` picks
+ * some of them. Progress goes to stderr; the table (or with --json the JSON) to stdout.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runBacklog } from './backlog.js';
+import { type BacklogRun, runBacklog } from './backlog.js';
 import { runCpuSplit, type CpuSplitRun } from './cpu-split.js';
 import { EchoEndpoint } from './echo.js';
 import { runIdle, type IdleRun } from './idle.js';
 import { submitAtRate, submitClosedLoop } from './load.js';
 import { measureRun, type BenchContext, type LoadRun } from './measure.js';
-import { parseBenchOptions, USAGE, type BenchOptions } from './options.js';
+import { parseBenchOptions, USAGE, type BenchOptions, type ScenarioName } from './options.js';
 import { describeMachine, evaluateGoals, renderReport, summarizeCpuSplit, summarizeIdle, summarizeRuns, type BenchResult } from './report.js';
 import type { SystemName } from './system.js';
 
@@ -58,15 +59,16 @@ async function runBench(options: BenchOptions, ctx: BenchContext): Promise<Bench
   const trickleRuns: LoadRun[] = [];
   const cpuSplitRuns: CpuSplitRun[] = [];
   const idleRuns: IdleRun[] = [];
+  const runs = (scenario: ScenarioName, round: number): readonly SystemName[] => (options.scenarios.has(scenario) ? orderOf(round) : []);
   for (let round = 1; round <= options.rounds; round++) {
-    for (const system of orderOf(round)) {
+    for (const system of runs('throughput', round)) {
       const label = `round ${round}/${options.rounds} throughput`;
       ctx.progress(`${label} ${system}: submitting ${options.n} requests`);
       const run = await measureRun(ctx, system, round, `round${round}-throughput`, (submit) => submitClosedLoop(submit, options.n, options.concurrency));
       throughputRuns.push(run);
       ctx.progress(progressLine(run, label));
     }
-    for (const system of orderOf(round)) {
+    for (const system of runs('cpu-split', round)) {
       const label = `round ${round}/${options.rounds} cpu split`;
       ctx.progress(`${label} ${system}: submitting ${options.n} requests to its ingress process`);
       const run = await runCpuSplit(ctx, system, round, `round${round}-cpu-split`);
@@ -75,14 +77,14 @@ async function runBench(options: BenchOptions, ctx: BenchContext): Promise<Bench
         `${label} ${system}: ingress ${(run.ingressCpuMsPerSubmission ?? Number.NaN).toFixed(3)} CPU ms/submission, worker ${(run.workerCpuMsPerStepMessage ?? Number.NaN).toFixed(3)} CPU ms/step-message`,
       );
     }
-    for (const system of orderOf(round)) {
+    for (const system of runs('light', round)) {
       const label = `round ${round}/${options.rounds} light load`;
       ctx.progress(`${label} ${system}: ${options.lightRate} req/s for ${options.lightSeconds} s`);
       const run = await measureRun(ctx, system, round, `round${round}-light`, (submit) => submitAtRate(submit, options.lightRate, options.lightSeconds));
       lightRuns.push(run);
       ctx.progress(progressLine(run, label));
     }
-    for (const system of orderOf(round)) {
+    for (const system of runs('trickle', round)) {
       const label = `round ${round}/${options.rounds} trickle`;
       ctx.progress(`${label} ${system}: ${options.trickleRate} req/s for ${options.trickleSeconds} s`);
       const run = await measureRun(ctx, system, round, `round${round}-trickle`, (submit) => submitAtRate(submit, options.trickleRate, options.trickleSeconds));
@@ -92,21 +94,26 @@ async function runBench(options: BenchOptions, ctx: BenchContext): Promise<Bench
   }
   // Once, not per round, and both systems at once (each on its own Azurite): idle, they hardly
   // compete for the CPU, their receive counts hardly vary, and the window is idleSeconds long.
-  ctx.progress(`idle: both systems, two flows each, no traffic, for ${options.idleSeconds} s`);
-  for (const run of await Promise.all(SYSTEMS.map((system) => runIdle(ctx, system)))) {
-    idleRuns.push(run);
-    ctx.progress(`idle ${run.system}: ${run.receives} receives on ${run.queues} queues in ${run.seconds.toFixed(1)} s = ${run.receivesPerQueuePerSecond.toFixed(3)} per queue per second`);
+  if (options.scenarios.has('idle')) {
+    ctx.progress(`idle: both systems, two flows each, no traffic, for ${options.idleSeconds} s`);
+    for (const run of await Promise.all(SYSTEMS.map((system) => runIdle(ctx, system)))) {
+      idleRuns.push(run);
+      ctx.progress(`idle ${run.system}: ${run.receives} receives on ${run.queues} queues in ${run.seconds.toFixed(1)} s = ${run.receivesPerQueuePerSecond.toFixed(3)} per queue per second`);
+    }
   }
-  const backlogRequests = Math.round(options.backlogFactor * options.n);
-  const backlogRun = await runBacklog(ctx, backlogRequests);
-  ctx.progress(`backlog: drained ${backlogRequests} in ${backlogRun.drainSeconds.toFixed(1)} s`);
+  let backlogRun: BacklogRun | null = null;
+  if (options.scenarios.has('backlog')) {
+    const backlogRequests = Math.round(options.backlogFactor * options.n);
+    backlogRun = await runBacklog(ctx, backlogRequests);
+    ctx.progress(`backlog: drained ${backlogRequests} in ${backlogRun.drainSeconds.toFixed(1)} s`);
+  }
 
   const throughput = { floor: summarizeRuns(throughputRuns, 'floor'), engine: summarizeRuns(throughputRuns, 'engine') };
   const light = { floor: summarizeRuns(lightRuns, 'floor'), engine: summarizeRuns(lightRuns, 'engine') };
   const trickle = { floor: summarizeRuns(trickleRuns, 'floor'), engine: summarizeRuns(trickleRuns, 'engine') };
   const idle = { floor: summarizeIdle(idleRuns, 'floor'), engine: summarizeIdle(idleRuns, 'engine') };
   const cpuSplit = { floor: summarizeCpuSplit(cpuSplitRuns, 'floor'), engine: summarizeCpuSplit(cpuSplitRuns, 'engine') };
-  const backlog = { ...backlogRun, normalRunPeakRssInBytes: throughput.engine.peakRssInBytes };
+  const backlog = backlogRun === null ? null : { ...backlogRun, normalRunPeakRssInBytes: throughput.engine.peakRssInBytes };
   return {
     machine: describeMachine(),
     options,
@@ -116,7 +123,7 @@ async function runBench(options: BenchOptions, ctx: BenchContext): Promise<Bench
     idle: { runs: idleRuns, median: idle },
     cpuSplit: { runs: cpuSplitRuns, median: cpuSplit },
     backlog,
-    goals: evaluateGoals(throughput, light, backlog, trickle, idle, cpuSplit),
+    goals: evaluateGoals(throughput, light, backlog, trickle, idle, cpuSplit).filter((goal) => options.scenarios.has(goal.scenario)),
     method: METHOD,
   };
 }

@@ -4,6 +4,10 @@
  */
 import { parseArgs } from 'node:util';
 
+/** The scenarios, in the order a run takes them; `--only` picks some. */
+export const SCENARIOS = ['throughput', 'cpu-split', 'light', 'trickle', 'idle', 'backlog'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
 export interface BenchOptions {
   /** Requests per system per round. */
   n: number;
@@ -24,6 +28,8 @@ export interface BenchOptions {
   isQuick: boolean;
   /** A folder for `node --cpu-prof` profiles of the system processes, or null. */
   cpuProfDir: string | null;
+  /** The scenarios to run (`--only`); all by default. */
+  scenarios: ReadonlySet<ScenarioName>;
 }
 
 const DEFAULTS = {
@@ -53,6 +59,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --backlog-factor F   the backlog is F x N requests (default ${DEFAULTS.backlogFactor})
   --poll-delay MS      wait after an empty receive, both systems (default ${DEFAULTS.pollDelayInMs})
   --cpu-prof DIR       profile the floor and engine processes with node --cpu-prof into DIR
+  --only S[,S...]      run only these scenarios: ${SCENARIOS.join(', ')} (default: all); the
+                       goal lines of the others are left out
   --json               print only the JSON result on stdout
   --quick              a small smoke run (N=${QUICK.n}, 1 round, short light loads, idle ${QUICK.idleSeconds} s, backlog ${QUICK.backlogFactor}x)
 `;
@@ -72,6 +80,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
       'backlog-factor': { type: 'string' },
       'poll-delay': { type: 'string' },
       'cpu-prof': { type: 'string' },
+      only: { type: 'string' },
       json: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -96,7 +105,19 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     isJson: values.json,
     isQuick: values.quick,
     cpuProfDir: values['cpu-prof'] ?? null,
+    scenarios: scenariosOf(values.only),
   };
+}
+
+/** `--only`'s comma-separated scenario names, each exactly as {@link SCENARIOS} spells it. */
+function scenariosOf(text: string | undefined): ReadonlySet<ScenarioName> {
+  if (text === undefined) return new Set(SCENARIOS);
+  const names = text.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(SCENARIOS as readonly string[]).includes(name));
+  if (unknown.length > 0) {
+    throw new Error(`--only takes scenario names among ${SCENARIOS.join(', ')}, got "${text.slice(0, 100)}"`);
+  }
+  return new Set(names as ScenarioName[]);
 }
 
 function positiveNumber(flag: string, text: string | undefined, fallback: number): number {

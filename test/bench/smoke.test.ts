@@ -50,12 +50,12 @@ interface Report {
   trickle: { runs: Run[]; median: Record<string, { storageCallsPerRequest: number; submitToDoneP99InMs: number }> };
   idle: { runs: IdleRun[]; median: Record<string, { receivesPerQueuePerSecond: number }> };
   cpuSplit: { runs: CpuSplitRun[] };
-  backlog: { requests: number; drainSeconds: number; peakRssInBytes: number | null; storage: Storage };
-  goals: Array<{ goal: string; isMet: boolean; measured: string }>;
+  backlog: { requests: number; drainSeconds: number; peakRssInBytes: number | null; storage: Storage } | null;
+  goals: Array<{ scenario: string; goal: string; isMet: boolean; measured: string }>;
 }
 
-async function quickRun(): Promise<Report> {
-  const child = spawn(process.execPath, [BENCH, '--quick', '--json'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+async function quickRun(...extra: string[]): Promise<Report> {
+  const child = spawn(process.execPath, [BENCH, '--quick', '--json', ...extra], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -125,9 +125,29 @@ describe('benchmark, quick run', () => {
       assertStepWork(run.storage, run.requests, label, run.system, 2);
       if (process.platform === 'linux') assert.ok(run.ingressCpuMsPerSubmission! > 0 && run.workerCpuMsPerStepMessage! > 0, `${label}: CPU per submission and per step-message`);
     }
-    assert.ok(report.backlog.requests > report.options.n && report.backlog.drainSeconds > 0);
+    assert.ok(report.backlog && report.backlog.requests > report.options.n && report.backlog.drainSeconds > 0);
     assertStepWork(report.backlog.storage, report.backlog.requests, 'backlog', 'engine');
     assert.equal(report.goals.length, 8);
     for (const goal of report.goals) assert.match(goal.measured, /\d/, goal.goal);
+  });
+
+  it('runs only the scenarios --only names, and prints only their goal lines', async () => {
+    const report = await quickRun('--only', 'cpu-split', '--rounds', '2');
+    for (const runs of [report.throughput.runs, report.lightLoad.runs, report.trickle.runs, report.idle.runs]) assert.deepEqual(runs, []);
+    assert.equal(report.backlog, null);
+    assert.deepEqual(report.cpuSplit.runs.map((r) => r.system), ['floor', 'engine', 'engine', 'floor'], 'two rounds, alternating');
+    for (const run of report.cpuSplit.runs) assertStepWork(run.storage, run.requests, `cpu split ${run.system}`, run.system, 2);
+    assert.deepEqual(report.goals.map((g) => [g.scenario, g.goal]), [['cpu-split', "engine CPU per step-message <= the floor's"]]);
+  });
+
+  it('refuses --only with a scenario it does not know, with exit 64 and the names it does know', async () => {
+    for (const only of ['bogus', 'CPU-SPLIT', '', 'cpu-split,,idle', 'cpu-split;idle', 'cpu-split,']) {
+      const child = spawn(process.execPath, [BENCH, '--only', only], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 64, `--only ${JSON.stringify(only)}: ${stderr}`);
+      assert.match(stderr, /--only takes scenario names among throughput, cpu-split, light, trickle, idle, backlog/);
+    }
   });
 });

@@ -16,7 +16,10 @@ export function translateStorageError(err: unknown, action: string): EngineError
   }
   if (isRestError(err)) {
     const status = err.statusCode;
-    const detail = [status && `HTTP ${status}`, err.code].filter(Boolean).join(' ');
+    // The Tables SDK leaves `code` unset on errors (its body is OData JSON); every storage service
+    // also names the error in the x-ms-error-code header.
+    const code = err.code ?? err.response?.headers.get('x-ms-error-code');
+    const detail = [status && `HTTP ${status}`, code].filter(Boolean).join(' ');
     if (status === undefined || status === 401 || status === 403) {
       const why = status === undefined ? 'storage is unreachable' : 'storage refused the credentials';
       return new EngineError('AE_STORAGE_UNAVAILABLE', `${action} failed: ${why} (${detail || 'no response'})`, { cause: err });

@@ -6,6 +6,7 @@ import { StorageCallCounter } from '../../src/observability/storage-calls.js';
 import { createStorageClients, type StorageClients } from '../../src/storage/clients.js';
 import { SWEEPER_LOCK_BLOB } from '../../src/storage/lock-blob.js';
 import { provisionStorage } from '../../src/storage/provision.js';
+import { translateStorageError } from '../../src/storage/storage-error.js';
 import { clientsFor, startAzurite, uniqueQueueName, uniqueStorageNames, type TestAzurite } from '../support/azurite.js';
 
 describe('provisionStorage', () => {
@@ -87,8 +88,22 @@ describe('provisionStorage', () => {
     const clients = createStorageClients({ ...good, accountKey: Buffer.from('not the key').toString('base64') }, uniqueStorageNames(), new StorageCallCounter());
     await assert.rejects(provisionStorage(clients, { queueNames: [uniqueQueueName()], abortSignal: AbortSignal.timeout(60_000) }), (err) => {
       assert.ok(isEngineError(err, 'AE_STORAGE_UNAVAILABLE'), String(err));
-      assert.match(err.message, /refused the credentials/);
+      assert.match(err.message, /refused the credentials \(HTTP 403 (AuthenticationFailed|AuthorizationFailure)\)/);
       return true;
     });
+  });
+
+  it('names the error code of a refused table call, which the Tables SDK leaves out of its error', async () => {
+    const good = azurite.connection;
+    assert.equal(good.kind, 'account');
+    if (good.kind !== 'account') return;
+    const clients = createStorageClients({ ...good, accountKey: Buffer.from('not the key').toString('base64') }, uniqueStorageNames(), new StorageCallCounter());
+    const refused = await clients.statusTable.createTable().then(
+      () => assert.fail('the table was created with the wrong key'),
+      (err: unknown) => err,
+    );
+    assert.equal((refused as { code?: unknown }).code, undefined, 'the SDK still leaves the code out; if it no longer does, the header fallback can go');
+    const translated = translateStorageError(refused, 'creating table');
+    assert.match(translated.message, /^creating table failed: storage refused the credentials \(HTTP 403 AuthorizationFailure\)$/);
   });
 });

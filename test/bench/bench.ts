@@ -59,7 +59,7 @@ async function runBench(options: BenchOptions, ctx: BenchContext): Promise<Bench
   const trickleRuns: LoadRun[] = [];
   const cpuSplitRuns: CpuSplitRun[] = [];
   const idleRuns: IdleRun[] = [];
-  const runs = (scenario: ScenarioName, round: number): readonly SystemName[] => (options.scenarios.has(scenario) ? orderOf(round) : []);
+  const runs = (scenario: ScenarioName, round: number): readonly SystemName[] => (options.scenarios.includes(scenario) ? orderOf(round) : []);
   for (let round = 1; round <= options.rounds; round++) {
     for (const system of runs('throughput', round)) {
       const label = `round ${round}/${options.rounds} throughput`;
@@ -94,7 +94,7 @@ async function runBench(options: BenchOptions, ctx: BenchContext): Promise<Bench
   }
   // Once, not per round, and both systems at once (each on its own Azurite): idle, they hardly
   // compete for the CPU, their receive counts hardly vary, and the window is idleSeconds long.
-  if (options.scenarios.has('idle')) {
+  if (options.scenarios.includes('idle')) {
     ctx.progress(`idle: both systems, two flows each, no traffic, for ${options.idleSeconds} s`);
     for (const run of await Promise.all(SYSTEMS.map((system) => runIdle(ctx, system)))) {
       idleRuns.push(run);
@@ -102,7 +102,7 @@ async function runBench(options: BenchOptions, ctx: BenchContext): Promise<Bench
     }
   }
   let backlogRun: BacklogRun | null = null;
-  if (options.scenarios.has('backlog')) {
+  if (options.scenarios.includes('backlog')) {
     const backlogRequests = Math.round(options.backlogFactor * options.n);
     backlogRun = await runBacklog(ctx, backlogRequests);
     ctx.progress(`backlog: drained ${backlogRequests} in ${backlogRun.drainSeconds.toFixed(1)} s`);
@@ -123,7 +123,7 @@ async function runBench(options: BenchOptions, ctx: BenchContext): Promise<Bench
     idle: { runs: idleRuns, median: idle },
     cpuSplit: { runs: cpuSplitRuns, median: cpuSplit },
     backlog,
-    goals: evaluateGoals(throughput, light, backlog, trickle, idle, cpuSplit).filter((goal) => options.scenarios.has(goal.scenario)),
+    goals: evaluateGoals(throughput, light, backlog, trickle, idle, cpuSplit).filter((goal) => options.scenarios.includes(goal.scenario)),
     method: METHOD,
   };
 }

@@ -28,8 +28,8 @@ export interface BenchOptions {
   isQuick: boolean;
   /** A folder for `node --cpu-prof` profiles of the system processes, or null. */
   cpuProfDir: string | null;
-  /** The scenarios to run (`--only`); all by default. */
-  scenarios: ReadonlySet<ScenarioName>;
+  /** The scenarios to run (`--only`), in {@link SCENARIOS}' order; all by default. */
+  scenarios: readonly ScenarioName[];
 }
 
 const DEFAULTS = {
@@ -110,14 +110,14 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
 }
 
 /** `--only`'s comma-separated scenario names, each exactly as {@link SCENARIOS} spells it. */
-function scenariosOf(text: string | undefined): ReadonlySet<ScenarioName> {
-  if (text === undefined) return new Set(SCENARIOS);
+function scenariosOf(text: string | undefined): readonly ScenarioName[] {
+  if (text === undefined) return SCENARIOS;
   const names = text.split(',').map((name) => name.trim());
   const unknown = names.filter((name) => !(SCENARIOS as readonly string[]).includes(name));
   if (unknown.length > 0) {
     throw new Error(`--only takes scenario names among ${SCENARIOS.join(', ')}, got "${text.slice(0, 100)}"`);
   }
-  return new Set(names as ScenarioName[]);
+  return SCENARIOS.filter((scenario) => names.includes(scenario));
 }
 
 function positiveNumber(flag: string, text: string | undefined, fallback: number): number {

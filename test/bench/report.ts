@@ -201,7 +201,7 @@ export function renderReport(result: BenchResult): string {
   if (o.isQuick) lines.push('--quick: a smoke run; with so few requests start-up dominates and the goals below mean little');
   lines.push('');
   const ran = o.scenarios;
-  if (ran.has('throughput')) {
+  if (ran.includes('throughput')) {
     lines.push(`Throughput: N=${o.n} per system per round, ${o.concurrency} submitting clients, median of ${o.rounds} round(s)`);
     row('', 'floor', 'engine', 'engine/floor');
     comparison('requests/s (first submit -> last done)', (s) => s.requestsPerSecond, 1);
@@ -251,9 +251,9 @@ export function renderReport(result: BenchResult): string {
     }
     lines.push('');
   };
-  if (ran.has('light')) lightTable(`Light load: ${o.lightRate} req/s for ${o.lightSeconds} s, median of ${o.rounds} round(s)`, result.lightLoad.median);
-  if (ran.has('trickle')) lightTable(`Trickle (light load): ${o.trickleRate} req/s for ${o.trickleSeconds} s, median of ${o.rounds} round(s)`, result.trickle.median);
-  if (ran.has('cpu-split')) {
+  if (ran.includes('light')) lightTable(`Light load: ${o.lightRate} req/s for ${o.lightSeconds} s, median of ${o.rounds} round(s)`, result.lightLoad.median);
+  if (ran.includes('trickle')) lightTable(`Trickle (light load): ${o.trickleRate} req/s for ${o.trickleSeconds} s, median of ${o.rounds} round(s)`, result.trickle.median);
+  if (ran.includes('cpu-split')) {
     lines.push(`CPU split: ingress and worker in processes of their own, N=${o.n}, ${o.concurrency} clients over HTTP, median of ${o.rounds} round(s)`);
     row('', 'floor', 'engine', 'engine/floor');
     for (const [label, pick, digits] of [
@@ -278,7 +278,7 @@ export function renderReport(result: BenchResult): string {
     }
     lines.push('');
   }
-  if (ran.has('idle')) {
+  if (ran.includes('idle')) {
     const idleRuns = result.idle.runs;
     lines.push(`Idle: ${idleRuns[0]?.flows ?? 'n/a'} flows x 3 steps, no traffic, ${o.idleSeconds} s, poll delay ${o.pollDelayInMs} ms (engine: default maxIdleDelay 5000 ms)`);
     row('', 'floor', 'engine', 'engine/floor');

@@ -44,7 +44,7 @@ interface CpuSplitRun {
   storage: Storage;
 }
 interface Report {
-  options: { n: number; idleSeconds: number };
+  options: { n: number; idleSeconds: number; scenarios: string[] };
   throughput: { runs: Run[] };
   lightLoad: { runs: Run[] };
   trickle: { runs: Run[]; median: Record<string, { storageCallsPerRequest: number; submitToDoneP99InMs: number }> };
@@ -89,6 +89,7 @@ function assertStepWork(storage: Storage, requests: number, label: string, syste
 describe('benchmark, quick run', () => {
   it('finishes and reports throughput, latency, storage, memory, CPU per submission and per step-message, idle receives and the goals for both systems', async () => {
     const report = await quickRun();
+    assert.deepEqual(report.options.scenarios, ['throughput', 'cpu-split', 'light', 'trickle', 'idle', 'backlog']);
     const scenarios = [['throughput', report.throughput.runs], ['light load', report.lightLoad.runs], ['trickle', report.trickle.runs]] as const;
     for (const [scenario, runs] of scenarios) {
       assert.deepEqual(runs.map((r) => r.system).sort(), ['engine', 'floor'], scenario);
@@ -133,6 +134,7 @@ describe('benchmark, quick run', () => {
 
   it('runs only the scenarios --only names, and prints only their goal lines', async () => {
     const report = await quickRun('--only', 'cpu-split', '--rounds', '2');
+    assert.deepEqual(report.options.scenarios, ['cpu-split']);
     for (const runs of [report.throughput.runs, report.lightLoad.runs, report.trickle.runs, report.idle.runs]) assert.deepEqual(runs, []);
     assert.equal(report.backlog, null);
     assert.deepEqual(report.cpuSplit.runs.map((r) => r.system), ['floor', 'engine', 'engine', 'floor'], 'two rounds, alternating');

@@ -8,6 +8,7 @@
  * collection are lines of their own. Idle time is left out.
  */
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 
 interface ProfileNode {
   id: number;
@@ -76,4 +77,4 @@ function main(argv: string[]): void {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) main(process.argv.slice(2));
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main(process.argv.slice(2));

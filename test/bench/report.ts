@@ -112,7 +112,6 @@ export function evaluateGoals(
   idle: Record<SystemName, IdleSummary>,
   cpuSplit: Record<SystemName, CpuSplitSummary>,
 ): Goal[] {
-  const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null || b === 0 ? null : a / b);
   const speed = ratio(throughput.engine.requestsPerSecond, throughput.floor.requestsPerSecond);
   const engineCalls = throughput.engine.storageCallsPerStepMessage;
   const floorCalls = throughput.floor.storageCallsPerStepMessage;
@@ -309,7 +308,6 @@ export function renderReport(result: BenchResult): string {
 
 /** Engine over floor CPU, per round in which both ran. */
 export function sameRoundCpuRatios(runs: readonly CpuSplitRun[]): Array<{ round: number; ingress: number | null; worker: number | null }> {
-  const ratio = (a: number | null | undefined, b: number | null | undefined): number | null => (a == null || b == null || b === 0 ? null : a / b);
   const rounds = [...new Set(runs.map((r) => r.round))].sort((a, b) => a - b);
   return rounds.flatMap((round) => {
     const floor = runs.find((r) => r.round === round && r.system === 'floor');
@@ -317,6 +315,11 @@ export function sameRoundCpuRatios(runs: readonly CpuSplitRun[]): Array<{ round:
     if (!floor || !engine) return [];
     return [{ round, ingress: ratio(engine.ingressCpuMsPerSubmission, floor.ingressCpuMsPerSubmission), worker: ratio(engine.workerCpuMsPerStepMessage, floor.workerCpuMsPerStepMessage) }];
   });
+}
+
+/** a / b, or null when either is unknown or b is 0. */
+function ratio(a: number | null, b: number | null): number | null {
+  return a === null || b === null || b === 0 ? null : a / b;
 }
 
 function fmt(value: number | null, digits: number): string {

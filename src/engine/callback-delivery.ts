@@ -28,7 +28,7 @@ import { backoffDelayInMs } from '../common/backoff.js';
 import { isEngineError } from '../errors.js';
 import type { OutboundHttp } from '../http/agent.js';
 import { withConnection } from '../http/endpoint-call.js';
-import type { Logger } from '../observability/log.js';
+import { lazyChild, type Logger } from '../observability/log.js';
 import { callbacksTotal } from '../observability/metrics.js';
 import { type Attributes, ATTR, SpanKind, setSpanError, traced } from '../observability/spans.js';
 import { type CallbackMessage, CallbackMessageError, decodeCallbackMessage, encodeCallbackMessage } from '../storage/callback-message.js';
@@ -111,7 +111,7 @@ export class CallbackDelivery {
 
   /** Runs one received message to its end. Never throws: a failure is logged and leaves the message to reappear. */
   async run(message: ReceivedMessage, engineSignal: AbortSignal): Promise<void> {
-    const scope = { log: this.#log.child({ messageId: message.messageId }) };
+    const scope = { log: lazyChild(this.#log, { messageId: message.messageId }) };
     const { queue, options } = this.#source;
     await runLeased({ queue, message, visibilityTimeoutInMs: options.visibilityTimeoutInMs, engineSignal, scope, kind: 'callback' }, async (lease) => {
       const finished = await this.#deliver({ message, lease, signal: engineSignal }, scope.log);

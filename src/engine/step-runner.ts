@@ -34,7 +34,7 @@ import { isEngineError } from '../errors.js';
 import type { OutboundHttp } from '../http/agent.js';
 import { callEndpoint, type StepOutcome } from '../http/endpoint-call.js';
 import type { PlatformToken } from '../http/platform-token.js';
-import type { Logger } from '../observability/log.js';
+import { lazyChild, type Logger } from '../observability/log.js';
 import type { Throughput } from '../observability/throughput.js';
 import { endpointDuration, statusClass, stepsTotal } from '../observability/metrics.js';
 import type { DlqTable } from '../storage/dlq-table.js';
@@ -158,10 +158,11 @@ export class StepRunner {
   }
 
   async #run(message: ReceivedMessage, reading: Reading, engineSignal: AbortSignal): Promise<void> {
-    // One child logger per message, with the request id bound from the start where there is one:
-    // pino serializes a child's bindings when it is made (Performance issue).
+    // One child logger per message, with the request id bound from the start where there is one,
+    // made when it first writes a line: pino serializes (and redacts) a child's bindings when it is
+    // made, which every message paid even when nothing was logged (Performance issue).
     const requestId = reading.kind === 'ok' ? reading.envelope.requestId : undefined;
-    const scope = { log: this.#log.child(requestId === undefined ? { messageId: message.messageId } : { messageId: message.messageId, requestId }) };
+    const scope = { log: lazyChild(this.#log, requestId === undefined ? { messageId: message.messageId } : { messageId: message.messageId, requestId }) };
     const { queue, options } = this.#step.source;
     await runLeased({ queue, message, visibilityTimeoutInMs: options.visibilityTimeoutInMs, engineSignal, scope, kind: 'step' }, async (lease) => {
       const context = { message, lease, signal: engineSignal };

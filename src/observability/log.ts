@@ -64,3 +64,25 @@ export function createCommandLogger(): Logger {
   const isSet = process.env['LOG_LEVEL'] !== undefined && process.env['LOG_LEVEL'] !== '' && fromEnv.problem === null;
   return createLogger({ level: isSet ? fromEnv.level : 'warn', destination: pino.destination({ fd: 2, sync: true }) });
 }
+
+/** pino's level methods: a call at a level below the logger's writes nothing. */
+const LEVEL_METHODS: ReadonlySet<string> = new Set(Object.keys(pino.levels.values));
+const writeNothing = (): void => undefined;
+
+/**
+ * A child of `parent` with `bindings`, made only when a line is written at an enabled level: pino
+ * serializes (and redacts) a child's bindings when the child is made, which a logger per message
+ * pays on every message even when nothing is logged (Performance issue). Calls at disabled levels
+ * are no-ops, as on any pino logger.
+ */
+export function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  return new Proxy(parent, {
+    get(_target, key) {
+      if (child === undefined && typeof key === 'string' && LEVEL_METHODS.has(key) && !parent.isLevelEnabled(key)) return writeNothing;
+      child ??= parent.child(bindings);
+      const value: unknown = Reflect.get(child, key, child);
+      return typeof value === 'function' ? value.bind(child) : value;
+    },
+  });
+}

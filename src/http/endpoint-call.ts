@@ -155,24 +155,36 @@ export async function withConnection<T>(http: OutboundHttp, url: string, callTim
 
 /**
  * The answer's body, read as it arrives; AE_RESPONSE_TOO_LARGE, with the connection dropped, as
- * soon as it is declared or grows larger than `limit`.
+ * soon as it is declared or grows larger than `limit`. Read by events rather than `for await`:
+ * a stream's async iterator costs a handful of promises and an end-of-stream watcher per answer,
+ * on every step-message (Performance issue).
  */
-export async function readAtMost(response: Dispatcher.ResponseData, limit: number): Promise<Buffer> {
+export function readAtMost(response: Dispatcher.ResponseData, limit: number): Promise<Buffer> {
+  const { body } = response;
   const tooLarge = (): EngineError => {
     // Destroying an unfinished body aborts the request, and undici closes its connection. The body
     // then emits an AbortError: handled here, or it would be an uncaught exception.
-    response.body.once('error', () => undefined).destroy();
+    body.once('error', () => undefined).destroy();
     return new EngineError('AE_RESPONSE_TOO_LARGE', `response larger than ${limit} bytes (payload.config.maxResponseBytes)`);
   };
-  if (Number(response.headers['content-length']) > limit) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of response.body) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, size);
+  if (Number(response.headers['content-length']) > limit) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      body.off('data', onData);
+      reject(tooLarge());
+    };
+    body.on('data', onData);
+    body.once('end', () => resolve(Buffer.concat(chunks, size)));
+    // An abort (the call's time-out, the step given up) or a broken connection; after a reject above, nothing.
+    body.once('error', reject);
+  });
 }
 
 /** Reads up to `limit` bytes as text and discards the rest, so the connection is freed. */

@@ -5,10 +5,27 @@
  * paying for the policies again.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { TableClient } from '@azure/data-tables';
-import { idlePolicies, removeIdlePolicies, type StorageClients } from '../../src/storage/clients.js';
+import { StorageCallCounter } from '../../src/observability/storage-calls.js';
+import { createStorageClients, idlePolicies, removeIdlePolicies, type StorageClients } from '../../src/storage/clients.js';
 import { clientsFor, startAzurite, uniqueQueueName, type TestAzurite } from '../support/azurite.js';
+
+/** A server on 127.0.0.1 that answers every request with `answer`, and counts what it got. */
+async function listen(answer: (url: string) => { status: number; headers?: Record<string, string> }): Promise<{ server: Server; url: string; requests: string[] }> {
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url} ${req.headers.authorization === undefined ? 'unsigned' : 'signed'}`);
+    const { status, headers = {} } = answer(req.url ?? '/');
+    res.writeHead(status, headers).end();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+}
 
 type CorePipeline = TableClient['pipeline'];
 
@@ -35,11 +52,11 @@ describe('removeIdlePolicies', () => {
   });
   after(() => azurite.close());
 
-  it('takes tracing, logging, form data, multipart and the browser policy out of all four pipelines when tracing and SDK logging are off', () => {
+  it('takes tracing, logging, form data, multipart, redirects and the browser policy out of all four pipelines when tracing and SDK logging are off', () => {
     const clients = clientsFor(azurite);
     const before = policyNames(clients);
     for (const names of Object.values(before)) {
-      for (const expected of ['tracingPolicy', 'logPolicy', 'formDataPolicy', 'multipartPolicy']) assert.ok(names.includes(expected), `${expected} in ${names.join(' ')}`);
+      for (const expected of ['tracingPolicy', 'logPolicy', 'formDataPolicy', 'multipartPolicy', 'redirectPolicy']) assert.ok(names.includes(expected), `${expected} in ${names.join(' ')}`);
     }
     assert.ok(before['queue']?.includes('storageBrowserPolicy'));
 
@@ -68,6 +85,7 @@ describe('removeIdlePolicies', () => {
       assert.ok(names.includes('tracingPolicy'));
       assert.ok(names.includes('logPolicy'));
       assert.ok(!names.includes('formDataPolicy'));
+      assert.ok(!names.includes('redirectPolicy'));
     }
   });
 
@@ -92,5 +110,57 @@ describe('removeIdlePolicies', () => {
     const blob = clients.payloads.getBlockBlobClient('b');
     await blob.uploadData(Buffer.from('payload'));
     assert.equal((await blob.downloadToBuffer()).toString(), 'payload');
+  });
+
+  it('never sends a storage call on to where a 3xx answer points: the call fails with the 3xx, and nothing is sent again', async () => {
+    // The SDK would follow a same-origin 307 (cross-origin ones it leaves alone), unsigned.
+    const redirecting = await listen((url) => (url.startsWith('/elsewhere/') ? { status: 201 } : { status: 307, headers: { location: `/elsewhere${url}` } }));
+    try {
+      const account = 'devstoreaccount1';
+      const key = Buffer.from('not-a-real-key').toString('base64');
+      const connectionString =
+        `DefaultEndpointsProtocol=http;AccountName=${account};AccountKey=${key};` +
+        `QueueEndpoint=${redirecting.url}/${account};TableEndpoint=${redirecting.url}/${account};BlobEndpoint=${redirecting.url}/${account};`;
+      const clients = createStorageClients({ kind: 'connection-string', connectionString }, { statusTable: 'Status', dlqTable: 'Dlq', container: 'payloads' }, new StorageCallCounter());
+      removeIdlePolicies(clients, { isTracingOn: false, isSdkLogOn: false });
+      const is307 = (err: { statusCode?: number }): boolean => err.statusCode === 307;
+      await assert.rejects(clients.queues.getQueueClient('q').sendMessage('aGVsbG8='), is307);
+      await assert.rejects(clients.statusTable.updateEntity({ partitionKey: 'p', rowKey: 'r', Status: 'x' }, 'Merge', { etag: '*' }), is307);
+      await assert.rejects(clients.payloads.getBlockBlobClient('b').uploadData(Buffer.from('x')), is307);
+      assert.equal(redirecting.requests.length, 3, redirecting.requests.join('; '));
+      assert.ok(redirecting.requests.every((r) => !r.includes('/elsewhere/') && r.endsWith(' signed')), redirecting.requests.join('; '));
+    } finally {
+      redirecting.server.close();
+    }
+  });
+
+  it('counts queue, table and blob calls with a core policy in each pipeline, with no compatibility layer', async () => {
+    const counter = new StorageCallCounter();
+    const clients = clientsFor(azurite, undefined, counter);
+    for (const [pipeline, names] of Object.entries(policyNames(clients))) {
+      assert.ok(!names.includes('RequestPolicyFactoryPolicy'), `${pipeline}: ${names.join(' ')}`);
+      assert.equal(names.filter((n) => n.startsWith('async-engine-count-')).length, 1, `${pipeline}: ${names.join(' ')}`);
+      // Before the retries: the calls the engine makes are counted, not the SDK's retries of them.
+      assert.ok(names.findIndex((n) => n.startsWith('async-engine-count-')) < names.findIndex((n) => /retryPolicy$/i.test(n)), `${pipeline}: ${names.join(' ')}`);
+    }
+    const queue = clients.queues.getQueueClient(uniqueQueueName());
+    await queue.create();
+    await queue.sendMessage('aGVsbG8=');
+    const [message] = (await queue.receiveMessages({ numberOfMessages: 1 })).receivedMessageItems;
+    await queue.deleteMessage(message!.messageId, message!.popReceipt);
+    await clients.payloads.create();
+    await clients.payloads.getBlockBlobClient('b').uploadData(Buffer.from('payload'));
+    await clients.statusTable.createTable();
+    await clients.statusTable.upsertEntity({ partitionKey: 'p', rowKey: 'r', Status: 'queued' }, 'Merge');
+    assert.deepEqual(counter.snapshot(), {
+      'blob.admin': 1,
+      'blob.write': 1,
+      'queue.admin': 1,
+      'queue.delete': 1,
+      'queue.receive': 1,
+      'queue.send': 1,
+      'table.admin': 1,
+      'table.update': 1,
+    });
   });
 });

@@ -4,7 +4,6 @@ import { createHttpHeaders, createPipelineRequest } from '@azure/core-rest-pipel
 import type { PipelineResponse } from '@azure/core-rest-pipeline';
 import { StorageCallCounter, classify } from '../../src/observability/storage-calls.js';
 import type { StorageService } from '../../src/observability/storage-calls.js';
-import type { RequestPolicy, RequestPolicyOptions, WebResource } from '@azure/storage-queue';
 
 const QUEUE = 'https://acct.queue.core.windows.net';
 const AZURITE_QUEUE = 'http://127.0.0.1:10001/devstoreaccount1';
@@ -142,6 +141,15 @@ describe('StorageCallCounter', () => {
     assert.deepEqual(second, ['queue.delete@2', 'blob.read@1']);
   });
 
+  it('counts a queue request on Azurite by the path below the account, as on Azure', async () => {
+    const counter = new StorageCallCounter();
+    for (const [service, url] of [[AZURITE_QUEUE, `${AZURITE_QUEUE}/step-1/messages?numofmessages=32`], [QUEUE, `${QUEUE}/step-1/messages?numofmessages=32`]] as const) {
+      const request = createPipelineRequest({ url, method: 'GET' });
+      await counter.corePolicy('queue', service).sendRequest(request, async () => ({ request, status: 200, headers: createHttpHeaders() }));
+    }
+    assert.deepEqual(counter.snapshot(), { 'queue.receive': 2 });
+  });
+
   it('counts a Tables SDK request by its x-http-method override and passes it on unchanged', async () => {
     const counter = new StorageCallCounter();
     const policy = counter.corePolicy('table');
@@ -185,10 +193,8 @@ describe('storage failures', () => {
       counter.onFailure((kind, failure) => seen.push(`${kind} ${failure}`));
       const request = createPipelineRequest({ url: `${TABLE}/status(PartitionKey='a',RowKey='b')`, method: 'GET' });
       await counter.corePolicy('table').sendRequest(request, async () => ({ request, status, headers: createHttpHeaders() }));
-      // The Queue SDK's request policies: only the method, URL and answer's status matter here.
-      const next = { sendRequest: async (webResource: WebResource) => ({ request: webResource, status, headers: {} }) } as unknown as RequestPolicy;
-      const queuePolicy = counter.requestPolicyFactory('queue', QUEUE).create(next, {} as RequestPolicyOptions);
-      await queuePolicy.sendRequest({ method: 'POST', url: `${QUEUE}/step-1/messages` } as WebResource);
+      const send = createPipelineRequest({ url: `${QUEUE}/step-1/messages`, method: 'POST' });
+      await counter.corePolicy('queue', QUEUE).sendRequest(send, async () => ({ request: send, status, headers: createHttpHeaders() }));
       assert.deepEqual(seen, expected === null ? [] : [`table.read ${expected}`, `queue.send ${expected}`]);
       assert.equal(counter.total(), 2, 'every call counts as a call');
     });

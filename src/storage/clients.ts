@@ -3,6 +3,7 @@
  * or with Microsoft Entra ID tokens, a connection string, or the embedded emulator's endpoints. Retries are the SDKs' own (one policy
  * per client); nothing here loops around a storage call.
  */
+import { getDefaultProxySettings } from '@azure/core-rest-pipeline';
 import { AzureNamedKeyCredential, TableClient, type TableServiceClientOptions } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/identity';
 import * as blob from '@azure/storage-blob';
@@ -134,6 +135,19 @@ export interface IdlePolicyOptions {
   isTracingOn: boolean;
   /** AZURE_LOG_LEVEL is set: the SDKs' log policy writes each request and response. */
   isSdkLogOn: boolean;
+  /**
+   * HTTPS_PROXY, HTTP_PROXY or ALL_PROXY was set when the clients were made (see
+   * {@link isProxyConfigured}): the SDKs' proxy policy sends the requests through it.
+   */
+  isProxyOn: boolean;
+}
+
+/**
+ * Whether the SDKs' proxy policy has a proxy to use: it reads the environment once, when a pipeline
+ * is made, and with none set it passes every request on untouched.
+ */
+export function isProxyConfigured(): boolean {
+  return getDefaultProxySettings() !== undefined;
 }
 
 /**
@@ -142,14 +156,18 @@ export interface IdlePolicyOptions {
  * nothing): form data and multipart bodies (none of the engine's requests has one), the storage
  * SDKs' browser policy (a no-op in Node.js), redirects (Azure Storage answers its REST calls with
  * no 3xx, and a signed request is not one to send on to wherever a Location header points: a 3xx
- * now fails the call), and tracing and logging when they are off.
+ * now fails the call), the wrapping of abort signals that are not Node.js's own (the engine passes
+ * only Node.js's, which the policy passes on as they are), the proxy policy while no proxy is
+ * configured, and tracing and logging when they are off.
  */
-export function idlePolicies({ isTracingOn, isSdkLogOn }: IdlePolicyOptions): string[] {
+export function idlePolicies({ isTracingOn, isSdkLogOn, isProxyOn }: IdlePolicyOptions): string[] {
   return [
     'formDataPolicy',
     'multipartPolicy',
     'storageBrowserPolicy',
     'redirectPolicy',
+    'wrapAbortSignalLikePolicy',
+    ...(isProxyOn ? [] : ['proxyPolicy']),
     ...(isTracingOn ? [] : ['tracingPolicy']),
     ...(isSdkLogOn ? [] : ['logPolicy']),
   ];

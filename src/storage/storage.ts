@@ -12,7 +12,7 @@ import type { Logger } from '../observability/log.js';
 import { isTracingOn } from '../observability/spans.js';
 import type { StorageCallCounter } from '../observability/storage-calls.js';
 import { Emulator } from './azurite.js';
-import { createStorageClients, removeIdlePolicies, type StorageClients, type StorageConnection, type StorageNames } from './clients.js';
+import { createStorageClients, isProxyConfigured, removeIdlePolicies, type StorageClients, type StorageConnection, type StorageNames } from './clients.js';
 import { provisionStorage } from './provision.js';
 
 export interface OpenStorageOptions {
@@ -53,7 +53,7 @@ export class Storage {
       connection = connectionOf(target);
     }
     const clients = createStorageClients(connection, storageNames(config), counter);
-    removeIdlePolicies(clients, { isTracingOn: isTracingOn(), isSdkLogOn: (process.env['AZURE_LOG_LEVEL'] ?? '') !== '' });
+    removeIdlePolicies(clients, { isTracingOn: isTracingOn(), isSdkLogOn: (process.env['AZURE_LOG_LEVEL'] ?? '') !== '', isProxyOn: isProxyConfigured() });
     try {
       // The step queues and the engine's own callback queue (validation keeps their names apart).
       const queueNames = [...config.queues.keys(), callbackQueueName(config.tables.statusTable)];

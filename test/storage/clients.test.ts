@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { TableClient } from '@azure/data-tables';
 import { StorageCallCounter } from '../../src/observability/storage-calls.js';
-import { createStorageClients, idlePolicies, removeIdlePolicies, type StorageClients } from '../../src/storage/clients.js';
+import { createStorageClients, idlePolicies, isProxyConfigured, removeIdlePolicies, type StorageClients } from '../../src/storage/clients.js';
 import { clientsFor, startAzurite, uniqueQueueName, type TestAzurite } from '../support/azurite.js';
 
 /** A server on 127.0.0.1 that answers every request with `answer`, and counts what it got. */
@@ -52,17 +52,17 @@ describe('removeIdlePolicies', () => {
   });
   after(() => azurite.close());
 
-  it('takes tracing, logging, form data, multipart, redirects and the browser policy out of all four pipelines when tracing and SDK logging are off', () => {
+  it('takes tracing, logging, form data, multipart, redirects, signal wrapping, the proxy and the browser policy out of all four pipelines when tracing, SDK logging and proxies are off', () => {
     const clients = clientsFor(azurite);
     const before = policyNames(clients);
     for (const names of Object.values(before)) {
-      for (const expected of ['tracingPolicy', 'logPolicy', 'formDataPolicy', 'multipartPolicy', 'redirectPolicy']) assert.ok(names.includes(expected), `${expected} in ${names.join(' ')}`);
+      for (const expected of ['tracingPolicy', 'logPolicy', 'formDataPolicy', 'multipartPolicy', 'redirectPolicy', 'wrapAbortSignalLikePolicy', 'proxyPolicy']) assert.ok(names.includes(expected), `${expected} in ${names.join(' ')}`);
     }
     assert.ok(before['queue']?.includes('storageBrowserPolicy'));
 
-    removeIdlePolicies(clients, { isTracingOn: false, isSdkLogOn: false });
+    removeIdlePolicies(clients, { isTracingOn: false, isSdkLogOn: false, isProxyOn: false });
 
-    const idle = idlePolicies({ isTracingOn: false, isSdkLogOn: false });
+    const idle = idlePolicies({ isTracingOn: false, isSdkLogOn: false, isProxyOn: false });
     for (const [pipeline, names] of Object.entries(policyNames(clients))) {
       assert.deepEqual(
         names.filter((n) => idle.includes(n)),
@@ -78,20 +78,50 @@ describe('removeIdlePolicies', () => {
     }
   });
 
-  it('keeps the tracing policy when tracing is on, and the log policy when AZURE_LOG_LEVEL asks for SDK logs', () => {
+  it('keeps the tracing policy when tracing is on, the log policy when AZURE_LOG_LEVEL asks for SDK logs, and the proxy policy when a proxy is set', () => {
     const clients = clientsFor(azurite);
-    removeIdlePolicies(clients, { isTracingOn: true, isSdkLogOn: true });
+    removeIdlePolicies(clients, { isTracingOn: true, isSdkLogOn: true, isProxyOn: true });
     for (const names of Object.values(policyNames(clients))) {
       assert.ok(names.includes('tracingPolicy'));
       assert.ok(names.includes('logPolicy'));
+      assert.ok(names.includes('proxyPolicy'));
       assert.ok(!names.includes('formDataPolicy'));
       assert.ok(!names.includes('redirectPolicy'));
     }
   });
 
+  it('reads a proxy from HTTPS_PROXY, HTTP_PROXY or ALL_PROXY in either case, as the SDKs do, and sends the calls through it', async () => {
+    const names = ['HTTPS_PROXY', 'HTTP_PROXY', 'ALL_PROXY', 'https_proxy', 'http_proxy', 'all_proxy', 'NO_PROXY', 'no_proxy'];
+    const saved = Object.fromEntries(names.map((n) => [n, process.env[n]]));
+    const proxy = await listen(() => ({ status: 502 }));
+    try {
+      for (const n of names) delete process.env[n];
+      assert.equal(isProxyConfigured(), false);
+      for (const n of ['HTTPS_PROXY', 'http_proxy', 'ALL_PROXY']) {
+        process.env[n] = proxy.url;
+        assert.equal(isProxyConfigured(), true, n);
+        delete process.env[n];
+      }
+      // The emulator is plain http: HTTP_PROXY is the one its calls go through.
+      process.env['HTTP_PROXY'] = proxy.url;
+      const clients = clientsFor(azurite);
+      removeIdlePolicies(clients, { isTracingOn: false, isSdkLogOn: false, isProxyOn: isProxyConfigured() });
+      assert.ok(policyNames(clients)['queue']?.includes('proxyPolicy'));
+      await assert.rejects(clients.queues.getQueueClient(uniqueQueueName()).create());
+      assert.ok(proxy.requests.length >= 1, 'the call went to the proxy');
+      assert.match(proxy.requests[0] ?? '', /^PUT http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1\//);
+    } finally {
+      proxy.server.close();
+      for (const n of names) {
+        if (saved[n] === undefined) delete process.env[n];
+        else process.env[n] = saved[n];
+      }
+    }
+  });
+
   it('leaves clients that send, receive, update and delete messages, write and read table rows, and store and read blobs', async () => {
     const clients = clientsFor(azurite);
-    removeIdlePolicies(clients, { isTracingOn: false, isSdkLogOn: false });
+    removeIdlePolicies(clients, { isTracingOn: false, isSdkLogOn: false, isProxyOn: false });
     const queue = clients.queues.getQueueClient(uniqueQueueName());
     await queue.create();
     await queue.sendMessage('aGVsbG8=');
@@ -122,7 +152,7 @@ describe('removeIdlePolicies', () => {
         `DefaultEndpointsProtocol=http;AccountName=${account};AccountKey=${key};` +
         `QueueEndpoint=${redirecting.url}/${account};TableEndpoint=${redirecting.url}/${account};BlobEndpoint=${redirecting.url}/${account};`;
       const clients = createStorageClients({ kind: 'connection-string', connectionString }, { statusTable: 'Status', dlqTable: 'Dlq', container: 'payloads' }, new StorageCallCounter());
-      removeIdlePolicies(clients, { isTracingOn: false, isSdkLogOn: false });
+      removeIdlePolicies(clients, { isTracingOn: false, isSdkLogOn: false, isProxyOn: false });
       const is307 = (err: { statusCode?: number }): boolean => err.statusCode === 307;
       await assert.rejects(clients.queues.getQueueClient('q').sendMessage('aGVsbG8='), is307);
       await assert.rejects(clients.statusTable.updateEntity({ partitionKey: 'p', rowKey: 'r', Status: 'x' }, 'Merge', { etag: '*' }), is307);

@@ -83,7 +83,7 @@ type CorePipeline = TableClient['pipeline'];
  * Pipeline object when the first client is made, and keep it there (`_corePipeline`); they offer no
  * other way to add a core policy. `test/storage/clients.test.ts` fails when an SDK update moves it.
  */
-export function corePipelineOf(client: queue.QueueServiceClient | blob.BlobServiceClient | blob.ContainerClient): CorePipeline | undefined {
+function corePipelineOf(client: queue.QueueServiceClient | blob.BlobServiceClient | blob.ContainerClient): CorePipeline | undefined {
   return (client as unknown as { pipeline?: { _corePipeline?: CorePipeline } }).pipeline?._corePipeline;
 }
 

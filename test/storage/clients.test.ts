@@ -102,14 +102,20 @@ describe('removeIdlePolicies', () => {
         assert.equal(isProxyConfigured(), true, n);
         delete process.env[n];
       }
-      // The emulator is plain http: HTTP_PROXY is the one its calls go through.
+      // A plain-http account, so HTTP_PROXY is the one its calls go through. Its host resolves
+      // nowhere and is in no NO_PROXY list (the SDK reads that once per process): only the proxy
+      // can answer, and it does with 502.
       process.env['HTTP_PROXY'] = proxy.url;
-      const clients = clientsFor(azurite);
+      const account = 'devstoreaccount1';
+      const key = Buffer.from('not-a-real-key').toString('base64');
+      const endpoint = `http://storage.invalid:10001/${account}`;
+      const connectionString = `DefaultEndpointsProtocol=http;AccountName=${account};AccountKey=${key};QueueEndpoint=${endpoint};TableEndpoint=${endpoint};BlobEndpoint=${endpoint};`;
+      const clients = createStorageClients({ kind: 'connection-string', connectionString }, { statusTable: 'Status', dlqTable: 'Dlq', container: 'payloads' }, new StorageCallCounter());
       removeIdlePolicies(clients, { isTracingOn: false, isSdkLogOn: false, isProxyOn: isProxyConfigured() });
       assert.ok(policyNames(clients)['queue']?.includes('proxyPolicy'));
-      await assert.rejects(clients.queues.getQueueClient(uniqueQueueName()).create());
+      await assert.rejects(clients.queues.getQueueClient('q').create(), (err: { statusCode?: number }) => err.statusCode === 502);
       assert.ok(proxy.requests.length >= 1, 'the call went to the proxy');
-      assert.match(proxy.requests[0] ?? '', /^PUT http:\/\/127\.0\.0\.1:\d+\/devstoreaccount1\//);
+      assert.match(proxy.requests[0] ?? '', /^PUT http:\/\/storage\.invalid:10001\/devstoreaccount1\/q/);
     } finally {
       proxy.server.close();
       for (const n of names) {

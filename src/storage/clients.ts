@@ -79,19 +79,20 @@ function blobPipeline(credential: QueueAndBlobCredential): blob.Pipeline {
 type CorePipeline = TableClient['pipeline'];
 
 /**
- * The core pipeline a queue or blob service client runs. The storage SDKs build it from their own
- * Pipeline object when the first client is made, and keep it there (`_corePipeline`); they offer no
- * other way to add a core policy. `test/storage/clients.test.ts` fails when an SDK update moves it.
+ * The core pipeline a queue or blob client runs. The storage SDKs build it from their own Pipeline
+ * object when the first client is made, and keep it there (`_corePipeline`); they offer no other
+ * way to add or remove a core policy. Throws when an SDK update moves it: counting must not stop,
+ * nor the idle policies come back, silently (`test/storage/clients.test.ts` checks it too).
  */
-function corePipelineOf(client: queue.QueueServiceClient | blob.BlobServiceClient | blob.ContainerClient): CorePipeline | undefined {
-  return (client as unknown as { pipeline?: { _corePipeline?: CorePipeline } }).pipeline?._corePipeline;
+function corePipelineOf(client: queue.QueueServiceClient | blob.BlobServiceClient | blob.ContainerClient): CorePipeline {
+  const pipeline = (client as unknown as { pipeline?: { _corePipeline?: CorePipeline } }).pipeline?._corePipeline;
+  if (pipeline === undefined) throw new Error('the storage SDK no longer keeps its core pipeline where the engine adds and removes policies (_corePipeline)');
+  return pipeline;
 }
 
-/** Adds the call counter to a queue or blob client's pipeline; counting must not silently stop. */
+/** Adds the call counter to a queue or blob client's pipeline. */
 function countCalls(client: queue.QueueServiceClient | blob.BlobServiceClient, service: 'queue' | 'blob', counter: StorageCallCounter): void {
-  const pipeline = corePipelineOf(client);
-  if (pipeline === undefined) throw new Error(`the ${service} SDK no longer keeps its core pipeline where the storage call counter is added (_corePipeline)`);
-  pipeline.addPolicy(counter.corePolicy(service, client.url));
+  corePipelineOf(client).addPolicy(counter.corePolicy(service, client.url));
 }
 
 export function createStorageClients(connection: StorageConnection, names: StorageNames, counter: StorageCallCounter): StorageClients {
@@ -183,5 +184,5 @@ export function idlePolicies({ isTracingOn, isSdkLogOn, isProxyOn }: IdlePolicyO
 export function removeIdlePolicies(clients: StorageClients, options: IdlePolicyOptions): void {
   const names = idlePolicies(options);
   const pipelines = [corePipelineOf(clients.queues), corePipelineOf(clients.payloads), clients.statusTable.pipeline, clients.dlqTable.pipeline];
-  for (const pipeline of pipelines) for (const name of names) pipeline?.removePolicy({ name });
+  for (const pipeline of pipelines) for (const name of names) pipeline.removePolicy({ name });
 }

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { ownerOf, summarizeProfile } from './profile-summary.js';
+
+const CLI = fileURLToPath(new URL('./profile-summary.js', import.meta.url));
 
 describe('profile-summary', () => {
   it('names packages, scoped packages and the project\'s files, and Node.js\'s own code as nobody\'s', () => {
@@ -43,6 +47,26 @@ describe('profile-summary', () => {
       ],
     );
     assert.equal(owners[0]?.share, 3 / 8);
+  });
+
+  it('stops quietly when its reader closes the pipe early (| head)', async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), 'ae-profile-'));
+    try {
+      // 5,000 owners: far more output than a pipe holds, so the writes go on after the reader has gone.
+      const owners = Array.from({ length: 5000 }, (_, i) => ({ id: i + 2, callFrame: { functionName: 'f', url: `file:///app/node_modules/package-${i}/index.js` } }));
+      const profile = { nodes: [{ id: 1, callFrame: { functionName: '(root)', url: '' }, children: owners.map((o) => o.id) }, ...owners], samples: owners.map((o) => o.id), timeDeltas: owners.map(() => 100) };
+      const file = path.join(folder, 'many.cpuprofile');
+      await writeFile(file, JSON.stringify(profile));
+      const child = spawn(process.execPath, [CLI, file, '5000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      child.stdout.once('data', () => child.stdout.destroy());
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 0, stderr);
+      assert.equal(stderr, '');
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 
   it('reads a profile that node --cpu-prof wrote', async () => {

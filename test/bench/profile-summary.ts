@@ -71,6 +71,10 @@ function main(argv: string[]): void {
     return;
   }
   const { totalMs, owners } = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as Profile);
+  // A reader that has read enough (`| head`) closes the pipe: that ends the output, it is not a crash.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   process.stdout.write(`${file}: ${totalMs.toFixed(0)} ms of CPU (idle left out)\n`);
   for (const { owner, ms, share } of owners.slice(0, Number(top))) {
     process.stdout.write(`${ms.toFixed(0).padStart(7)} ms ${(share * 100).toFixed(1).padStart(5)}%  ${owner}\n`);

@@ -38,7 +38,8 @@ const METHOD: BenchResult['method'] = {
   'peak RSS / CPU': "VmHWM, and utime+stime from the system's ready to the last completion, of the floor or engine process (/proc; n/a elsewhere); the engine's include its ingress",
   'CPU split':
     'each system as two processes on one Azurite, N requests over HTTP: the engine with --role ingress and --role worker, the floor with its own node:http ingress (status insert + first send) and floor.ts; ' +
-    "utime+stime of each process from both being ready to the last completion: the ingress's / accepted submissions, the worker's / step-messages (N x 3)",
+    "utime+stime of each process from both being ready to the last completion: the ingress's / accepted submissions, the worker's / step-messages (N x 3); " +
+    'worker alone: then the worker is stopped (SIGSTOP) while the ingress takes N more requests, and its utime+stime from its resumption (SIGCONT) to the last of them completing / (N x 3), the ingress idle meanwhile (no goal line)',
 };
 
 function orderOf(round: number): readonly SystemName[] {
@@ -74,7 +75,8 @@ async function runBench(options: BenchOptions, ctx: BenchContext): Promise<Bench
       const run = await runCpuSplit(ctx, system, round, `round${round}-cpu-split`);
       cpuSplitRuns.push(run);
       ctx.progress(
-        `${label} ${system}: ingress ${(run.ingressCpuMsPerSubmission ?? Number.NaN).toFixed(3)} CPU ms/submission, worker ${(run.workerCpuMsPerStepMessage ?? Number.NaN).toFixed(3)} CPU ms/step-message`,
+        `${label} ${system}: ingress ${(run.ingressCpuMsPerSubmission ?? Number.NaN).toFixed(3)} CPU ms/submission, worker ${(run.workerCpuMsPerStepMessage ?? Number.NaN).toFixed(3)} CPU ms/step-message, ` +
+          `worker alone ${(run.alone?.workerCpuMsPerStepMessage ?? Number.NaN).toFixed(3)} CPU ms/step-message`,
       );
     }
     for (const system of runs('light', round)) {

@@ -5,6 +5,11 @@
  * floor.ts. Each process's CPU (user + sys) from both being ready to the last completion, divided
  * by what it did: the ingress's by the accepted submissions, the worker's by the step-messages.
  * The other scenarios keep one engine process (`all`), so that their numbers stay comparable.
+ *
+ * Then, on the same processes, the worker alone: it is stopped (SIGSTOP) while the ingress takes N
+ * more requests, and measured from its resumption to the last of them completing, the ingress idle
+ * meanwhile. Four processes share the machine's cores in the first figure, and a round's CPU per
+ * step-message moves with its pace; the second leaves the worker the emulator as its only rival.
  */
 import { startSplitEngine } from './engine-system.js';
 import { STEP_COUNT } from './flow-shape.js';
@@ -13,6 +18,8 @@ import { submitClosedLoop } from './load.js';
 import { completionTimeoutInMs, profileArgs, startEmulator, storageUse, type BenchContext, type StorageUse } from './measure.js';
 import { readProcessStats, type ProcessStats } from './process-stats.js';
 import { waitForCompletions, type SplitSystem, type SystemName } from './system.js';
+import type { BenchOptions } from './options.js';
+import type { EchoEndpoint } from './echo.js';
 
 export interface CpuSplitRun {
   system: SystemName;
@@ -28,6 +35,8 @@ export interface CpuSplitRun {
   workerCpuMsPerStepMessage: number | null;
   /** Both processes' calls, added. */
   storage: StorageUse;
+  /** The worker alone, draining N requests its ingress took while it was stopped; null without /proc or SIGSTOP. */
+  alone: { seconds: number; workerCpuSeconds: number | null; workerCpuMsPerStepMessage: number | null } | null;
 }
 
 const MS_PER_SECOND = 1000;
@@ -60,6 +69,7 @@ export async function runCpuSplit(ctx: BenchContext, name: SystemName, round: nu
       const workerAtEnd = readProcessStats(system.pid);
       const storageCalls = await system.readStorageCalls();
       const lastDone = Math.max(...submitted.map((s) => completions.get(s.id)!));
+      const alone = workerAtStart.cpuSeconds === null || process.platform === 'win32' ? null : await drainAlone(ctx, system);
       const requests = submitted.length;
       const stepMessages = requests * STEP_COUNT;
       const ingressCpuSeconds = cpuBetween(ingressAtStart, ingressAtEnd);
@@ -75,6 +85,7 @@ export async function runCpuSplit(ctx: BenchContext, name: SystemName, round: nu
         ingressCpuMsPerSubmission: ingressCpuSeconds === null ? null : (ingressCpuSeconds * MS_PER_SECOND) / requests,
         workerCpuMsPerStepMessage: workerCpuSeconds === null ? null : (workerCpuSeconds * MS_PER_SECOND) / stepMessages,
         storage: storageUse(storageCalls, requests),
+        alone,
       };
     } finally {
       await system.close();
@@ -82,6 +93,32 @@ export async function runCpuSplit(ctx: BenchContext, name: SystemName, round: nu
   } finally {
     await emulator.close();
   }
+}
+
+/** {@link CpuSplitRun.alone}: the worker stopped while the ingress takes N requests, then measured until they are done. */
+async function drainAlone({ options, echo }: { options: BenchOptions; echo: EchoEndpoint }, system: SplitSystem): Promise<CpuSplitRun['alone']> {
+  echo.reset();
+  process.kill(system.pid, 'SIGSTOP');
+  let submitted: Awaited<ReturnType<typeof submitClosedLoop>>;
+  try {
+    submitted = await submitClosedLoop((body) => system.submit(body), options.n, options.concurrency);
+  } catch (err) {
+    process.kill(system.pid, 'SIGCONT');
+    throw err;
+  }
+  const atStart = readProcessStats(system.pid);
+  const resumedAt = Date.now();
+  process.kill(system.pid, 'SIGCONT');
+  const timeout = completionTimeoutInMs(submitted.length);
+  await echo.whenLastStepCalled(submitted.length, timeout);
+  const completions = await waitForCompletions(system, submitted.map((s) => s.id), timeout);
+  const workerCpuSeconds = cpuBetween(atStart, readProcessStats(system.pid));
+  const lastDone = Math.max(...submitted.map((s) => completions.get(s.id)!));
+  return {
+    seconds: (lastDone - resumedAt) / MS_PER_SECOND,
+    workerCpuSeconds,
+    workerCpuMsPerStepMessage: workerCpuSeconds === null ? null : (workerCpuSeconds * MS_PER_SECOND) / (submitted.length * STEP_COUNT),
+  };
 }
 
 function cpuBetween(start: ProcessStats, end: ProcessStats): number | null {

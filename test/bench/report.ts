@@ -30,6 +30,8 @@ export interface CpuSplitSummary {
   ingressCpuMsPerSubmission: number | null;
   workerCpuMsPerStepMessage: number | null;
   storageCallsPerStepMessage: number | null;
+  /** The worker alone, draining what its ingress took while it was stopped (no goal line). */
+  aloneWorkerCpuMsPerStepMessage: number | null;
 }
 
 export interface IdleSummary {
@@ -101,6 +103,7 @@ export function summarizeCpuSplit(runs: readonly CpuSplitRun[], system: SystemNa
     ingressCpuMsPerSubmission: median(mine.map((r) => r.ingressCpuMsPerSubmission)),
     workerCpuMsPerStepMessage: median(mine.map((r) => r.workerCpuMsPerStepMessage)),
     storageCallsPerStepMessage: median(mine.map((r) => r.storage.perStepMessage)),
+    aloneWorkerCpuMsPerStepMessage: median(mine.map((r) => r.alone?.workerCpuMsPerStepMessage ?? null)),
   };
 }
 
@@ -259,6 +262,7 @@ export function renderReport(result: BenchResult): string {
       ['ingress CPU ms / accepted submission', (s: CpuSplitSummary) => s.ingressCpuMsPerSubmission, 3],
       ['worker CPU ms / step-message', (s: CpuSplitSummary) => s.workerCpuMsPerStepMessage, 3],
       ['storage calls / step-message', (s: CpuSplitSummary) => s.storageCallsPerStepMessage, 3],
+      ['worker alone: CPU ms / step-message', (s: CpuSplitSummary) => s.aloneWorkerCpuMsPerStepMessage, 3],
     ] as const) {
       const floor = pick(result.cpuSplit.median.floor);
       const engine = pick(result.cpuSplit.median.engine);
@@ -267,13 +271,14 @@ export function renderReport(result: BenchResult): string {
     for (const run of result.cpuSplit.runs) {
       lines.push(
         `  round ${run.round} ${run.system}: ingress ${fmt(run.ingressCpuSeconds, 2)} s / ${run.requests} submissions, ` +
-          `worker ${fmt(run.workerCpuSeconds, 2)} s / ${run.stepMessages} step-messages, ${fmt(run.requests / run.seconds, 1)} req/s`,
+          `worker ${fmt(run.workerCpuSeconds, 2)} s / ${run.stepMessages} step-messages, ${fmt(run.requests / run.seconds, 1)} req/s; ` +
+          (run.alone === null ? 'worker alone n/a' : `worker alone ${fmt(run.alone.workerCpuSeconds, 2)} s, draining at ${fmt(run.requests / run.alone.seconds, 1)} req/s`),
       );
     }
     // The two systems of one round ran back to back on the same machine: their ratio moves less
     // with the machine's load than the medians do.
-    for (const { round, ingress, worker } of sameRoundCpuRatios(result.cpuSplit.runs)) {
-      lines.push(`  round ${round} engine/floor: ingress ${fmt(ingress, 2)}x, worker ${fmt(worker, 2)}x`);
+    for (const { round, ingress, worker, workerAlone } of sameRoundCpuRatios(result.cpuSplit.runs)) {
+      lines.push(`  round ${round} engine/floor: ingress ${fmt(ingress, 2)}x, worker ${fmt(worker, 2)}x, worker alone ${fmt(workerAlone, 2)}x`);
     }
     lines.push('');
   }
@@ -307,13 +312,20 @@ export function renderReport(result: BenchResult): string {
 }
 
 /** Engine over floor CPU, per round in which both ran. */
-export function sameRoundCpuRatios(runs: readonly CpuSplitRun[]): Array<{ round: number; ingress: number | null; worker: number | null }> {
+export function sameRoundCpuRatios(runs: readonly CpuSplitRun[]): Array<{ round: number; ingress: number | null; worker: number | null; workerAlone: number | null }> {
   const rounds = [...new Set(runs.map((r) => r.round))].sort((a, b) => a - b);
   return rounds.flatMap((round) => {
     const floor = runs.find((r) => r.round === round && r.system === 'floor');
     const engine = runs.find((r) => r.round === round && r.system === 'engine');
     if (!floor || !engine) return [];
-    return [{ round, ingress: ratio(engine.ingressCpuMsPerSubmission, floor.ingressCpuMsPerSubmission), worker: ratio(engine.workerCpuMsPerStepMessage, floor.workerCpuMsPerStepMessage) }];
+    return [
+      {
+        round,
+        ingress: ratio(engine.ingressCpuMsPerSubmission, floor.ingressCpuMsPerSubmission),
+        worker: ratio(engine.workerCpuMsPerStepMessage, floor.workerCpuMsPerStepMessage),
+        workerAlone: ratio(engine.alone?.workerCpuMsPerStepMessage ?? null, floor.alone?.workerCpuMsPerStepMessage ?? null),
+      },
+    ];
   });
 }
 

@@ -42,6 +42,7 @@ interface CpuSplitRun {
   ingressCpuMsPerSubmission: number | null;
   workerCpuMsPerStepMessage: number | null;
   storage: Storage;
+  alone: { seconds: number; workerCpuSeconds: number | null; workerCpuMsPerStepMessage: number | null } | null;
 }
 interface Report {
   options: { n: number; idleSeconds: number; scenarios: string[] };
@@ -124,7 +125,11 @@ describe('benchmark, quick run', () => {
       assert.equal(run.requests, report.options.n, label);
       assert.equal(run.stepMessages, 3 * run.requests, label);
       assertStepWork(run.storage, run.requests, label, run.system, 2);
-      if (process.platform === 'linux') assert.ok(run.ingressCpuMsPerSubmission! > 0 && run.workerCpuMsPerStepMessage! > 0, `${label}: CPU per submission and per step-message`);
+      if (process.platform === 'linux') {
+        assert.ok(run.ingressCpuMsPerSubmission! > 0 && run.workerCpuMsPerStepMessage! > 0, `${label}: CPU per submission and per step-message`);
+        // The worker alone drained another N after its resumption: its time and CPU are counted from then.
+        assert.ok(run.alone !== null && run.alone.seconds > 0 && run.alone.workerCpuMsPerStepMessage! > 0, `${label}: the worker alone`);
+      }
     }
     assert.ok(report.backlog && report.backlog.requests > report.options.n && report.backlog.drainSeconds > 0);
     assertStepWork(report.backlog.storage, report.backlog.requests, 'backlog', 'engine');

@@ -97,6 +97,8 @@ describe('callbacks', () => {
     await waitForStatus(e, id, 'completed');
     await callbackOf(e, id, 'failed');
     assert.equal(receiver.calls.length, 0);
+    // The refusal is recorded before it is logged.
+    await eventually(() => assert.ok(e.logged('callback.refused').length >= 1), { timeoutInMs: 10_000 });
     const [refused, ...more] = e.logged('callback.refused');
     assert.equal(more.length, 0);
     assert.equal(refused?.['requestId'], id);

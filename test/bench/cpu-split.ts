@@ -14,7 +14,7 @@
 import { startSplitEngine } from './engine-system.js';
 import { STEP_COUNT } from './flow-shape.js';
 import { startSplitFloor } from './floor-system.js';
-import { submitClosedLoop } from './load.js';
+import { submitClosedLoop, type Submitted } from './load.js';
 import { completionTimeoutInMs, profileArgs, startEmulator, storageUse, type BenchContext, type StorageUse } from './measure.js';
 import { readProcessStats, type ProcessStats } from './process-stats.js';
 import { waitForCompletions, type SplitSystem, type SystemName } from './system.js';
@@ -35,7 +35,7 @@ export interface CpuSplitRun {
   workerCpuMsPerStepMessage: number | null;
   /** Both processes' calls, added. */
   storage: StorageUse;
-  /** The worker alone, draining N requests its ingress took while it was stopped; null without /proc or SIGSTOP. */
+  /** The worker alone, draining N requests its ingress took while it was stopped; null without /proc. */
   alone: { seconds: number; workerCpuSeconds: number | null; workerCpuMsPerStepMessage: number | null } | null;
 }
 
@@ -69,7 +69,8 @@ export async function runCpuSplit(ctx: BenchContext, name: SystemName, round: nu
       const workerAtEnd = readProcessStats(system.pid);
       const storageCalls = await system.readStorageCalls();
       const lastDone = Math.max(...submitted.map((s) => completions.get(s.id)!));
-      const alone = workerAtStart.cpuSeconds === null || process.platform === 'win32' ? null : await drainAlone(ctx, system);
+      // Where /proc is missing, so is the CPU to measure (and, on Windows, SIGSTOP).
+      const alone = workerAtStart.cpuSeconds === null ? null : await drainAlone(ctx, system);
       const requests = submitted.length;
       const stepMessages = requests * STEP_COUNT;
       const ingressCpuSeconds = cpuBetween(ingressAtStart, ingressAtEnd);
@@ -99,7 +100,7 @@ export async function runCpuSplit(ctx: BenchContext, name: SystemName, round: nu
 async function drainAlone({ options, echo }: { options: BenchOptions; echo: EchoEndpoint }, system: SplitSystem): Promise<CpuSplitRun['alone']> {
   echo.reset();
   process.kill(system.pid, 'SIGSTOP');
-  let submitted: Awaited<ReturnType<typeof submitClosedLoop>>;
+  let submitted: Submitted[];
   try {
     submitted = await submitClosedLoop((body) => system.submit(body), options.n, options.concurrency);
   } catch (err) {
